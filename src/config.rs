@@ -1,0 +1,71 @@
+//! Every setting, from flags and `HOOKSCOPE_*` environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::store::Durability;
+
+/// Settings of `hookscope serve`. Defaults work on a laptop with no flags.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "HOOKSCOPE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// SQLite database file; created on first start.
+    #[arg(long, env = "HOOKSCOPE_DB", default_value = "hookscope.db")]
+    pub db: PathBuf,
+
+    /// Base URL shown to users (e.g. `https://hooks.example.com`) when
+    /// hookscope runs behind a proxy. Without it, URLs are built from the
+    /// request's Host header.
+    #[arg(long, env = "HOOKSCOPE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// `normal`: a request that got its answer survives a crash of the
+    /// process. `full`: it also survives power loss (fsync per batch).
+    #[arg(long, env = "HOOKSCOPE_DURABILITY", value_enum, default_value = "normal")]
+    pub durability: Durability,
+
+    /// Largest request body captured; larger ones get 413 and are not stored.
+    #[arg(long, env = "HOOKSCOPE_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Requests listed per dashboard page.
+    #[arg(long, env = "HOOKSCOPE_PAGE_SIZE", default_value_t = 50)]
+    pub page_size: u32,
+
+    /// Seconds an HTTP/1 client may take to send its request headers.
+    #[arg(long, env = "HOOKSCOPE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Most header fields accepted in one request (431 above it).
+    #[arg(long, env = "HOOKSCOPE_MAX_HEADERS", default_value_t = 200)]
+    pub max_headers: usize,
+
+    /// Seconds that shutdown waits for in-flight requests to finish.
+    #[arg(long, env = "HOOKSCOPE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Config {
+    /// A configuration for the given database file with every other setting
+    /// at its default; used by tests and embedders.
+    pub fn with_db(db: impl Into<PathBuf>) -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
+        }
+        let mut config = <Defaults as clap::Parser>::parse_from(["hookscope"]).config;
+        config.db = db.into();
+        config
+    }
+
+    /// The public base URL without a trailing slash, if one was configured.
+    pub fn public_base(&self) -> Option<&str> {
+        self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+}

@@ -1,0 +1,168 @@
+//! The handlers' error type. Each variant maps to a status and a one-line
+//! reason; server-side detail is logged, never shown. [`negotiate`] renders
+//! the reason as JSON for API clients, a page for browsers and plain text
+//! for everyone else (webhook senders, curl).
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use askama::Template;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("no bin with this id: open / to get a new URL")]
+    UnknownBin,
+    #[error("no such request in this bin")]
+    UnknownRequest,
+    #[error("not found")]
+    NotFound,
+    #[error("body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("cross-site form submissions are refused")]
+    CrossSite,
+    #[error("storage is unavailable, try again")]
+    Store(#[from] StoreError),
+}
+
+/// The status and reason of an error response, kept on the response so
+/// [`negotiate`] can re-render it in the client's format.
+#[derive(Debug, Clone)]
+pub struct ErrorReason(pub String);
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownBin | Self::UnknownRequest | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::CrossSite => StatusCode::FORBIDDEN,
+            Self::Store(StoreError::UnknownBin) => StatusCode::NOT_FOUND,
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let Self::Store(e) = &self {
+            tracing::error!(error = %e, "store error");
+        }
+        let reason = match &self {
+            Self::Store(StoreError::UnknownBin) => Self::UnknownBin.to_string(),
+            other => other.to_string(),
+        };
+        error_response(self.status(), reason)
+    }
+}
+
+/// A plain-text error response carrying its [`ErrorReason`].
+pub fn error_response(status: StatusCode, reason: String) -> Response {
+    let mut response = (status, format!("{reason}\n")).into_response();
+    response.extensions_mut().insert(ErrorReason(reason));
+    response
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    reason: &'a str,
+}
+
+/// Marks a response that must reach the client exactly as built (a bin's
+/// configured answer may well be a 500 on purpose).
+#[derive(Debug, Clone, Copy)]
+pub struct Verbatim;
+
+/// How the client wants errors: decided from the request path and Accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Html,
+    Text,
+}
+
+fn wanted_format(req: &Request) -> Format {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if req.uri().path().starts_with("/token") || accept.starts_with("application/json") {
+        Format::Json
+    } else if accept.contains("text/html") {
+        Format::Html
+    } else {
+        Format::Text
+    }
+}
+
+/// Middleware: re-renders error responses (ours and axum's extractor
+/// rejections alike) in the format the client asked for.
+pub async fn negotiate(req: Request, next: Next) -> Response {
+    let format = wanted_format(&req);
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || format == Format::Text
+        || response.extensions().get::<Verbatim>().is_some()
+    {
+        return response;
+    }
+    let reason = match response.extensions().get::<ErrorReason>() {
+        Some(ErrorReason(reason)) => reason.clone(),
+        None => {
+            // An axum rejection or a bare status: its body is a short text.
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+            let reason = if text.is_empty() {
+                parts.status.canonical_reason().unwrap_or("error").to_owned()
+            } else {
+                text
+            };
+            return render(format, parts, reason);
+        }
+    };
+    let (parts, _) = response.into_parts();
+    render(format, parts, reason)
+}
+
+fn render(format: Format, mut parts: axum::http::response::Parts, reason: String) -> Response {
+    let status = parts.status;
+    let title = status.canonical_reason().unwrap_or("Error");
+    let (content_type, body) = match format {
+        Format::Json => (
+            "application/json",
+            serde_json::json!({
+                "error": title.to_ascii_lowercase().replace(' ', "_"),
+                "message": reason,
+            })
+            .to_string(),
+        ),
+        Format::Html => {
+            let page = ErrorPage {
+                status: status.as_u16(),
+                title,
+                reason: &reason,
+            };
+            match page.render() {
+                Ok(html) => ("text/html; charset=utf-8", html),
+                Err(_) => ("text/plain; charset=utf-8", format!("{reason}\n")),
+            }
+        }
+        Format::Text => ("text/plain; charset=utf-8", format!("{reason}\n")),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    parts.extensions.insert(ErrorReason(reason));
+    Response::from_parts(parts, axum::body::Body::from(body))
+}

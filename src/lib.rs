@@ -1,0 +1,24 @@
+//! hookscope: a self-hosted request inspector.
+//!
+//! Anything sent to a bin's URL is captured byte for byte into SQLite and
+//! pushed live to every open dashboard of that bin. `main.rs` only parses the
+//! command line; everything else lives here so tests can drive the real server.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod capture;
+pub mod config;
+pub mod error;
+pub mod live;
+pub mod metrics;
+pub mod model;
+pub mod pages;
+pub mod server;
+pub mod store;
+pub mod wire;
+
+mod assets;
+
+pub use app::AppState;
+pub use config::Config;
+pub use server::serve;

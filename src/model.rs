@@ -1,0 +1,307 @@
+//! The product's nouns — [`Bin`] and [`CapturedRequest`] — and the JSON
+//! shape of a request shared by the API and the live feed.
+
+use std::fmt;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Microseconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        Self(i64::try_from(nanos / 1_000).unwrap_or(i64::MAX))
+    }
+
+    pub fn as_micros(self) -> i64 {
+        self.0
+    }
+
+    pub fn as_millis(self) -> i64 {
+        self.0.div_euclid(1_000)
+    }
+
+    fn to_datetime(self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS` in UTC, as webhook.site formats its times.
+    pub fn to_sql_datetime(self) -> String {
+        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        self.to_datetime()
+            .format(&format)
+            .unwrap_or_else(|_| String::from("1970-01-01 00:00:00"))
+    }
+
+    /// RFC 3339 with milliseconds, for `<time datetime>` and humans.
+    pub fn to_rfc3339(self) -> String {
+        let format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        self.to_datetime()
+            .format(&format)
+            .unwrap_or_else(|_| String::from("1970-01-01T00:00:00.000Z"))
+    }
+}
+
+/// One capture URL. Identified by a random UUID v4 (webhook.site's "token").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bin {
+    pub id: Uuid,
+    pub created_at: Timestamp,
+}
+
+impl Bin {
+    pub fn new() -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            created_at: Timestamp::now(),
+        }
+    }
+}
+
+impl Default for Bin {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One header field exactly as received: name in its original case, value
+/// as bytes (HTTP allows obs-text that is not UTF-8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+impl Header {
+    pub fn new(name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    /// The value for display: UTF-8 with invalid bytes replaced.
+    pub fn value_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.value).into_owned()
+    }
+}
+
+/// One captured HTTP request, stored exactly as it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedRequest {
+    /// UUID v7: time-ordered, so ids sort in arrival order.
+    pub id: Uuid,
+    pub bin: Uuid,
+    pub received_at: Timestamp,
+    /// The method as sent, extension methods included (`PROPFIND`, `TOKEN`).
+    pub method: String,
+    /// The full path as received, `/{bin}` prefix included, still
+    /// percent-encoded.
+    pub path: String,
+    /// The raw query string without `?`; `None` when the URL had no `?`.
+    pub query: Option<String>,
+    /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2.0`.
+    pub version: String,
+    /// Remote socket address of the sender, `ip:port`.
+    pub remote_addr: String,
+    /// Header fields in arrival order, duplicates kept.
+    pub headers: Vec<Header>,
+    pub body: Bytes,
+}
+
+impl CapturedRequest {
+    pub fn size(&self) -> usize {
+        self.body.len()
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&Header> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn header_str(&self, name: &str) -> Option<String> {
+        self.header(name).map(Header::value_lossy)
+    }
+
+    /// The sender's IP address without the port.
+    pub fn ip(&self) -> &str {
+        match self.remote_addr.rsplit_once(':') {
+            Some((ip, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
+                ip.trim_start_matches('[').trim_end_matches(']')
+            }
+            _ => &self.remote_addr,
+        }
+    }
+
+    /// The path below the bin: `/{bin}/a/b` → `/a/b`, `/{bin}` → ``.
+    pub fn sub_path(&self) -> &str {
+        let rest = self.path.strip_prefix('/').unwrap_or(&self.path);
+        match rest.find('/') {
+            Some(i) => &rest[i..],
+            None => "",
+        }
+    }
+
+    /// Scheme and host this request was sent to: the configured public
+    /// base URL, else `http://` and its Host header.
+    pub fn base_url(&self, public_base: Option<&str>) -> String {
+        match (public_base, self.header("host")) {
+            (Some(base), _) => base.to_owned(),
+            (None, Some(host)) => format!("http://{}", host.value_lossy()),
+            (None, None) => String::from("http://localhost"),
+        }
+    }
+
+    /// Path and query as on the request line.
+    pub fn path_and_query(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.clone(),
+        }
+    }
+
+    /// Query parameters decoded, in order, repeated keys kept.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        self.query
+            .as_deref()
+            .map(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The body as text when it is valid UTF-8.
+    pub fn body_text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.body).ok()
+    }
+}
+
+/// Groups pairs into a JSON object; a key seen more than once maps to an
+/// array of its values in order (webhook.site's `query` shape).
+pub fn pairs_to_object(pairs: impl IntoIterator<Item = (String, String)>) -> Map<String, Value> {
+    let mut object = Map::new();
+    for (key, value) in pairs {
+        match object.get_mut(&key) {
+            None => {
+                object.insert(key, Value::String(value));
+            }
+            Some(Value::Array(values)) => values.push(Value::String(value)),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, Value::String(value)]);
+            }
+        }
+    }
+    object
+}
+
+/// How `content` carries the body in [`RequestJson`].
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentEncoding {
+    /// The body is valid UTF-8 and `content` is that text.
+    Utf8,
+    /// The body is not UTF-8 and `content` is its standard base64.
+    Base64,
+}
+
+/// The JSON object for one request: webhook.site's request fields, plus
+/// hookscope's exact-bytes extras (`raw_headers`, `query_string`, `path`,
+/// `http_version`, `content_encoding`). The API and the live feed both send
+/// this shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestJson {
+    pub uuid: Uuid,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub token_id: Uuid,
+    pub ip: String,
+    pub hostname: Option<String>,
+    pub method: String,
+    pub user_agent: Option<String>,
+    pub content: String,
+    pub content_encoding: ContentEncoding,
+    pub query: Map<String, Value>,
+    pub headers: Map<String, Value>,
+    pub raw_headers: Vec<(String, String)>,
+    pub url: String,
+    pub path: String,
+    pub query_string: Option<String>,
+    pub http_version: String,
+    pub size: usize,
+    pub files: Vec<Value>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub sorting: i64,
+}
+
+impl RequestJson {
+    /// `base_url` is the scheme and host the request was sent to (e.g.
+    /// `https://hooks.example.com`); `url` is that plus path and query.
+    pub fn new(req: &CapturedRequest, base_url: &str) -> Self {
+        let (content, content_encoding) = match req.body_text() {
+            Some(text) => (text.to_owned(), ContentEncoding::Utf8),
+            None => (
+                base64::engine::general_purpose::STANDARD.encode(&req.body),
+                ContentEncoding::Base64,
+            ),
+        };
+        let mut headers = Map::new();
+        for h in &req.headers {
+            let values = headers
+                .entry(h.name.to_ascii_lowercase())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(values) = values {
+                values.push(Value::String(h.value_lossy()));
+            }
+        }
+        let created = req.received_at.to_sql_datetime();
+        Self {
+            uuid: req.id,
+            kind: "web",
+            token_id: req.bin,
+            ip: req.ip().to_owned(),
+            hostname: req.header_str("host"),
+            method: req.method.clone(),
+            user_agent: req.header_str("user-agent"),
+            content,
+            content_encoding,
+            query: pairs_to_object(req.query_pairs()),
+            headers,
+            raw_headers: req
+                .headers
+                .iter()
+                .map(|h| (h.name.clone(), h.value_lossy()))
+                .collect(),
+            url: format!("{base_url}{}", req.path_and_query()),
+            path: req.path.clone(),
+            query_string: req.query.clone(),
+            http_version: req.version.clone(),
+            size: req.size(),
+            files: Vec::new(),
+            updated_at: created.clone(),
+            created_at: created,
+            sorting: req.received_at.as_micros(),
+        }
+    }
+}
+
+impl fmt::Display for Bin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.id.fmt(f)
+    }
+}

@@ -1,0 +1,95 @@
+//! The accept loop: hyper connections (HTTP/1 with tapped heads, HTTP/2)
+//! serving the router, with graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt as _;
+
+use crate::app::{self, AppState};
+use crate::wire::{HeadTap, TappedStream};
+
+/// Serves hookscope on `listener` until `shutdown` resolves, then stops
+/// accepting, lets in-flight requests finish (up to the grace period),
+/// closes live feeds and commits everything queued to the store.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let router = app::router(state.clone());
+    let config = state.config.clone();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(config.header_read_timeout_secs))
+        .max_headers(config.max_headers);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    loop {
+        let (stream, remote) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off briefly.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let connection = serve_connection(&builder, stream, remote, router.clone(), config.max_headers);
+        let watched = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = watched.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    state.shutdown.cancel();
+    if tokio::time::timeout(app::shutdown_grace(&config), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; dropping remaining connections");
+    }
+    state.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn serve_connection(
+    builder: &auto::Builder<TokioExecutor>,
+    stream: TcpStream,
+    remote: SocketAddr,
+    router: axum::Router,
+    max_headers: usize,
+) -> impl hyper_util::server::graceful::GracefulConnection<Error = Box<dyn std::error::Error + Send + Sync>> {
+    let _ = stream.set_nodelay(true);
+    let tap = HeadTap::new(max_headers);
+    let io = TokioIo::new(TappedStream::new(stream, tap.clone()));
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        let extensions = req.extensions_mut();
+        extensions.insert(ConnectInfo(remote));
+        if let Some(head) = tap.next_head() {
+            extensions.insert(head);
+        }
+        router.clone().oneshot(req.map(axum::body::Body::new))
+    });
+    builder
+        .serve_connection_with_upgrades(io, service)
+        .into_owned()
+}

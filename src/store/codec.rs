@@ -1,0 +1,72 @@
+//! Headers stored as one blob that keeps every byte: for each field, the
+//! name's length and bytes then the value's length and bytes, lengths as
+//! little-endian u32. JSON cannot carry non-UTF-8 values exactly; this can.
+
+use crate::model::Header;
+
+pub fn encode_headers(headers: &[Header]) -> Vec<u8> {
+    let len = headers
+        .iter()
+        .map(|h| 8 + h.name.len() + h.value.len())
+        .sum();
+    let mut out = Vec::with_capacity(len);
+    for h in headers {
+        put(&mut out, h.name.as_bytes());
+        put(&mut out, &h.value);
+    }
+    out
+}
+
+fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u32::try_from(bytes.len()).expect("a header field is far below 4 GiB");
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Decodes what [`encode_headers`] wrote; `None` when the blob is corrupt.
+pub fn decode_headers(mut blob: &[u8]) -> Option<Vec<Header>> {
+    let mut headers = Vec::new();
+    while !blob.is_empty() {
+        let name = take(&mut blob)?;
+        let value = take(&mut blob)?;
+        headers.push(Header {
+            name: String::from_utf8(name.to_vec()).ok()?,
+            value: value.to_vec(),
+        });
+    }
+    Some(headers)
+}
+
+fn take<'a>(blob: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let (len, rest) = blob.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+    if rest.len() < len {
+        return None;
+    }
+    let (field, rest) = rest.split_at(len);
+    *blob = rest;
+    Some(field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_byte() {
+        let headers = vec![
+            Header::new("X-Dup", b"one".to_vec()),
+            Header::new("x-dup", b"\xff\x00two".to_vec()),
+            Header::new("Empty", Vec::new()),
+        ];
+        assert_eq!(decode_headers(&encode_headers(&headers)), Some(headers));
+        assert_eq!(decode_headers(&[]), Some(Vec::new()));
+    }
+
+    #[test]
+    fn rejects_truncated_blob() {
+        let mut blob = encode_headers(&[Header::new("A", b"b".to_vec())]);
+        blob.pop();
+        assert_eq!(decode_headers(&blob), None);
+    }
+}

@@ -1,0 +1,303 @@
+//! The store: SQLite behind a narrow boundary. Model types go in and come
+//! out; nothing here knows about HTTP. Writes go through the one writer
+//! thread ([`writer`]); reads use a small pool of read-only connections and
+//! never wait for the writer (WAL).
+
+mod codec;
+mod pool;
+mod writer;
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite_migration::{Migrations, M};
+use uuid::Uuid;
+
+use crate::model::{Bin, CapturedRequest, Timestamp};
+use pool::ReadPool;
+use writer::Writer;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("no such bin")]
+    UnknownBin,
+    #[error("stored row is corrupt: {0}")]
+    Corrupt(&'static str),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(e.to_string())
+    }
+}
+
+/// How durable a commit is; see README "Durability".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: a committed request survives a crash of the
+    /// process; the last commits may be lost on power loss.
+    Normal,
+    /// `synchronous=FULL`: the WAL is fsynced at every commit (once per
+    /// batch), so committed requests also survive power loss.
+    Full,
+}
+
+/// The database's migrations, in order, compiled into the binary.
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("../../migrations/0001_initial.sql"))])
+}
+
+/// One line of a bin's request list: everything but headers and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSummary {
+    pub id: Uuid,
+    pub received_at: Timestamp,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub remote_addr: String,
+    pub size: usize,
+}
+
+/// Which slice of a bin's requests to list, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: u64,
+    pub limit: u32,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    writer: Writer,
+    readers: ReadPool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, applies pending
+    /// migrations and starts the writer thread.
+    pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path)?;
+        let sync = match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = {sync};
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;"
+        ))?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        let readers = ReadPool::new(path.to_owned());
+        let writer = Writer::start(conn).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        Ok(Self { writer, readers })
+    }
+
+    /// Commits everything queued and stops the writer. Later writes fail.
+    pub async fn close(&self) {
+        self.writer.stop().await;
+    }
+
+    /// Answers when the database can be read.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.readers
+            .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    pub async fn create_bin(&self, bin: Bin) -> Result<(), StoreError> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached("INSERT INTO bins (id, created_at) VALUES (?1, ?2)")?
+                    .execute(params![bin.id, bin.created_at.as_micros()])?;
+                Ok(())
+            })
+            .await
+    }
+
+    pub async fn bin(&self, id: Uuid) -> Result<Option<Bin>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT created_at FROM bins WHERE id = ?1")?
+                    .query_row([id], |row| {
+                        Ok(Bin {
+                            id,
+                            created_at: Timestamp(row.get(0)?),
+                        })
+                    })
+                    .optional()?)
+            })
+            .await
+    }
+
+    /// Stores one captured request and resolves, once it is committed, to
+    /// the request with its id. The writer assigns ids (UUID v7) as it
+    /// inserts, so id order is commit order: a reader that has seen id N
+    /// has seen every request before it.
+    pub async fn insert_request(&self, mut req: CapturedRequest) -> Result<CapturedRequest, StoreError> {
+        self.writer
+            .write(move |conn| {
+                req.id = Uuid::now_v7();
+                let headers = codec::encode_headers(&req.headers);
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO requests (id, bin_id, received_at, method, path, query,
+                                               version, remote_addr, headers, body, size)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    )?
+                    .execute(params![
+                        req.id,
+                        req.bin,
+                        req.received_at.as_micros(),
+                        req.method,
+                        req.path,
+                        req.query,
+                        req.version,
+                        req.remote_addr,
+                        headers,
+                        &req.body[..],
+                        req.body.len() as i64,
+                    ]);
+                match inserted {
+                    Ok(_) => Ok(req),
+                    Err(e) if is_foreign_key_violation(&e) => Err(StoreError::UnknownBin),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await
+    }
+
+    /// One request of a bin, with headers and body.
+    pub async fn request(&self, bin: Uuid, id: Uuid) -> Result<Option<CapturedRequest>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {FULL_COLUMNS} FROM requests WHERE bin_id = ?1 AND id = ?2"
+                ))?
+                .query_row(params![bin, id], full_request)
+                .optional()?
+                .transpose()
+            })
+            .await
+    }
+
+    /// Requests of a bin that arrived after `after` (all of them when
+    /// `None`), oldest first, at most `limit`.
+    pub async fn requests_after(
+        &self,
+        bin: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<CapturedRequest>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                let after = after.unwrap_or(Uuid::nil());
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {FULL_COLUMNS} FROM requests WHERE bin_id = ?1 AND id > ?2
+                     ORDER BY id LIMIT ?3"
+                ))?;
+                let rows = stmt.query_map(params![bin, after, limit], full_request)?;
+                rows.map(|row| row?).collect()
+            })
+            .await
+    }
+
+    /// A page of a bin's request list, newest first.
+    pub async fn list_requests(&self, bin: Uuid, page: Page) -> Result<Vec<RequestSummary>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, received_at, method, path, query, remote_addr, size
+                     FROM requests WHERE bin_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+                )?;
+                let rows = stmt.query_map(params![bin, page.limit, page.offset as i64], |row| {
+                    Ok(RequestSummary {
+                        id: row.get(0)?,
+                        received_at: Timestamp(row.get(1)?),
+                        method: row.get(2)?,
+                        path: row.get(3)?,
+                        query: row.get(4)?,
+                        remote_addr: row.get(5)?,
+                        size: row.get::<_, i64>(6)? as usize,
+                    })
+                })?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+    }
+
+    pub async fn count_bins(&self) -> Result<u64, StoreError> {
+        self.readers
+            .read(|conn| Ok(conn.query_row("SELECT count(*) FROM bins", [], count)?))
+            .await
+    }
+
+    pub async fn count_requests(&self, bin: Uuid) -> Result<u64, StoreError> {
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT count(*) FROM requests WHERE bin_id = ?1")?
+                    .query_row([bin], count)?)
+            })
+            .await
+    }
+}
+
+const FULL_COLUMNS: &str =
+    "id, bin_id, received_at, method, path, query, version, remote_addr, headers, body";
+
+/// Maps a row of [`FULL_COLUMNS`]; the outer error is SQLite's, the inner
+/// one a corrupt headers blob.
+fn full_request(row: &Row<'_>) -> rusqlite::Result<Result<CapturedRequest, StoreError>> {
+    let headers: Vec<u8> = row.get(8)?;
+    let body: Vec<u8> = row.get(9)?;
+    let Some(headers) = codec::decode_headers(&headers) else {
+        return Ok(Err(StoreError::Corrupt("headers")));
+    };
+    Ok(Ok(CapturedRequest {
+        id: row.get(0)?,
+        bin: row.get(1)?,
+        received_at: Timestamp(row.get(2)?),
+        method: row.get(3)?,
+        path: row.get(4)?,
+        query: row.get(5)?,
+        version: row.get(6)?,
+        remote_addr: row.get(7)?,
+        headers,
+        body: body.into(),
+    }))
+}
+
+fn count(row: &Row<'_>) -> rusqlite::Result<u64> {
+    Ok(u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0))
+}
+
+fn is_foreign_key_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_validate_and_apply_to_an_empty_database() {
+        migrations().validate().expect("migrations are valid");
+        let mut conn = Connection::open_in_memory().expect("in-memory db");
+        migrations().to_latest(&mut conn).expect("migrations apply");
+    }
+}
