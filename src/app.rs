@@ -71,16 +71,17 @@ pub fn router(state: AppState) -> Router {
         .layer(default_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(default_header(header::REFERRER_POLICY, "no-referrer"))
         .layer(default_header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(default_header(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let route = req
-                    .extensions()
-                    .get::<axum::extract::MatchedPath>()
-                    .map_or("fallback", |p| p.as_str());
-                tracing::info_span!("http", method = %req.method(), route)
-            }),
-        )
+        .layer(default_header(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map_or("fallback", |p| p.as_str());
+            tracing::info_span!("http", method = %req.method(), route)
+        }))
         .with_state(state)
 }
 

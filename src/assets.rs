@@ -24,9 +24,9 @@ pub fn version() -> &'static str {
                 combined.extend_from_slice(&file.metadata.sha256_hash());
             }
         }
-        let digest: u64 = combined
-            .iter()
-            .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let digest: u64 = combined.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
         format!("{digest:016x}")
     })
 }

@@ -115,7 +115,9 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, AppError> {
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             Err(AppError::PayloadTooLarge { limit })
         }
-        Err(e) => Err(AppError::BadRequest(format!("the request body could not be read: {e}"))),
+        Err(e) => Err(AppError::BadRequest(format!(
+            "the request body could not be read: {e}"
+        ))),
     }
 }
 
@@ -124,7 +126,10 @@ fn agrees(raw: &RawHead, method: &Method, uri: &axum::http::Uri, headers: &Heade
     raw.method == method.as_str()
         && raw.target == uri.to_string()
         && raw.headers.len() == headers.len()
-        && raw.headers.iter().all(|h| headers.contains_key(h.name.as_str()))
+        && raw
+            .headers
+            .iter()
+            .all(|h| headers.contains_key(h.name.as_str()))
 }
 
 fn version_name(version: Version) -> &'static str {

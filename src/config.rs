@@ -26,7 +26,12 @@ pub struct Config {
 
     /// `normal`: a request that got its answer survives a crash of the
     /// process. `full`: it also survives power loss (fsync per batch).
-    #[arg(long, env = "HOOKSCOPE_DURABILITY", value_enum, default_value = "normal")]
+    #[arg(
+        long,
+        env = "HOOKSCOPE_DURABILITY",
+        value_enum,
+        default_value = "normal"
+    )]
     pub durability: Durability,
 
     /// Largest request body captured; larger ones get 413 and are not stored.

@@ -3,11 +3,11 @@
 //! the reason as JSON for API clients, a page for browsers and plain text
 //! for everyone else (webhook senders, curl).
 
+use askama::Template;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use askama::Template;
 
 use crate::store::StoreError;
 
@@ -123,7 +123,11 @@ pub async fn negotiate(req: Request, next: Next) -> Response {
             let bytes = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes).trim().to_owned();
             let reason = if text.is_empty() {
-                parts.status.canonical_reason().unwrap_or("error").to_owned()
+                parts
+                    .status
+                    .canonical_reason()
+                    .unwrap_or("error")
+                    .to_owned()
             } else {
                 text
             };

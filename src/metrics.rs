@@ -97,7 +97,9 @@ impl Metrics {
     /// Prometheus text exposition; `bins` is read from the store by the caller.
     pub fn render(&self, bins: u64) -> String {
         let mut out = String::new();
-        out.push_str("# HELP hookscope_captures_total Capture attempts answered, by status class.\n");
+        out.push_str(
+            "# HELP hookscope_captures_total Capture attempts answered, by status class.\n",
+        );
         out.push_str("# TYPE hookscope_captures_total counter\n");
         for (i, count) in self.captures.iter().enumerate() {
             let _ = writeln!(

@@ -35,7 +35,8 @@ impl Timestamp {
 
     /// `YYYY-MM-DD HH:MM:SS` in UTC, as webhook.site formats its times.
     pub fn to_sql_datetime(self) -> String {
-        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        let format =
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
         self.to_datetime()
             .format(&format)
             .unwrap_or_else(|_| String::from("1970-01-01 00:00:00"))

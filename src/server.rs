@@ -48,7 +48,8 @@ pub async fn serve(
                 }
             },
         };
-        let connection = serve_connection(&builder, stream, remote, router.clone(), config.max_headers);
+        let connection =
+            serve_connection(&builder, stream, remote, router.clone(), config.max_headers);
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = watched.await {
@@ -77,7 +78,9 @@ fn serve_connection(
     remote: SocketAddr,
     router: axum::Router,
     max_headers: usize,
-) -> impl hyper_util::server::graceful::GracefulConnection<Error = Box<dyn std::error::Error + Send + Sync>> {
+) -> impl hyper_util::server::graceful::GracefulConnection<
+    Error = Box<dyn std::error::Error + Send + Sync>,
+> {
     let _ = stream.set_nodelay(true);
     let tap = HeadTap::new(max_headers);
     let io = TokioIo::new(TappedStream::new(stream, tap.clone()));

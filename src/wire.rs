@@ -149,7 +149,10 @@ impl TapState {
     fn feed_head<'a>(&mut self, mut data: &'a [u8]) -> &'a [u8] {
         if self.buf.is_empty() {
             // Empty lines before a request line are allowed and ignored.
-            let skip = data.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+            let skip = data
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
             data = &data[skip..];
             if data.is_empty() {
                 return data;
@@ -157,7 +160,8 @@ impl TapState {
         }
         let searched_from = self.buf.len().saturating_sub(3);
         self.buf.extend_from_slice(data);
-        let Some(end) = find(&self.buf[searched_from..], b"\r\n\r\n").map(|i| searched_from + i + 4)
+        let Some(end) =
+            find(&self.buf[searched_from..], b"\r\n\r\n").map(|i| searched_from + i + 4)
         else {
             if self.buf.len() > MAX_HEAD_BYTES {
                 self.mode = Mode::Off;
@@ -202,7 +206,11 @@ fn parse_head(bytes: &[u8], max_headers: usize) -> Option<(RawHead, Mode)> {
         .collect();
     let method = req.method?.to_owned();
     let target = req.path?.to_owned();
-    let named = |name: &'static str| headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name));
+    let named = |name: &'static str| {
+        headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+    };
 
     let mut next = Mode::Head;
     if method == "CONNECT" || named("upgrade").next().is_some() {
@@ -278,7 +286,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for TappedStream<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for TappedStream<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
@@ -335,7 +347,8 @@ PROPFIND /d HTTP/1.1\r\nA: \xff\r\n\r\n";
 
     #[test]
     fn stops_at_an_upgrade() {
-        let heads = tap_all(&[b"GET /live HTTP/1.1\r\nUpgrade: websocket\r\n\r\nGET /x HTTP/1.1\r\n\r\n"]);
+        let heads =
+            tap_all(&[b"GET /live HTTP/1.1\r\nUpgrade: websocket\r\n\r\nGET /x HTTP/1.1\r\n\r\n"]);
         assert_eq!(heads.len(), 1);
     }
 }

@@ -48,7 +48,9 @@ impl Hub {
 
     /// Live viewers of `bin` right now.
     pub fn viewers(&self, bin: Uuid) -> usize {
-        self.lock().get(&bin).map_or(0, broadcast::Sender::receiver_count)
+        self.lock()
+            .get(&bin)
+            .map_or(0, broadcast::Sender::receiver_count)
     }
 
     /// Sends to the viewers of `bin`. `message` is only built when someone
@@ -106,7 +108,10 @@ mod tests {
         let mut other = hub.subscribe(b);
         let id = Uuid::now_v7();
         hub.publish(a, id, || "hello".into());
-        assert_eq!(&*viewer.receiver.recv().await.expect("message").message, "hello");
+        assert_eq!(
+            &*viewer.receiver.recv().await.expect("message").message,
+            "hello"
+        );
         assert!(other.receiver.try_recv().is_err());
         drop(viewer);
         assert_eq!(hub.viewers(a), 0);

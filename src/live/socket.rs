@@ -85,7 +85,14 @@ impl Feed {
         let mut subscription = state.hub.subscribe(bin);
         let sent_up_to = match after {
             Some(after) => {
-                backfill(&mut socket, &state.store, bin, after, public_base.as_deref()).await?
+                backfill(
+                    &mut socket,
+                    &state.store,
+                    bin,
+                    after,
+                    public_base.as_deref(),
+                )
+                .await?
             }
             None => None,
         };

@@ -48,7 +48,13 @@ impl RequestDetail {
         let content_type = req.header_str("content-type");
         let mime = content_type
             .as_deref()
-            .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|ct| {
+                ct.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .unwrap_or_default();
         let body = &req.body;
         let mut form = Vec::new();
@@ -65,7 +71,10 @@ impl RequestDetail {
             } else if mime == "multipart/form-data" {
                 form = multipart_fields(req, content_type.as_deref().unwrap_or("")).await;
             }
-            if mime.contains("json") || body.trim_ascii_start().starts_with(b"{") || body.trim_ascii_start().starts_with(b"[") {
+            if mime.contains("json")
+                || body.trim_ascii_start().starts_with(b"{")
+                || body.trim_ascii_start().starts_with(b"[")
+            {
                 json = serde_json::from_slice::<serde_json::Value>(body)
                     .ok()
                     .and_then(|v| serde_json::to_string_pretty(&v).ok());
@@ -73,7 +82,11 @@ impl RequestDetail {
         }
         let (text, hex, truncated) = match std::str::from_utf8(body) {
             Ok(text) if text.len() <= TEXT_LIMIT => (Some(text.to_owned()), None, false),
-            Ok(text) => (Some(truncate_at_char(text, TEXT_LIMIT).to_owned()), None, true),
+            Ok(text) => (
+                Some(truncate_at_char(text, TEXT_LIMIT).to_owned()),
+                None,
+                true,
+            ),
             Err(_) => (
                 None,
                 Some(hex_dump(&body[..body.len().min(HEX_LIMIT)])),
@@ -126,7 +139,9 @@ async fn multipart_fields(req: &CapturedRequest, content_type: &str) -> Vec<Form
         let name = field.name().unwrap_or("").to_owned();
         let file_name = field.file_name().map(str::to_owned);
         let part_type = field.content_type().map(ToString::to_string);
-        let Ok(bytes) = field.bytes().await else { break };
+        let Ok(bytes) = field.bytes().await else {
+            break;
+        };
         let value = match (&file_name, std::str::from_utf8(&bytes)) {
             (None, Ok(text)) => truncate_at_char(text, TEXT_LIMIT).to_owned(),
             _ => format!(
@@ -161,7 +176,13 @@ pub fn hex_dump(bytes: &[u8]) -> String {
             }
         }
         out.push_str(" |");
-        out.extend(chunk.iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }));
+        out.extend(chunk.iter().map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        }));
         out.push_str("|\n");
     }
     out

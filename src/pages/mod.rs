@@ -3,11 +3,11 @@
 
 mod detail;
 
+use askama::Template;
+use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use askama::Template;
-use askama_web::WebTemplate;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -80,7 +80,11 @@ fn to_dashboard(bin: Uuid, known: &[Uuid]) -> Response {
 /// request comes from in `Sec-Fetch-Site` (or at least `Origin`); clients
 /// that send neither are not browsers and cannot be tricked into posting.
 fn require_same_origin(headers: &HeaderMap) -> Result<(), AppError> {
-    let value = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
     if let Some(site) = value("sec-fetch-site") {
         return match site {
             "same-origin" | "none" => Ok(()),
@@ -90,7 +94,9 @@ fn require_same_origin(headers: &HeaderMap) -> Result<(), AppError> {
     match (value("origin"), value("host")) {
         (None, _) => Ok(()),
         (Some(origin), Some(host))
-            if origin.split_once("://").is_some_and(|(_, rest)| rest == host) =>
+            if origin
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest == host) =>
         {
             Ok(())
         }
@@ -212,7 +218,10 @@ pub async fn view(
     };
     let selected = match wanted {
         Some(id) => {
-            let req = store.request(bin, id).await?.ok_or(AppError::UnknownRequest)?;
+            let req = store
+                .request(bin, id)
+                .await?
+                .ok_or(AppError::UnknownRequest)?;
             Some(RequestDetail::new(&req, state.config.public_base()).await)
         }
         None => None,
@@ -244,7 +253,10 @@ pub async fn download_body(
 ) -> Result<Response, AppError> {
     let bin = parse_bin(&bin)?;
     let id = Uuid::try_parse(&request).map_err(|_| AppError::UnknownRequest)?;
-    let req = store.request(bin, id).await?.ok_or(AppError::UnknownRequest)?;
+    let req = store
+        .request(bin, id)
+        .await?
+        .ok_or(AppError::UnknownRequest)?;
     Ok(attachment(req.body, &format!("{id}.bin")))
 }
 
@@ -277,7 +289,10 @@ pub async fn healthz(State(store): State<Store>) -> Result<&'static str, AppErro
 pub async fn metrics(State(store): State<Store>) -> Result<Response, AppError> {
     let bins = store.count_bins().await?;
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         METRICS.render(bins),
     )
         .into_response())

@@ -50,7 +50,9 @@ pub enum Durability {
 
 /// The database's migrations, in order, compiled into the binary.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../../migrations/0001_initial.sql"))])
+    Migrations::new(vec![M::up(include_str!(
+        "../../migrations/0001_initial.sql"
+    ))])
 }
 
 /// One line of a bin's request list: everything but headers and body.
@@ -144,7 +146,10 @@ impl Store {
     /// the request with its id. The writer assigns ids (UUID v7) as it
     /// inserts, so id order is commit order: a reader that has seen id N
     /// has seen every request before it.
-    pub async fn insert_request(&self, mut req: CapturedRequest) -> Result<CapturedRequest, StoreError> {
+    pub async fn insert_request(
+        &self,
+        mut req: CapturedRequest,
+    ) -> Result<CapturedRequest, StoreError> {
         self.writer
             .write(move |conn| {
                 req.id = Uuid::now_v7();
@@ -178,7 +183,11 @@ impl Store {
     }
 
     /// One request of a bin, with headers and body.
-    pub async fn request(&self, bin: Uuid, id: Uuid) -> Result<Option<CapturedRequest>, StoreError> {
+    pub async fn request(
+        &self,
+        bin: Uuid,
+        id: Uuid,
+    ) -> Result<Option<CapturedRequest>, StoreError> {
         self.readers
             .read(move |conn| {
                 conn.prepare_cached(&format!(
@@ -213,7 +222,11 @@ impl Store {
     }
 
     /// A page of a bin's request list, newest first.
-    pub async fn list_requests(&self, bin: Uuid, page: Page) -> Result<Vec<RequestSummary>, StoreError> {
+    pub async fn list_requests(
+        &self,
+        bin: Uuid,
+        page: Page,
+    ) -> Result<Vec<RequestSummary>, StoreError> {
         self.readers
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
