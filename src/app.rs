@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::{FromRef, Request};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::live::Hub;
 use crate::store::{Store, StoreError};
-use crate::{assets, capture, error, live, pages};
+use crate::{api, assets, capture, error, live, pages};
 
 /// Everything handlers share. Cheap to clone; handlers ask for the parts
 /// they use through `FromRef`.
@@ -34,6 +34,7 @@ impl AppState {
     /// Opens the database named in `config` and builds the state.
     pub fn open(config: Config) -> Result<Self, StoreError> {
         let store = Store::open(&config.db, config.durability)?;
+        store.set_request_cap(config.max_requests_per_bin);
         Ok(Self {
             store,
             hub: Hub::new(),
@@ -55,10 +56,34 @@ pub fn router(state: AppState) -> Router {
         .route("/new", post(pages::new_bin))
         .route("/view/{bin}", get(pages::view))
         .route("/view/{bin}/{request}/body", get(pages::download_body))
+        .route("/view/{bin}/{request}/delete", post(pages::delete_request))
+        .route("/view/{bin}/clear", post(pages::clear))
+        .route(
+            "/view/{bin}/settings",
+            get(pages::settings).post(pages::save_settings),
+        )
+        .route("/view/{bin}/export.json", get(pages::export_json))
+        .route("/view/{bin}/export.har", get(pages::export_har))
         .route("/live/{bin}", get(live::handle))
         .route("/static/{file}", get(assets::serve))
         .route("/healthz", get(pages::healthz))
         .route("/metrics", get(pages::metrics));
+
+    // webhook.site's token API (see `api`).
+    let api = Router::new()
+        .route("/token", post(api::create))
+        .route(
+            "/token/{id}",
+            get(api::read).put(api::update).delete(api::delete),
+        )
+        .route("/token/{id}/requests", get(api::list))
+        .route("/token/{id}/request", delete(api::clear))
+        .route("/token/{id}/request/latest", get(api::latest))
+        .route(
+            "/token/{id}/request/{rid}",
+            get(api::request).delete(api::delete_request),
+        )
+        .route("/token/{id}/request/{rid}/raw", get(api::raw));
 
     let capture = Router::new()
         .route("/{bin}", any(capture::handle))
@@ -66,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(capture::handle);
 
     pages
+        .merge(api)
         .merge(capture)
         .layer(middleware::from_fn(error::negotiate))
         .layer(default_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

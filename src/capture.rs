@@ -3,10 +3,11 @@
 //! that got its answer knows its request is stored.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Version};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -15,23 +16,41 @@ use crate::app::{parse_bin, AppState};
 use crate::error::{AppError, Verbatim};
 use crate::live::feed_message;
 use crate::metrics::METRICS;
-use crate::model::{CapturedRequest, Header, Timestamp};
+use crate::model::{Bin, CapturedRequest, Header, Timestamp};
 use crate::wire::RawHead;
 
 pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     let answer = capture(&state, req).await;
     let (status, size) = match &answer {
-        Ok(stored) => (StatusCode::OK, stored.size()),
+        Ok((stored, _)) => (StatusCode::OK, stored.size()),
         Err(e) => (e.status(), 0),
     };
     METRICS.record_capture(status.as_u16(), size);
     match answer {
-        Ok(stored) => answer_for(&stored),
+        Ok((stored, bin)) => {
+            delay(&state, &bin).await;
+            answer_for(&stored, &bin)
+        }
         Err(e) => e.into_response(),
     }
 }
 
-async fn capture(state: &AppState, req: Request) -> Result<CapturedRequest, AppError> {
+/// Waits the bin's `timeout` (capped by the server) before the answer; the
+/// request is already stored. Shutdown cuts the wait short.
+async fn delay(state: &AppState, bin: &Bin) {
+    let secs = bin
+        .settings
+        .timeout
+        .min(state.config.max_response_delay_secs);
+    if secs > 0 {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(u64::from(secs))) => {}
+            () = state.shutdown.cancelled() => {}
+        }
+    }
+}
+
+async fn capture(state: &AppState, req: Request) -> Result<(CapturedRequest, Bin), AppError> {
     let bin_segment = req
         .uri()
         .path()
@@ -40,7 +59,7 @@ async fn capture(state: &AppState, req: Request) -> Result<CapturedRequest, AppE
         .next()
         .unwrap_or_default();
     let bin = parse_bin(bin_segment)?;
-    state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let bin_settings = state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
 
     let limit = state.config.max_body_bytes;
     let (parts, body) = req.into_parts();
@@ -78,24 +97,66 @@ async fn capture(state: &AppState, req: Request) -> Result<CapturedRequest, AppE
     state
         .hub
         .publish(bin, stored.id, || feed_message(&stored, public_base));
-    Ok(stored)
+    Ok((stored, bin_settings))
 }
 
-/// The answer a sender gets once its request is stored.
-fn answer_for(stored: &CapturedRequest) -> Response {
-    let mut response = (StatusCode::OK, "OK\n").into_response();
+/// The answer a sender gets once its request is stored: the bin's
+/// configured status, body, content type and headers. A CORS preflight to a
+/// bin with `cors` on gets an empty 204 that allows everything.
+///
+/// The answer comes from our own origin, so it is sandboxed
+/// (`Content-Security-Policy: sandbox`): a bin owner cannot run script with
+/// the dashboard's origin by serving HTML from a bin.
+fn answer_for(stored: &CapturedRequest, bin: &Bin) -> Response {
+    let settings = &bin.settings;
+    let preflight = settings.cors
+        && stored.method == "OPTIONS"
+        && stored.header("access-control-request-method").is_some();
+    let mut response = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        let status = StatusCode::from_u16(settings.default_status).unwrap_or(StatusCode::OK);
+        let mut response = (status, settings.default_content.clone()).into_response();
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&settings.default_content_type) {
+            headers.insert(header::CONTENT_TYPE, value);
+        }
+        for (name, value) in &settings.response_headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        response
+    };
     let headers = response.headers_mut();
+    if settings.cors {
+        allow_cross_origin(headers, stored);
+    }
     for (name, id) in [("x-request-id", stored.id), ("x-token-id", stored.bin)] {
         if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
             headers.insert(name, value);
         }
     }
     headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
     );
     response.extensions_mut().insert(Verbatim);
     response
+}
+
+fn allow_cross_origin(headers: &mut HeaderMap, stored: &CapturedRequest) {
+    let any = HeaderValue::from_static("*");
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, any.clone());
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, any.clone());
+    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, any.clone());
+    let asked = stored
+        .header("access-control-request-headers")
+        .and_then(|h| HeaderValue::from_bytes(&h.value).ok());
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.unwrap_or(any));
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

@@ -50,6 +50,15 @@ pub struct Config {
     #[arg(long, env = "HOOKSCOPE_MAX_HEADERS", default_value_t = 200)]
     pub max_headers: usize,
 
+    /// Longest a bin's `timeout` may delay its answer, in seconds.
+    #[arg(long, env = "HOOKSCOPE_MAX_RESPONSE_DELAY_SECS", default_value_t = 30)]
+    pub max_response_delay_secs: u32,
+
+    /// Most requests kept per bin (the oldest are pruned); a bin's own
+    /// `request_limit` may only lower it.
+    #[arg(long, env = "HOOKSCOPE_MAX_REQUESTS_PER_BIN", default_value_t = 10_000)]
+    pub max_requests_per_bin: u32,
+
     /// Seconds that shutdown waits for in-flight requests to finish.
     #[arg(long, env = "HOOKSCOPE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

@@ -23,6 +23,9 @@ pub enum AppError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     BadRequest(String),
+    /// Well-formed input with a value we cannot accept (e.g. status 999).
+    #[error("{0}")]
+    Invalid(String),
     #[error("cross-site form submissions are refused")]
     CrossSite,
     #[error("storage is unavailable, try again")]
@@ -40,6 +43,7 @@ impl AppError {
             Self::UnknownBin | Self::UnknownRequest | Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::CrossSite => StatusCode::FORBIDDEN,
             Self::Store(StoreError::UnknownBin) => StatusCode::NOT_FOUND,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,

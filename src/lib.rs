@@ -5,6 +5,7 @@
 //! command line; everything else lives here so tests can drive the real server.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod app;
 pub mod capture;
 pub mod config;

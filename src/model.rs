@@ -58,20 +58,95 @@ impl Timestamp {
 pub struct Bin {
     pub id: Uuid,
     pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub settings: BinSettings,
+    /// Who created the bin (webhook.site's `ip` and `user_agent`).
+    pub creator_ip: Option<String>,
+    pub creator_user_agent: Option<String>,
 }
 
 impl Bin {
     pub fn new() -> Self {
+        Self::with_settings(BinSettings::default())
+    }
+
+    pub fn with_settings(settings: BinSettings) -> Self {
+        let now = Timestamp::now();
         Self {
             id: Uuid::new_v4(),
-            created_at: Timestamp::now(),
+            created_at: now,
+            updated_at: now,
+            settings,
+            creator_ip: None,
+            creator_user_agent: None,
         }
+    }
+
+    /// When the bin expires, if it has an expiry.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.settings.expiry.map(|secs| {
+            Timestamp(
+                self.created_at
+                    .0
+                    .saturating_add(i64::from(secs).saturating_mul(1_000_000)),
+            )
+        })
+    }
+
+    /// Whether the bin has outlived its expiry at `now`.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires_at().is_some_and(|at| at <= now)
     }
 }
 
 impl Default for Bin {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// What a bin answers and how much it keeps. Every capture answers with
+/// these; a change takes effect for the next request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinSettings {
+    /// A human name.
+    pub alias: Option<String>,
+    pub description: Option<String>,
+    /// Status of the answer, 100–599.
+    pub default_status: u16,
+    /// Body of the answer.
+    pub default_content: String,
+    pub default_content_type: String,
+    /// Extra answer headers, in order.
+    pub response_headers: Vec<(String, String)>,
+    /// Seconds to wait (after the request is stored) before answering;
+    /// capped by the server's `max_response_delay_secs`.
+    pub timeout: u32,
+    /// Seconds a capture waits for a forwarder's answer (listen mode).
+    pub listen: u32,
+    /// Answer CORS preflights and add `Access-Control-Allow-*` headers.
+    pub cors: bool,
+    /// Most requests kept; the oldest are pruned. `None`: the server's cap.
+    pub request_limit: Option<u32>,
+    /// Seconds after creation when the bin is deleted. `None`: never.
+    pub expiry: Option<u32>,
+}
+
+impl Default for BinSettings {
+    fn default() -> Self {
+        Self {
+            alias: None,
+            description: None,
+            default_status: 200,
+            default_content: String::from("OK\n"),
+            default_content_type: String::from("text/plain; charset=utf-8"),
+            response_headers: Vec::new(),
+            timeout: 0,
+            listen: 0,
+            cors: false,
+            request_limit: None,
+            expiry: None,
+        }
     }
 }
 

@@ -33,6 +33,7 @@ pub async fn serve(
         .header_read_timeout(Duration::from_secs(config.header_read_timeout_secs))
         .max_headers(config.max_headers);
     let graceful = GracefulShutdown::new();
+    let sweeper = tokio::spawn(sweep_expired_bins(state.clone()));
     let mut shutdown = std::pin::pin!(shutdown);
 
     loop {
@@ -61,6 +62,7 @@ pub async fn serve(
     drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");
     state.shutdown.cancel();
+    let _ = sweeper.await;
     if tokio::time::timeout(app::shutdown_grace(&config), graceful.shutdown())
         .await
         .is_err()
@@ -70,6 +72,32 @@ pub async fn serve(
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often expired bins are deleted. Lookups already treat an expired
+/// bin as gone; this frees its rows.
+const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// Deletes expired bins now and every [`EXPIRY_SWEEP_EVERY`] until shutdown.
+async fn sweep_expired_bins(state: AppState) {
+    let mut every = tokio::time::interval(EXPIRY_SWEEP_EVERY);
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => break,
+            _ = every.tick() => {}
+        }
+        match state
+            .store
+            .delete_expired_bins(crate::model::Timestamp::now())
+            .await
+        {
+            Ok(deleted) if !deleted.is_empty() => {
+                tracing::info!(count = deleted.len(), "deleted expired bins");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+    }
 }
 
 fn serve_connection(

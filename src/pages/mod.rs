@@ -1,7 +1,10 @@
 //! Server-rendered pages: the visitor's way in (`/`), the bin dashboard,
 //! body downloads, health and metrics.
 
+mod curl;
 mod detail;
+mod export;
+mod settings;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -15,8 +18,10 @@ use crate::app::{parse_bin, AppState};
 use crate::error::AppError;
 use crate::metrics::METRICS;
 use crate::model::Bin;
-use crate::store::{Page, RequestSummary, Store};
+use crate::store::{Page, RequestFilter, RequestSummary, SearchQuery, Store};
 use detail::RequestDetail;
+pub use export::{export_har, export_json};
+pub use settings::{save_settings, settings};
 
 /// Cookie that remembers the visitor's bins, oldest first.
 const BINS_COOKIE: &str = "hookscope_bins";
@@ -121,6 +126,8 @@ pub struct ViewParams {
     page: Option<u64>,
     /// The selected request.
     r: Option<String>,
+    /// Search text (see `store::SearchQuery`).
+    q: Option<String>,
 }
 
 /// One line of the request list.
@@ -187,6 +194,11 @@ struct ViewPage {
     page: u64,
     pages: u64,
     selected: Option<RequestDetail>,
+    /// The search text, and the same as a URL query parameter (`&q=…`).
+    search: String,
+    search_param: String,
+    /// "Copy as curl" of the selected request.
+    curl: Option<curl::CurlCommand>,
 }
 
 /// `GET /view/{bin}`: the dashboard.
@@ -199,13 +211,19 @@ pub async fn view(
     let bin = parse_bin(&bin)?;
     let store = &state.store;
     store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let search = params.q.clone().unwrap_or_default();
+    let filter = RequestFilter {
+        query: SearchQuery::parse(&search),
+        ..RequestFilter::default()
+    };
     let per_page = u64::from(state.config.page_size.max(1));
-    let total = store.count_requests(bin).await?;
+    let total = store.count_matching(bin, filter.clone()).await?;
     let pages = total.div_ceil(per_page).max(1);
     let page = params.page.unwrap_or(1).clamp(1, pages);
     let summaries = store
-        .list_requests(
+        .find_summaries(
             bin,
+            filter,
             Page {
                 offset: (page - 1) * per_page,
                 limit: state.config.page_size.max(1),
@@ -216,21 +234,36 @@ pub async fn view(
         Some(id) => Some(Uuid::try_parse(id).map_err(|_| AppError::UnknownRequest)?),
         None => summaries.first().map(|s| s.id),
     };
-    let selected = match wanted {
+    let capture_url = format!("{}/{bin}", site_base(&state, &headers));
+    let (selected, curl) = match wanted {
         Some(id) => {
             let req = store
                 .request(bin, id)
                 .await?
                 .ok_or(AppError::UnknownRequest)?;
-            Some(RequestDetail::new(&req, state.config.public_base()).await)
+            let url = format!(
+                "{capture_url}{}",
+                req.path_and_query().trim_start_matches(&format!("/{bin}"))
+            );
+            (
+                Some(RequestDetail::new(&req, state.config.public_base()).await),
+                Some(curl::curl_command(&req, &url)),
+            )
         }
-        None => None,
+        None => (None, None),
     };
-    let capture_url = format!("{}/{bin}", site_base(&state, &headers));
     let curl_example = format!(
         "curl -X POST '{capture_url}/hello?source=curl' -H 'Content-Type: application/json' -d '{{\"hello\":\"world\"}}'"
     );
     let selected_id = selected.as_ref().map(|d| d.id);
+    let search_param = if search.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "&q={}",
+            form_urlencoded::byte_serialize(search.as_bytes()).collect::<String>()
+        )
+    };
     let page = ViewPage {
         asset_version: crate::assets::version(),
         bin,
@@ -241,8 +274,40 @@ pub async fn view(
         page,
         pages,
         selected,
+        search,
+        search_param,
+        curl,
     };
     Ok(([(header::CACHE_CONTROL, "no-store")], page))
+}
+
+/// `POST /view/{bin}/{request}/delete`: the delete button of one request.
+pub async fn delete_request(
+    State(store): State<Store>,
+    Path((bin, request)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    require_same_origin(&headers)?;
+    let bin = parse_bin(&bin)?;
+    store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let id = Uuid::try_parse(&request).map_err(|_| AppError::UnknownRequest)?;
+    if !store.delete_request(bin, id).await? {
+        return Err(AppError::UnknownRequest);
+    }
+    Ok(Redirect::to(&format!("/view/{bin}")).into_response())
+}
+
+/// `POST /view/{bin}/clear`: the "clear all" button; the bin stays.
+pub async fn clear(
+    State(store): State<Store>,
+    Path(bin): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    require_same_origin(&headers)?;
+    let bin = parse_bin(&bin)?;
+    store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    store.clear_requests(bin).await?;
+    Ok(Redirect::to(&format!("/view/{bin}")).into_response())
 }
 
 /// `GET /view/{bin}/{request}/body`: the exact body bytes, as a download

@@ -3,18 +3,24 @@
 //! thread ([`writer`]); reads use a small pool of read-only connections and
 //! never wait for the writer (WAL).
 
+mod bins;
 mod codec;
 mod pool;
+mod requests;
+mod search;
 mod writer;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rusqlite_migration::{Migrations, M};
 use uuid::Uuid;
 
-use crate::model::{Bin, CapturedRequest, Timestamp};
+use crate::model::{CapturedRequest, Timestamp};
+use bins::BinCache;
 use pool::ReadPool;
+pub use search::{SearchQuery, Term};
 use writer::Writer;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -50,9 +56,10 @@ pub enum Durability {
 
 /// The database's migrations, in order, compiled into the binary.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "../../migrations/0001_initial.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_initial.sql")),
+        M::up(include_str!("../../migrations/0002_bin_settings.sql")),
+    ])
 }
 
 /// One line of a bin's request list: everything but headers and body.
@@ -74,11 +81,40 @@ pub struct Page {
     pub limit: u32,
 }
 
+/// Which of a bin's requests to find, and in which order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    pub query: SearchQuery,
+    /// Received at or after (inclusive).
+    pub from: Option<Timestamp>,
+    /// Received at or before (inclusive).
+    pub to: Option<Timestamp>,
+    pub oldest_first: bool,
+}
+
+impl RequestFilter {
+    pub fn is_everything(&self) -> bool {
+        self.query.is_empty() && self.from.is_none() && self.to.is_none()
+    }
+}
+
+/// Most requests a bin keeps when neither it nor the server says otherwise.
+pub const DEFAULT_REQUEST_CAP: u32 = 10_000;
+
+/// Most bytes of a body put into the search index.
+const INDEXED_BODY_BYTES: usize = 64 * 1024;
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     writer: Writer,
     readers: ReadPool,
+    /// Bins by id, so a capture reads no SQLite. Only this process's store
+    /// writes bins, so its own writes keep the cache right; a backend shared
+    /// by several instances must invalidate it when another one writes.
+    bins: BinCache,
+    /// Most requests any bin keeps (its own `request_limit` may be lower).
+    request_cap: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Store {
@@ -101,7 +137,19 @@ impl Store {
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         let readers = ReadPool::new(path.to_owned());
         let writer = Writer::start(conn).map_err(|e| StoreError::Sqlite(e.to_string()))?;
-        Ok(Self { writer, readers })
+        Ok(Self {
+            writer,
+            readers,
+            bins: BinCache::default(),
+            request_cap: Arc::new(DEFAULT_REQUEST_CAP.into()),
+        })
+    }
+
+    /// Sets the most requests any bin keeps; the oldest beyond it are
+    /// pruned as new ones arrive.
+    pub fn set_request_cap(&self, cap: u32) {
+        self.request_cap
+            .store(cap, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Commits everything queued and stops the writer. Later writes fail.
@@ -116,32 +164,6 @@ impl Store {
             .await
     }
 
-    pub async fn create_bin(&self, bin: Bin) -> Result<(), StoreError> {
-        self.writer
-            .write(move |conn| {
-                conn.prepare_cached("INSERT INTO bins (id, created_at) VALUES (?1, ?2)")?
-                    .execute(params![bin.id, bin.created_at.as_micros()])?;
-                Ok(())
-            })
-            .await
-    }
-
-    pub async fn bin(&self, id: Uuid) -> Result<Option<Bin>, StoreError> {
-        self.readers
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached("SELECT created_at FROM bins WHERE id = ?1")?
-                    .query_row([id], |row| {
-                        Ok(Bin {
-                            id,
-                            created_at: Timestamp(row.get(0)?),
-                        })
-                    })
-                    .optional()?)
-            })
-            .await
-    }
-
     /// Stores one captured request and resolves, once it is committed, to
     /// the request with its id. The writer assigns ids (UUID v7) as it
     /// inserts, so id order is commit order: a reader that has seen id N
@@ -150,34 +172,55 @@ impl Store {
         &self,
         mut req: CapturedRequest,
     ) -> Result<CapturedRequest, StoreError> {
+        let cap = self.request_cap.load(std::sync::atomic::Ordering::Relaxed);
         self.writer
             .write(move |conn| {
+                // Count first: this also tells us the bin exists and what
+                // it keeps, in one indexed statement.
+                let counted = conn
+                    .prepare_cached(
+                        "UPDATE bins SET request_count = request_count + 1 WHERE id = ?1
+                         RETURNING request_count, request_limit",
+                    )?
+                    .query_row([req.bin], |row| {
+                        Ok((row.get::<_, i64>(0)?, row.get::<_, Option<i64>>(1)?))
+                    })
+                    .optional()?;
+                let Some((count, limit)) = counted else {
+                    return Err(StoreError::UnknownBin);
+                };
                 req.id = Uuid::now_v7();
                 let headers = codec::encode_headers(&req.headers);
-                let inserted = conn
+                let seq: i64 = conn
                     .prepare_cached(
                         "INSERT INTO requests (id, bin_id, received_at, method, path, query,
-                                               version, remote_addr, headers, body, size)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                               version, remote_addr, headers, body, size, seq)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                                 (SELECT ifnull(max(seq), 0) + 1 FROM requests))
+                         RETURNING seq",
                     )?
-                    .execute(params![
-                        req.id,
-                        req.bin,
-                        req.received_at.as_micros(),
-                        req.method,
-                        req.path,
-                        req.query,
-                        req.version,
-                        req.remote_addr,
-                        headers,
-                        &req.body[..],
-                        req.body.len() as i64,
-                    ]);
-                match inserted {
-                    Ok(_) => Ok(req),
-                    Err(e) if is_foreign_key_violation(&e) => Err(StoreError::UnknownBin),
-                    Err(e) => Err(e.into()),
+                    .query_row(
+                        params![
+                            req.id,
+                            req.bin,
+                            req.received_at.as_micros(),
+                            req.method,
+                            req.path,
+                            req.query,
+                            req.version,
+                            req.remote_addr,
+                            headers,
+                            &req.body[..],
+                            req.body.len() as i64,
+                        ],
+                        |row| row.get(0),
+                    )?;
+                index_request(conn, seq, &req)?;
+                let keep = limit.map_or(i64::from(cap), |l| l.min(i64::from(cap)));
+                if count > keep {
+                    prune_oldest(conn, req.bin, count - keep)?;
                 }
+                Ok(req)
             })
             .await
     }
@@ -259,8 +302,10 @@ impl Store {
         self.readers
             .read(move |conn| {
                 Ok(conn
-                    .prepare_cached("SELECT count(*) FROM requests WHERE bin_id = ?1")?
-                    .query_row([bin], count)?)
+                    .prepare_cached("SELECT request_count FROM bins WHERE id = ?1")?
+                    .query_row([bin], count)
+                    .optional()?
+                    .unwrap_or(0))
             })
             .await
     }
@@ -295,12 +340,59 @@ fn count(row: &Row<'_>) -> rusqlite::Result<u64> {
     Ok(u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0))
 }
 
-fn is_foreign_key_violation(e: &rusqlite::Error) -> bool {
-    matches!(
-        e,
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
-    )
+/// Adds one request to the search index (row `seq`): its bin token,
+/// method, IP, path, header names and values, and the start of its body
+/// when that is UTF-8.
+fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> Result<(), StoreError> {
+    let mut headers = String::new();
+    for h in &req.headers {
+        headers.push_str(&h.name);
+        headers.push(' ');
+        headers.push_str(&String::from_utf8_lossy(&h.value));
+        headers.push('\n');
+    }
+    let body = &req.body[..req.body.len().min(INDEXED_BODY_BYTES)];
+    let body = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        // Cut inside a character: index up to the last whole one.
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&body[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => "",
+    };
+    conn.prepare_cached(
+        "INSERT INTO requests_fts (rowid, bin, method, ip, path, headers, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        seq,
+        search::bin_token(req.bin),
+        req.method,
+        req.ip(),
+        req.path,
+        headers,
+        body,
+    ])?;
+    Ok(())
+}
+
+/// Deletes the `n` oldest requests of `bin` (and their index rows):
+/// O(log n + n) through the (bin_id, id) index.
+fn prune_oldest(conn: &Connection, bin: Uuid, n: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "DELETE FROM requests_fts WHERE rowid IN
+           (SELECT seq FROM requests WHERE bin_id = ?1 ORDER BY id LIMIT ?2)",
+    )?
+    .execute(params![bin, n])?;
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM requests WHERE bin_id = ?1 AND id IN
+               (SELECT id FROM requests WHERE bin_id = ?1 ORDER BY id LIMIT ?2)",
+        )?
+        .execute(params![bin, n])?;
+    conn.prepare_cached("UPDATE bins SET request_count = request_count - ?2 WHERE id = ?1")?
+        .execute(params![bin, deleted as i64])?;
+    Ok(())
 }
 
 #[cfg(test)]

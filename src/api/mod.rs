@@ -1,0 +1,34 @@
+//! The JSON API, compatible with webhook.site's public token API: same
+//! paths, field names, status codes and shapes, so its clients work by
+//! changing the base URL. Errors are `{"error": …, "message": …}` (the
+//! `negotiate` middleware renders every 4xx under `/token` as JSON).
+
+mod requests;
+mod tokens;
+
+pub use requests::{clear, delete_request, filter_from, latest, list, raw, request};
+pub use tokens::{create, delete, read, update, BinInput, BinJson};
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::error::AppError;
+
+/// A JSON answer with a status.
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    (status, axum::Json(value)).into_response()
+}
+
+/// Parses a JSON request body: empty means "nothing given", malformed JSON
+/// is a 400, well-formed JSON of the wrong shape a 422. The content type is
+/// not checked: clients of webhook.site's API do not all send one.
+fn parse_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, AppError> {
+    if body.trim_ascii().is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => AppError::Invalid(format!("invalid field: {e}")),
+        _ => AppError::BadRequest(format!("the body is not valid JSON: {e}")),
+    })
+}

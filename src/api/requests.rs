@@ -1,0 +1,272 @@
+//! A bin's requests: the paged, searchable list, one request, its raw
+//! body, and deletes.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use time::macros::format_description;
+use time::{Date, PrimitiveDateTime};
+use uuid::Uuid;
+
+use super::json;
+use crate::app::{parse_bin, AppState};
+use crate::error::AppError;
+use crate::model::{CapturedRequest, RequestJson, Timestamp};
+use crate::store::{Page, RequestFilter, SearchQuery};
+
+/// Requests per page unless `per_page` says otherwise, and its bounds.
+const DEFAULT_PER_PAGE: u32 = 50;
+const MAX_PER_PAGE: u32 = 100;
+
+/// Query of `GET /token/{id}/requests`. Everything is read as text and
+/// checked here, so a bad value gets a one-line 400.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    sorting: Option<String>,
+    per_page: Option<String>,
+    page: Option<String>,
+    query: Option<String>,
+    date_from: Option<String>,
+    date_to: Option<String>,
+}
+
+/// webhook.site's page of requests.
+#[derive(Debug, Serialize)]
+struct RequestPage {
+    data: Vec<RequestJson>,
+    total: u64,
+    per_page: u32,
+    current_page: u64,
+    is_last_page: bool,
+    /// 1-based position of the first request on the page; `null` if none.
+    from: Option<u64>,
+    to: Option<u64>,
+}
+
+/// The request filter of a search form or list query: free text, dates
+/// (`YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DD`, UTC) and order.
+pub fn filter_from(
+    query: Option<&str>,
+    date_from: Option<&str>,
+    date_to: Option<&str>,
+    sorting: Option<&str>,
+) -> Result<RequestFilter, AppError> {
+    let oldest_first = match sorting.map(str::trim) {
+        None | Some("" | "oldest") => true,
+        Some("newest") => false,
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "sorting must be \"newest\" or \"oldest\", not {other:?}"
+            )))
+        }
+    };
+    Ok(RequestFilter {
+        query: SearchQuery::parse(query.unwrap_or("")),
+        from: date_from
+            .map(|d| parse_date("date_from", d, false))
+            .transpose()?
+            .flatten(),
+        to: date_to
+            .map(|d| parse_date("date_to", d, true))
+            .transpose()?
+            .flatten(),
+        oldest_first,
+    })
+}
+
+/// A `date_from`/`date_to` value; a bare date means its first (or, for
+/// `end`, last) second.
+fn parse_date(name: &str, text: &str, end: bool) -> Result<Option<Timestamp>, AppError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let full = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let day = format_description!("[year]-[month]-[day]");
+    let (at, last) = match PrimitiveDateTime::parse(text, full) {
+        Ok(at) => (at, false),
+        Err(_) => match Date::parse(text, day) {
+            Ok(date) => (date.midnight(), end),
+            Err(_) => {
+                return Err(AppError::BadRequest(format!(
+                    "{name} must look like 2024-01-31 23:59:59 (UTC), not {text:?}"
+                )))
+            }
+        },
+    };
+    let micros = at.assume_utc().unix_timestamp() * 1_000_000;
+    // A whole second (or day) is inclusive of its fractions.
+    let span = if last { 86_400_000_000 } else { 1_000_000 };
+    Ok(Some(Timestamp(if end {
+        micros + span - 1
+    } else {
+        micros
+    })))
+}
+
+fn number(name: &str, text: Option<&str>, default: u64) -> Result<u64, AppError> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(text) => text
+            .parse::<i64>()
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(|_| AppError::BadRequest(format!("{name} must be a number, not {text:?}"))),
+    }
+}
+
+fn request_json(state: &AppState, req: &CapturedRequest) -> RequestJson {
+    RequestJson::new(req, &req.base_url(state.config.public_base()))
+}
+
+/// `GET /token/{id}/requests`: a page of requests, oldest first unless
+/// `sorting=newest`; `per_page` is kept within 1–100.
+pub async fn list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<ListParams>,
+) -> Result<Response, AppError> {
+    let bin = parse_bin(&id)?;
+    state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let filter = filter_from(
+        params.query.as_deref(),
+        params.date_from.as_deref(),
+        params.date_to.as_deref(),
+        params.sorting.as_deref(),
+    )?;
+    let per_page = number(
+        "per_page",
+        params.per_page.as_deref(),
+        DEFAULT_PER_PAGE.into(),
+    )?
+    .clamp(1, MAX_PER_PAGE.into());
+    let per_page = u32::try_from(per_page).unwrap_or(MAX_PER_PAGE);
+    let page = number("page", params.page.as_deref(), 1)?.max(1);
+    let total = state.store.count_matching(bin, filter.clone()).await?;
+    let offset = (page - 1).saturating_mul(u64::from(per_page));
+    let requests = if offset < total {
+        state
+            .store
+            .find_requests(
+                bin,
+                filter,
+                Page {
+                    offset,
+                    limit: per_page,
+                },
+            )
+            .await?
+    } else {
+        Vec::new()
+    };
+    let shown = requests.len() as u64;
+    let body = RequestPage {
+        data: requests.iter().map(|r| request_json(&state, r)).collect(),
+        total,
+        per_page,
+        current_page: page,
+        is_last_page: offset.saturating_add(u64::from(per_page)) >= total,
+        from: (shown > 0).then_some(offset + 1),
+        to: (shown > 0).then_some(offset + shown),
+    };
+    Ok(json(StatusCode::OK, &body))
+}
+
+async fn stored(state: &AppState, id: &str, rid: &str) -> Result<CapturedRequest, AppError> {
+    let bin = parse_bin(id)?;
+    state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let rid = Uuid::try_parse(rid).map_err(|_| AppError::UnknownRequest)?;
+    state
+        .store
+        .request(bin, rid)
+        .await?
+        .ok_or(AppError::UnknownRequest)
+}
+
+/// `GET /token/{id}/request/latest`: 404 when the bin is empty.
+pub async fn latest(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let bin = parse_bin(&id)?;
+    state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let newest = RequestFilter {
+        oldest_first: false,
+        ..RequestFilter::default()
+    };
+    let found = state
+        .store
+        .find_requests(
+            bin,
+            newest,
+            Page {
+                offset: 0,
+                limit: 1,
+            },
+        )
+        .await?;
+    let req = found.first().ok_or(AppError::UnknownRequest)?;
+    Ok(json(StatusCode::OK, &request_json(&state, req)))
+}
+
+/// `GET /token/{id}/request/{rid}`.
+pub async fn request(
+    State(state): State<AppState>,
+    Path((id, rid)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let req = stored(&state, &id, &rid).await?;
+    Ok(json(StatusCode::OK, &request_json(&state, &req)))
+}
+
+/// `GET /token/{id}/request/{rid}/raw`: the exact body bytes with the
+/// original content type, as a download no browser renders.
+pub async fn raw(
+    State(state): State<AppState>,
+    Path((id, rid)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let req = stored(&state, &id, &rid).await?;
+    let content_type = req
+        .header("content-type")
+        .and_then(|h| HeaderValue::from_bytes(&h.value).ok())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let disposition = format!("attachment; filename=\"{}.bin\"", req.id);
+    let mut response = (StatusCode::OK, req.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    Ok(response)
+}
+
+/// `DELETE /token/{id}/request/{rid}` → 204.
+pub async fn delete_request(
+    State(state): State<AppState>,
+    Path((id, rid)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    let req = stored(&state, &id, &rid).await?;
+    if state.store.delete_request(req.bin, req.id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::UnknownRequest)
+    }
+}
+
+/// `DELETE /token/{id}/request` → 204: the bin is emptied, not deleted.
+pub async fn clear(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let bin = parse_bin(&id)?;
+    state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    state.store.clear_requests(bin).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,318 @@
+//! `POST /token`, `GET|PUT|DELETE /token/{id}`: bins and their settings.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Extension;
+use bytes::Bytes;
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+use super::{json, parse_json};
+use crate::app::{parse_bin, AppState};
+use crate::config::Config;
+use crate::error::AppError;
+use crate::model::{Bin, BinSettings};
+
+/// webhook.site's longest expiry (one week), used for `"expiry": true`.
+const EXPIRY_TRUE_SECS: u32 = 604_800;
+const MAX_DEFAULT_CONTENT: usize = 1024 * 1024;
+const MAX_RESPONSE_HEADERS: usize = 50;
+const MAX_TEXT_FIELD: usize = 1024;
+
+/// The bin object: webhook.site's token fields, plus `expires_at`, `url`
+/// and `response_headers`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BinJson {
+    pub uuid: Uuid,
+    pub redirect: bool,
+    pub alias: Option<String>,
+    pub actions: bool,
+    pub cors: bool,
+    pub expiry: Option<u32>,
+    pub timeout: u32,
+    pub listen: u32,
+    pub premium: bool,
+    /// Whether the bin needs a password (never the password itself).
+    pub password: bool,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub default_content: String,
+    pub default_status: u16,
+    pub default_content_type: String,
+    /// Most requests kept: the bin's own limit, or the server's cap.
+    pub request_limit: u32,
+    pub description: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub expires_at: Option<String>,
+    pub response_headers: Vec<ResponseHeader>,
+}
+
+impl BinJson {
+    pub fn new(bin: &Bin, config: &Config) -> Self {
+        let s = &bin.settings;
+        Self {
+            uuid: bin.id,
+            redirect: false,
+            alias: s.alias.clone(),
+            actions: false,
+            cors: s.cors,
+            expiry: s.expiry,
+            timeout: s.timeout,
+            listen: s.listen,
+            premium: false,
+            password: false,
+            ip: bin.creator_ip.clone(),
+            user_agent: bin.creator_user_agent.clone(),
+            default_content: s.default_content.clone(),
+            default_status: s.default_status,
+            default_content_type: s.default_content_type.clone(),
+            request_limit: s.request_limit.map_or(config.max_requests_per_bin, |l| {
+                l.min(config.max_requests_per_bin)
+            }),
+            description: s.description.clone(),
+            created_at: bin.created_at.to_sql_datetime(),
+            updated_at: bin.updated_at.to_sql_datetime(),
+            expires_at: bin.expires_at().map(|t| t.to_sql_datetime()),
+            response_headers: s
+                .response_headers
+                .iter()
+                .map(|(name, value)| ResponseHeader {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One extra answer header, in order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResponseHeader {
+    pub name: String,
+    pub value: String,
+}
+
+/// `expiry` as webhook.site takes it: seconds, or `true`/`false`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+enum Expiry {
+    Secs(u32),
+    Flag(bool),
+}
+
+/// Settings sent to `POST /token` or `PUT /token/{id}`. A field left out
+/// keeps its value (its default on create); `null` clears a nullable one.
+/// Unknown fields are ignored, so a bin object read back can be sent again.
+#[derive(Debug, Default, Deserialize)]
+pub struct BinInput {
+    default_status: Option<u16>,
+    default_content: Option<String>,
+    default_content_type: Option<String>,
+    timeout: Option<u32>,
+    listen: Option<u32>,
+    cors: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    request_limit: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    expiry: Option<Option<Expiry>>,
+    #[serde(default, deserialize_with = "present")]
+    alias: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+    response_headers: Option<Vec<ResponseHeader>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+impl BinInput {
+    /// `settings` with this input applied, or a 422 naming the first bad
+    /// field.
+    pub fn apply(self, mut settings: BinSettings) -> Result<BinSettings, AppError> {
+        let invalid = |message: String| Err(AppError::Invalid(message));
+        if let Some(status) = self.default_status {
+            if !(100..=599).contains(&status) {
+                return invalid(format!(
+                    "default_status must be between 100 and 599, not {status}"
+                ));
+            }
+            settings.default_status = status;
+        }
+        if let Some(content) = self.default_content {
+            if content.len() > MAX_DEFAULT_CONTENT {
+                return invalid(format!(
+                    "default_content is longer than {MAX_DEFAULT_CONTENT} bytes"
+                ));
+            }
+            settings.default_content = content;
+        }
+        if let Some(content_type) = self.default_content_type {
+            if content_type.len() > MAX_TEXT_FIELD || HeaderValue::from_str(&content_type).is_err()
+            {
+                return invalid(String::from(
+                    "default_content_type is not a valid header value",
+                ));
+            }
+            settings.default_content_type = content_type;
+        }
+        if let Some(timeout) = self.timeout {
+            settings.timeout = timeout;
+        }
+        if let Some(listen) = self.listen {
+            settings.listen = listen;
+        }
+        if let Some(cors) = self.cors {
+            settings.cors = cors;
+        }
+        if let Some(limit) = self.request_limit {
+            settings.request_limit = limit;
+        }
+        if let Some(expiry) = self.expiry {
+            settings.expiry = match expiry {
+                None | Some(Expiry::Flag(false)) => None,
+                Some(Expiry::Flag(true)) => Some(EXPIRY_TRUE_SECS),
+                Some(Expiry::Secs(0)) => {
+                    return invalid(String::from("expiry must be at least 1 second, or null"))
+                }
+                Some(Expiry::Secs(secs)) => Some(secs),
+            };
+        }
+        if let Some(alias) = self.alias {
+            settings.alias = text_field("alias", alias)?;
+        }
+        if let Some(description) = self.description {
+            settings.description = text_field("description", description)?;
+        }
+        if let Some(headers) = self.response_headers {
+            settings.response_headers = response_headers(headers)?;
+        }
+        Ok(settings)
+    }
+}
+
+fn text_field(name: &str, value: Option<String>) -> Result<Option<String>, AppError> {
+    match value {
+        Some(v) if v.len() > MAX_TEXT_FIELD => Err(AppError::Invalid(format!(
+            "{name} is longer than {MAX_TEXT_FIELD} bytes"
+        ))),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+/// Headers the server owns: framing, hop-by-hop, the sandbox and our ids.
+const RESERVED_HEADERS: [&str; 12] = [
+    "connection",
+    "content-length",
+    "content-security-policy",
+    "content-type",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "x-request-id",
+    "x-token-id",
+];
+
+fn response_headers(headers: Vec<ResponseHeader>) -> Result<Vec<(String, String)>, AppError> {
+    if headers.len() > MAX_RESPONSE_HEADERS {
+        return Err(AppError::Invalid(format!(
+            "at most {MAX_RESPONSE_HEADERS} response headers"
+        )));
+    }
+    headers
+        .into_iter()
+        .map(|ResponseHeader { name, value }| {
+            let name = name.trim().to_owned();
+            if HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(AppError::Invalid(format!(
+                    "response header name {name:?} is not a valid header name"
+                )));
+            }
+            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                return Err(AppError::Invalid(format!(
+                    "response header {name} is set by the server (use default_content_type for the content type)"
+                )));
+            }
+            if value.len() > MAX_TEXT_FIELD || HeaderValue::from_str(&value).is_err() {
+                return Err(AppError::Invalid(format!(
+                    "response header {name} has an invalid value"
+                )));
+            }
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// `POST /token` → 201 and the new bin.
+pub async fn create(
+    State(state): State<AppState>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let input: BinInput = parse_json(&body)?;
+    let mut bin = Bin::with_settings(input.apply(BinSettings::default())?);
+    bin.creator_ip = connect.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
+    bin.creator_user_agent = headers
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    state.store.create_bin(bin.clone()).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &BinJson::new(&bin, &state.config),
+    ))
+}
+
+/// `GET /token/{id}`.
+pub async fn read(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let bin = state
+        .store
+        .bin(parse_bin(&id)?)
+        .await?
+        .ok_or(AppError::UnknownBin)?;
+    Ok(json(StatusCode::OK, &BinJson::new(&bin, &state.config)))
+}
+
+/// `PUT /token/{id}` → 200 and the updated bin.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let id = parse_bin(&id)?;
+    let bin = state.store.bin(id).await?.ok_or(AppError::UnknownBin)?;
+    let input: BinInput = parse_json(&body)?;
+    let settings = input.apply(bin.settings)?;
+    let bin = state.store.update_bin(id, settings).await?;
+    Ok(json(StatusCode::OK, &BinJson::new(&bin, &state.config)))
+}
+
+/// `DELETE /token/{id}` → 204; the bin and its requests are gone.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let id = parse_bin(&id)?;
+    state.store.bin(id).await?.ok_or(AppError::UnknownBin)?;
+    if state.store.delete_bin(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::UnknownBin)
+    }
+}

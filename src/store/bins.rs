@@ -1,0 +1,245 @@
+//! Bins: create, read (through an in-memory cache), update, delete, and
+//! the expiry sweep.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use uuid::Uuid;
+
+use super::{codec, Store, StoreError};
+use crate::model::{Bin, BinSettings, Header, Timestamp};
+
+/// Most bins kept in memory; past it the cache starts over (bins are
+/// re-read on their next request).
+const MAX_CACHED_BINS: usize = 100_000;
+
+/// Bins by id. Filled on a read miss and kept right by the store's own
+/// writes (create, update, delete). Unknown ids are not cached, so random
+/// ids cannot grow it.
+#[derive(Clone, Default)]
+pub(super) struct BinCache {
+    bins: Arc<RwLock<HashMap<Uuid, Arc<Bin>>>>,
+}
+
+impl BinCache {
+    fn get(&self, id: Uuid) -> Option<Arc<Bin>> {
+        self.bins
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    fn put(&self, bin: Bin) {
+        let mut bins = self
+            .bins
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if bins.len() >= MAX_CACHED_BINS && !bins.contains_key(&bin.id) {
+            bins.clear();
+        }
+        bins.insert(bin.id, Arc::new(bin));
+    }
+
+    fn remove(&self, id: Uuid) {
+        self.bins
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&id);
+    }
+}
+
+const BIN_COLUMNS: &str = "id, created_at, updated_at, alias, description, default_status,
+     default_content, default_content_type, response_headers, timeout, listen, cors,
+     request_limit, expiry, creator_ip, creator_user_agent";
+
+impl Store {
+    pub async fn create_bin(&self, bin: Bin) -> Result<(), StoreError> {
+        let row = bin.clone();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(&format!(
+                    "INSERT INTO bins ({BIN_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+                ))?
+                .execute(params![
+                    row.id,
+                    row.created_at.as_micros(),
+                    row.updated_at.as_micros(),
+                    row.settings.alias,
+                    row.settings.description,
+                    row.settings.default_status,
+                    row.settings.default_content.as_bytes(),
+                    row.settings.default_content_type,
+                    encode_response_headers(&row.settings.response_headers),
+                    row.settings.timeout,
+                    row.settings.listen,
+                    row.settings.cors,
+                    row.settings.request_limit,
+                    row.settings.expiry,
+                    row.creator_ip,
+                    row.creator_user_agent,
+                ])?;
+                Ok(())
+            })
+            .await?;
+        self.bins.put(bin);
+        Ok(())
+    }
+
+    /// The bin with this id, unless it does not exist or has expired.
+    pub async fn bin(&self, id: Uuid) -> Result<Option<Bin>, StoreError> {
+        let now = Timestamp::now();
+        if let Some(bin) = self.bins.get(id) {
+            return Ok((!bin.is_expired(now)).then(|| Bin::clone(&bin)));
+        }
+        let found = self
+            .readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!("SELECT {BIN_COLUMNS} FROM bins WHERE id = ?1"))?
+                    .query_row([id], bin_row)
+                    .optional()?
+                    .transpose()
+            })
+            .await?;
+        Ok(found.and_then(|bin| {
+            self.bins.put(bin.clone());
+            (!bin.is_expired(now)).then_some(bin)
+        }))
+    }
+
+    /// Replaces the settings of a bin and stamps `updated_at`; resolves to
+    /// the updated bin.
+    pub async fn update_bin(&self, id: Uuid, settings: BinSettings) -> Result<Bin, StoreError> {
+        let mut bin = self.bin(id).await?.ok_or(StoreError::UnknownBin)?;
+        bin.settings = settings;
+        bin.updated_at = Timestamp::now();
+        let row = bin.clone();
+        let updated = self
+            .writer
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "UPDATE bins SET updated_at = ?2, alias = ?3, description = ?4,
+                           default_status = ?5, default_content = ?6, default_content_type = ?7,
+                           response_headers = ?8, timeout = ?9, listen = ?10, cors = ?11,
+                           request_limit = ?12, expiry = ?13
+                         WHERE id = ?1",
+                    )?
+                    .execute(params![
+                        row.id,
+                        row.updated_at.as_micros(),
+                        row.settings.alias,
+                        row.settings.description,
+                        row.settings.default_status,
+                        row.settings.default_content.as_bytes(),
+                        row.settings.default_content_type,
+                        encode_response_headers(&row.settings.response_headers),
+                        row.settings.timeout,
+                        row.settings.listen,
+                        row.settings.cors,
+                        row.settings.request_limit,
+                        row.settings.expiry,
+                    ])?)
+            })
+            .await?;
+        if updated == 0 {
+            self.bins.remove(id);
+            return Err(StoreError::UnknownBin);
+        }
+        self.bins.put(bin.clone());
+        Ok(bin)
+    }
+
+    /// Deletes a bin and every request in it; `false` when there was none.
+    pub async fn delete_bin(&self, id: Uuid) -> Result<bool, StoreError> {
+        self.bins.remove(id);
+        let deleted = self
+            .writer
+            .write(move |conn| delete_bin_rows(conn, id))
+            .await?;
+        self.bins.remove(id);
+        Ok(deleted)
+    }
+
+    /// Deletes every bin that expired by `now`; resolves to their ids.
+    pub async fn delete_expired_bins(&self, now: Timestamp) -> Result<Vec<Uuid>, StoreError> {
+        let deleted = self
+            .writer
+            .write(move |conn| {
+                let expired: Vec<Uuid> = conn
+                    .prepare_cached(
+                        "SELECT id FROM bins WHERE expiry IS NOT NULL
+                           AND created_at + expiry * 1000000 <= ?1",
+                    )?
+                    .query_map([now.as_micros()], |row| row.get(0))?
+                    .collect::<Result<_, _>>()?;
+                for &id in &expired {
+                    delete_bin_rows(conn, id)?;
+                }
+                Ok(expired)
+            })
+            .await?;
+        for &id in &deleted {
+            self.bins.remove(id);
+        }
+        Ok(deleted)
+    }
+}
+
+fn delete_bin_rows(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {
+    conn.prepare_cached(
+        "DELETE FROM requests_fts WHERE rowid IN (SELECT seq FROM requests WHERE bin_id = ?1)",
+    )?
+    .execute([id])?;
+    conn.prepare_cached("DELETE FROM requests WHERE bin_id = ?1")?
+        .execute([id])?;
+    Ok(conn
+        .prepare_cached("DELETE FROM bins WHERE id = ?1")?
+        .execute([id])?
+        > 0)
+}
+
+fn encode_response_headers(headers: &[(String, String)]) -> Vec<u8> {
+    let headers: Vec<Header> = headers
+        .iter()
+        .map(|(name, value)| Header::new(name.clone(), value.as_bytes()))
+        .collect();
+    codec::encode_headers(&headers)
+}
+
+/// Maps a row of [`BIN_COLUMNS`]; the inner error is a corrupt column.
+fn bin_row(row: &Row<'_>) -> rusqlite::Result<Result<Bin, StoreError>> {
+    let content: Vec<u8> = row.get(6)?;
+    let headers: Vec<u8> = row.get(8)?;
+    let Some(headers) = codec::decode_headers(&headers) else {
+        return Ok(Err(StoreError::Corrupt("response headers")));
+    };
+    let Ok(default_content) = String::from_utf8(content) else {
+        return Ok(Err(StoreError::Corrupt("default content")));
+    };
+    Ok(Ok(Bin {
+        id: row.get(0)?,
+        created_at: Timestamp(row.get(1)?),
+        updated_at: Timestamp(row.get(2)?),
+        settings: BinSettings {
+            alias: row.get(3)?,
+            description: row.get(4)?,
+            default_status: row.get(5)?,
+            default_content,
+            default_content_type: row.get(7)?,
+            response_headers: headers
+                .iter()
+                .map(|h| (h.name.clone(), h.value_lossy()))
+                .collect(),
+            timeout: row.get(9)?,
+            listen: row.get(10)?,
+            cors: row.get(11)?,
+            request_limit: row.get(12)?,
+            expiry: row.get(13)?,
+        },
+        creator_ip: row.get(14)?,
+        creator_user_agent: row.get(15)?,
+    }))
+}

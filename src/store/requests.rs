@@ -1,0 +1,209 @@
+//! Finding and deleting a bin's requests: filtered, searched and paged
+//! lists, one-by-one and whole-bin deletes (index rows and counts kept in
+//! step, in the same transaction).
+
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection};
+use uuid::Uuid;
+
+use super::{full_request, Page, RequestFilter, RequestSummary, Store, StoreError, FULL_COLUMNS};
+use crate::model::{CapturedRequest, Timestamp};
+
+const SUMMARY_COLUMNS: &str = "id, received_at, method, path, query, remote_addr, size";
+
+/// `FROM … WHERE …` of a filter, with its parameters. With search terms the
+/// full-text index drives (its rowid order is arrival order); without, the
+/// (bin_id, id) index does.
+struct Selection {
+    from_where: String,
+    order_by: &'static str,
+    params: Vec<Value>,
+}
+
+impl Selection {
+    fn new(bin: Uuid, filter: &RequestFilter) -> Self {
+        let mut params = vec![Value::Blob(bin.as_bytes().to_vec())];
+        let mut from_where = if filter.query.is_empty() {
+            String::from("FROM requests r WHERE r.bin_id = ?1")
+        } else {
+            params.push(Value::Text(filter.query.fts_expression(bin)));
+            String::from(
+                "FROM requests_fts f JOIN requests r ON r.seq = f.rowid
+                 WHERE r.bin_id = ?1 AND requests_fts MATCH ?2",
+            )
+        };
+        if let Some(from) = filter.from {
+            params.push(Value::Integer(from.as_micros()));
+            from_where.push_str(&format!(" AND r.received_at >= ?{}", params.len()));
+        }
+        if let Some(to) = filter.to {
+            params.push(Value::Integer(to.as_micros()));
+            from_where.push_str(&format!(" AND r.received_at <= ?{}", params.len()));
+        }
+        let order_by = match (filter.query.is_empty(), filter.oldest_first) {
+            (true, true) => "ORDER BY r.id ASC",
+            (true, false) => "ORDER BY r.id DESC",
+            (false, true) => "ORDER BY f.rowid ASC",
+            (false, false) => "ORDER BY f.rowid DESC",
+        };
+        Self {
+            from_where,
+            order_by,
+            params,
+        }
+    }
+
+    fn page_sql(&self, columns: &str, page: Page) -> (String, Vec<Value>) {
+        let columns = qualified(columns);
+        let mut params = self.params.clone();
+        params.push(Value::Integer(i64::from(page.limit)));
+        params.push(Value::Integer(
+            i64::try_from(page.offset).unwrap_or(i64::MAX),
+        ));
+        let n = params.len();
+        (
+            format!(
+                "SELECT {columns} {} {} LIMIT ?{} OFFSET ?{n}",
+                self.from_where,
+                self.order_by,
+                n - 1
+            ),
+            params,
+        )
+    }
+}
+
+/// `a, b` → `r.a, r.b`: the join with the index has same-named columns.
+fn qualified(columns: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("r.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// A page of a bin's requests matching `filter`, with headers and body.
+    pub async fn find_requests(
+        &self,
+        bin: Uuid,
+        filter: RequestFilter,
+        page: Page,
+    ) -> Result<Vec<CapturedRequest>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                let (sql, params) = Selection::new(bin, &filter).page_sql(FULL_COLUMNS, page);
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params_from_iter(params), full_request)?;
+                rows.map(|row| row?).collect()
+            })
+            .await
+    }
+
+    /// A page of a bin's request list (no headers or bodies) matching
+    /// `filter`.
+    pub async fn find_summaries(
+        &self,
+        bin: Uuid,
+        filter: RequestFilter,
+        page: Page,
+    ) -> Result<Vec<RequestSummary>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                let (sql, params) = Selection::new(bin, &filter).page_sql(SUMMARY_COLUMNS, page);
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params_from_iter(params), |row| {
+                    Ok(RequestSummary {
+                        id: row.get(0)?,
+                        received_at: Timestamp(row.get(1)?),
+                        method: row.get(2)?,
+                        path: row.get(3)?,
+                        query: row.get(4)?,
+                        remote_addr: row.get(5)?,
+                        size: usize::try_from(row.get::<_, i64>(6)?).unwrap_or(0),
+                    })
+                })?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+    }
+
+    /// How many of a bin's requests match `filter`.
+    pub async fn count_matching(
+        &self,
+        bin: Uuid,
+        filter: RequestFilter,
+    ) -> Result<u64, StoreError> {
+        if filter.is_everything() {
+            return self.count_requests(bin).await;
+        }
+        self.readers
+            .read(move |conn| {
+                let (sql, params) = if filter.from.is_none() && filter.to.is_none() {
+                    // The index alone answers; no join with the rows.
+                    (
+                        String::from(
+                            "SELECT count(*) FROM requests_fts WHERE requests_fts MATCH ?1",
+                        ),
+                        vec![Value::Text(filter.query.fts_expression(bin))],
+                    )
+                } else {
+                    let selection = Selection::new(bin, &filter);
+                    (
+                        format!("SELECT count(*) {}", selection.from_where),
+                        selection.params,
+                    )
+                };
+                let n: i64 = conn
+                    .prepare_cached(&sql)?
+                    .query_row(params_from_iter(params), |row| row.get(0))?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            })
+            .await
+    }
+
+    /// Deletes one request of a bin; `false` when there was none.
+    pub async fn delete_request(&self, bin: Uuid, id: Uuid) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "DELETE FROM requests_fts WHERE rowid IN
+                       (SELECT seq FROM requests WHERE bin_id = ?1 AND id = ?2)",
+                )?
+                .execute(params![bin, id])?;
+                let deleted = conn
+                    .prepare_cached("DELETE FROM requests WHERE bin_id = ?1 AND id = ?2")?
+                    .execute(params![bin, id])?;
+                recount(conn, bin, deleted)?;
+                Ok(deleted > 0)
+            })
+            .await
+    }
+
+    /// Deletes every request of a bin, keeping the bin; resolves to how
+    /// many there were.
+    pub async fn clear_requests(&self, bin: Uuid) -> Result<u64, StoreError> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "DELETE FROM requests_fts WHERE rowid IN
+                       (SELECT seq FROM requests WHERE bin_id = ?1)",
+                )?
+                .execute([bin])?;
+                let deleted = conn
+                    .prepare_cached("DELETE FROM requests WHERE bin_id = ?1")?
+                    .execute([bin])?;
+                recount(conn, bin, deleted)?;
+                Ok(deleted as u64)
+            })
+            .await
+    }
+}
+
+fn recount(conn: &Connection, bin: Uuid, deleted: usize) -> Result<(), StoreError> {
+    if deleted > 0 {
+        conn.prepare_cached("UPDATE bins SET request_count = request_count - ?2 WHERE id = ?1")?
+            .execute(params![bin, deleted as i64])?;
+    }
+    Ok(())
+}
