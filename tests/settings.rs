@@ -1,0 +1,302 @@
+//! A developer's story: make the URL answer like the real endpoint would
+//! (status, body, headers, delay, CORS), keep only what matters, expire.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestApp;
+use hookscope::model::Timestamp;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+async fn bin_with(app: &TestApp, settings: Value) -> Uuid {
+    let response = app
+        .client
+        .post(app.url("/token"))
+        .json(&settings)
+        .send()
+        .await
+        .expect("POST /token");
+    assert_eq!(response.status(), 201);
+    let bin: Value = response.json().await.expect("json");
+    Uuid::parse_str(bin["uuid"].as_str().expect("uuid")).expect("uuid")
+}
+
+#[tokio::test]
+async fn capture_answers_with_the_configured_response() {
+    let app = TestApp::spawn().await;
+    let bin = bin_with(
+        &app,
+        json!({
+            "default_status": 503,
+            "default_content": "<script>window.x=1</script>{\"ok\":false}",
+            "default_content_type": "application/json",
+            "response_headers": [
+                {"name": "Retry-After", "value": "120"},
+                {"name": "X-Dup", "value": "one"},
+                {"name": "X-Dup", "value": "two"}
+            ]
+        }),
+    )
+    .await;
+    let response = app.post_to_bin(bin, "/hook", "payload").await;
+    assert_eq!(response.status(), 503, "a configured 5xx is served as is");
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["retry-after"], "120");
+    let dups: Vec<_> = headers.get_all("x-dup").iter().collect();
+    assert_eq!(dups, ["one", "two"]);
+    assert_eq!(headers["x-token-id"], bin.to_string());
+    assert_eq!(
+        headers["content-security-policy"], "sandbox",
+        "answers from our origin run no script"
+    );
+    let id = TestApp::request_id(&response);
+    assert_eq!(
+        response.text().await.expect("body"),
+        "<script>window.x=1</script>{\"ok\":false}"
+    );
+    let stored = app
+        .state
+        .store
+        .request(bin, id)
+        .await
+        .expect("read")
+        .expect("stored before answering");
+    assert_eq!(&stored.body[..], b"payload");
+}
+
+#[tokio::test]
+async fn cors_bins_answer_preflights_and_allow_every_origin() {
+    let app = TestApp::spawn().await;
+    let bin = bin_with(&app, json!({"cors": true})).await;
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url(&format!("/{bin}/api")))
+        .header("Origin", "https://example.com")
+        .header("Access-Control-Request-Method", "PUT")
+        .header("Access-Control-Request-Headers", "x-custom, content-type")
+        .send()
+        .await
+        .expect("OPTIONS");
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert_eq!(preflight.headers()["access-control-allow-methods"], "*");
+    assert_eq!(
+        preflight.headers()["access-control-allow-headers"],
+        "x-custom, content-type"
+    );
+    let id = TestApp::request_id(&preflight);
+    let stored = app.state.store.request(bin, id).await.expect("read");
+    assert_eq!(
+        stored.expect("the preflight is captured too").method,
+        "OPTIONS"
+    );
+
+    let post = app.post_to_bin(bin, "", "x").await;
+    assert_eq!(post.status(), 200);
+    assert_eq!(post.headers()["access-control-allow-origin"], "*");
+
+    let plain = bin_with(&app, json!({})).await;
+    let post = app.post_to_bin(plain, "", "x").await;
+    assert!(post.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn timeout_delays_the_answer_after_the_request_is_stored() {
+    let app = TestApp::spawn().await;
+    let bin = bin_with(&app, json!({"timeout": 1})).await;
+    let started = Instant::now();
+    let response = app.post_to_bin(bin, "", "slow").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The server's cap wins over a bin's longer timeout.
+    let capped = TestApp::spawn_with(|c| c.max_response_delay_secs = 0).await;
+    let bin = bin_with(&capped, json!({"timeout": 30})).await;
+    let started = Instant::now();
+    let response = capped.post_to_bin(bin, "", "fast").await;
+    assert_eq!(response.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+async fn stored_bodies(app: &TestApp, bin: Uuid) -> Vec<String> {
+    let page: Value = app
+        .client
+        .get(app.url(&format!("/token/{bin}/requests?per_page=100")))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        page["total"].as_u64().expect("total") as usize,
+        page["data"].as_array().expect("data").len()
+    );
+    page["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|r| r["content"].as_str().expect("content").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn request_limit_prunes_the_oldest() {
+    let app = TestApp::spawn_with(|c| c.max_requests_per_bin = 4).await;
+    let bin = bin_with(&app, json!({"request_limit": 3})).await;
+    for n in 1..=5 {
+        assert_eq!(
+            app.post_to_bin(bin, "", format!("r{n}")).await.status(),
+            200
+        );
+    }
+    assert_eq!(stored_bodies(&app, bin).await, ["r3", "r4", "r5"]);
+    assert_eq!(app.state.store.count_requests(bin).await.expect("count"), 3);
+
+    // Pruned requests leave the search index too.
+    let found: Value = app
+        .client
+        .get(app.url(&format!("/token/{bin}/requests?query=r1")))
+        .send()
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(found["total"], 0);
+
+    // No limit of its own (or a larger one): the server's cap applies.
+    let big = bin_with(&app, json!({"request_limit": 1000})).await;
+    for n in 1..=6 {
+        app.post_to_bin(big, "", format!("b{n}")).await;
+    }
+    assert_eq!(stored_bodies(&app, big).await, ["b3", "b4", "b5", "b6"]);
+
+    // Lowering the limit applies from the next request on.
+    let response = app
+        .client
+        .put(app.url(&format!("/token/{bin}")))
+        .json(&json!({"request_limit": 1}))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(response.status(), 200);
+    app.post_to_bin(bin, "", "r6").await;
+    assert_eq!(stored_bodies(&app, bin).await, ["r6"]);
+}
+
+#[tokio::test]
+async fn expired_bins_disappear() {
+    let app = TestApp::spawn().await;
+    let bin = bin_with(&app, json!({"expiry": 1})).await;
+    let keeper = bin_with(&app, json!({})).await;
+    assert_eq!(app.post_to_bin(bin, "", "early").await.status(), 200);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = app.post_to_bin(bin, "", "late").await.status();
+        if status == 404 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(Instant::now() < deadline, "the bin never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let response = app
+        .client
+        .get(app.url(&format!("/token/{bin}")))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 404);
+
+    // The sweep deletes the expired bin's rows; other bins stay.
+    let deleted = app
+        .state
+        .store
+        .delete_expired_bins(Timestamp::now())
+        .await
+        .expect("sweep");
+    assert!(deleted.contains(&bin));
+    assert!(!deleted.contains(&keeper));
+    assert_eq!(app.state.store.count_requests(bin).await.expect("count"), 0);
+    assert_eq!(app.post_to_bin(keeper, "", "x").await.status(), 200);
+}
+
+#[tokio::test]
+async fn dashboard_settings_form_saves_and_validates() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let page = app
+        .client
+        .get(app.url(&format!("/view/{bin}/settings")))
+        .send()
+        .await
+        .expect("GET settings");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("name=\"default_status\""));
+
+    let form = [
+        ("default_status", "418"),
+        ("default_content_type", "text/plain"),
+        ("default_content", "<b>teapot</b>"),
+        ("response_headers", "X-One: 1\r\nX-Two: 2\r\n"),
+        ("timeout", "0"),
+        ("cors", "on"),
+        ("request_limit", ""),
+        ("expiry", ""),
+        ("alias", "kettle"),
+        ("description", ""),
+    ];
+    let saved = app
+        .client
+        .post(app.url(&format!("/view/{bin}/settings")))
+        .form(&form)
+        .send()
+        .await
+        .expect("POST settings");
+    assert_eq!(saved.status(), 303);
+    let answer = app.post_to_bin(bin, "", "x").await;
+    assert_eq!(answer.status(), 418);
+    assert_eq!(answer.headers()["x-one"], "1");
+    assert_eq!(answer.headers()["x-two"], "2");
+    assert_eq!(answer.headers()["access-control-allow-origin"], "*");
+    assert_eq!(answer.text().await.expect("body"), "<b>teapot</b>");
+
+    let mut bad = form;
+    bad[0] = ("default_status", "999");
+    let refused = app
+        .client
+        .post(app.url(&format!("/view/{bin}/settings")))
+        .header("Accept", "text/html")
+        .form(&bad)
+        .send()
+        .await
+        .expect("POST bad settings");
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.expect("html");
+    assert!(
+        html.contains("default_status must be between 100 and 599"),
+        "{html}"
+    );
+    assert!(html.contains("teapot"), "the form keeps what was typed");
+    assert!(!html.contains("<b>teapot"), "escaped");
+
+    let cross_site = app
+        .client
+        .post(app.url(&format!("/view/{bin}/settings")))
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&form)
+        .send()
+        .await
+        .expect("POST cross-site");
+    assert_eq!(cross_site.status(), 403);
+}
