@@ -405,4 +405,43 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("in-memory db");
         migrations().to_latest(&mut conn).expect("migrations apply");
     }
+
+    #[test]
+    fn settings_migration_keeps_and_indexes_existing_requests() {
+        let mut conn = Connection::open_in_memory().expect("in-memory db");
+        migrations()
+            .to_version(&mut conn, 1)
+            .expect("first migration");
+        let bin = Uuid::new_v4();
+        conn.execute("INSERT INTO bins (id, created_at) VALUES (?1, 1)", [bin])
+            .expect("bin");
+        for (n, body) in [&b"hello invoice"[..], b"\xff\x00binary"]
+            .iter()
+            .enumerate()
+        {
+            conn.execute(
+                "INSERT INTO requests (id, bin_id, received_at, method, path, query, version,
+                                       remote_addr, headers, body, size)
+                 VALUES (?1, ?2, ?3, 'POST', '/x', NULL, 'HTTP/1.1', '1.2.3.4:5', X'', ?4, ?5)",
+                params![Uuid::now_v7(), bin, n as i64, body, body.len() as i64],
+            )
+            .expect("request");
+        }
+        migrations().to_latest(&mut conn).expect("upgrade");
+        let (count, status): (i64, i64) = conn
+            .query_row("SELECT request_count, default_status FROM bins", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("bin row");
+        assert_eq!((count, status), (2, 200));
+        let expr = SearchQuery::parse("invoice").fts_expression(bin);
+        let hits: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM requests_fts WHERE requests_fts MATCH ?1",
+                [expr],
+                |r| r.get(0),
+            )
+            .expect("search");
+        assert_eq!(hits, 1);
+    }
 }
