@@ -241,9 +241,11 @@ pub async fn view(
                 .request(bin, id)
                 .await?
                 .ok_or(AppError::UnknownRequest)?;
+            let query = req.query.as_deref().map(|q| format!("?{q}"));
             let url = format!(
-                "{capture_url}{}",
-                req.path_and_query().trim_start_matches(&format!("/{bin}"))
+                "{capture_url}{}{}",
+                req.sub_path(),
+                query.unwrap_or_default()
             );
             (
                 Some(RequestDetail::new(&req, state.config.public_base()).await),

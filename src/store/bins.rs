@@ -2,6 +2,7 @@
 //! the expiry sweep.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -20,9 +21,32 @@ const MAX_CACHED_BINS: usize = 100_000;
 #[derive(Clone, Default)]
 pub(super) struct BinCache {
     bins: Arc<RwLock<HashMap<Uuid, Arc<Bin>>>>,
+    /// Counts removals, so a read that raced with a delete does not put
+    /// the deleted bin back.
+    removals: Arc<AtomicU64>,
 }
 
 impl BinCache {
+    fn removals(&self) -> u64 {
+        self.removals.load(Ordering::SeqCst)
+    }
+
+    /// Caches a bin read from the database, unless a bin was removed since
+    /// the read began (`removals_before`).
+    fn put_read(&self, bin: Bin, removals_before: u64) {
+        let mut bins = self
+            .bins
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.removals() != removals_before {
+            return;
+        }
+        if bins.len() >= MAX_CACHED_BINS && !bins.contains_key(&bin.id) {
+            bins.clear();
+        }
+        bins.insert(bin.id, Arc::new(bin));
+    }
+
     fn get(&self, id: Uuid) -> Option<Arc<Bin>> {
         self.bins
             .read()
@@ -43,10 +67,12 @@ impl BinCache {
     }
 
     fn remove(&self, id: Uuid) {
-        self.bins
+        let mut bins = self
+            .bins
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&id);
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.removals.fetch_add(1, Ordering::SeqCst);
+        bins.remove(&id);
     }
 }
 
@@ -94,6 +120,7 @@ impl Store {
         if let Some(bin) = self.bins.get(id) {
             return Ok((!bin.is_expired(now)).then(|| Bin::clone(&bin)));
         }
+        let removals = self.bins.removals();
         let found = self
             .readers
             .read(move |conn| {
@@ -104,7 +131,7 @@ impl Store {
             })
             .await?;
         Ok(found.and_then(|bin| {
-            self.bins.put(bin.clone());
+            self.bins.put_read(bin.clone(), removals);
             (!bin.is_expired(now)).then_some(bin)
         }))
     }
@@ -148,6 +175,9 @@ impl Store {
             self.bins.remove(id);
             return Err(StoreError::UnknownBin);
         }
+        // The removal makes a read that raced with this update drop its
+        // older copy instead of caching it.
+        self.bins.remove(id);
         self.bins.put(bin.clone());
         Ok(bin)
     }
