@@ -332,6 +332,19 @@ async fn bad_input_gets_a_json_4xx() {
         .expect("POST");
     expect_error(response, 400).await;
 
+    // A body over the API's limit (2 MiB) is refused before parsing.
+    let huge = format!(
+        r#"{{"default_content": "{}"}}"#,
+        "x".repeat(3 * 1024 * 1024)
+    );
+    let response = client
+        .post(app.url("/token"))
+        .body(huge)
+        .send()
+        .await
+        .expect("POST");
+    expect_error(response, 413).await;
+
     let response = client
         .put(app.url(&format!("/token/{id}")))
         .body(r#"{"default_status": 99}"#)
