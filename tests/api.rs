@@ -216,6 +216,19 @@ async fn requests_are_listed_read_raw_and_deleted() {
         .expect("GET deleted");
     expect_error(response, 404).await;
 
+    // Only the matching requests, when filtered.
+    TestApp::request_id(&app.post_to_bin(id, "/keep", "keep me").await);
+    let response = app
+        .client
+        .delete(app.url(&format!("/token/{id}/request?query=method:PUT")))
+        .send()
+        .await
+        .expect("DELETE matching");
+    assert_eq!(response.status(), 204);
+    let (_, page) = get_json(&app, &format!("/token/{id}/requests")).await;
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["data"][0]["content"], "keep me");
+
     let response = app
         .client
         .delete(app.url(&format!("/token/{id}/request")))

@@ -314,13 +314,21 @@ pub async fn delete_request(
     }
 }
 
-/// `DELETE /token/{id}/request` → 204: the bin is emptied, not deleted.
+/// `DELETE /token/{id}/request` → 204: the bin is emptied (not deleted),
+/// or only the requests matching `query`, `date_from` and `date_to`.
 pub async fn clear(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(params): Query<ListParams>,
 ) -> Result<StatusCode, AppError> {
     let bin = parse_bin(&id)?;
     state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
-    state.store.clear_requests(bin).await?;
+    let filter = filter_from(
+        params.query.as_deref(),
+        params.date_from.as_deref(),
+        params.date_to.as_deref(),
+        None,
+    )?;
+    state.store.delete_matching(bin, filter).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -180,6 +180,39 @@ impl Store {
             .await
     }
 
+    /// Deletes the requests of a bin that match `filter` (all of them when
+    /// it filters nothing); resolves to how many were deleted.
+    pub async fn delete_matching(
+        &self,
+        bin: Uuid,
+        filter: RequestFilter,
+    ) -> Result<u64, StoreError> {
+        if filter.is_everything() {
+            return self.clear_requests(bin).await;
+        }
+        self.writer
+            .write(move |conn| {
+                let selection = Selection::new(bin, &filter);
+                let doomed: Vec<(Uuid, i64)> = conn
+                    .prepare(&format!("SELECT r.id, r.seq {}", selection.from_where))?
+                    .query_map(params_from_iter(selection.params), |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                let mut fts = conn.prepare_cached("DELETE FROM requests_fts WHERE rowid = ?1")?;
+                let mut rows =
+                    conn.prepare_cached("DELETE FROM requests WHERE bin_id = ?1 AND id = ?2")?;
+                let mut deleted = 0;
+                for (id, seq) in doomed {
+                    fts.execute([seq])?;
+                    deleted += rows.execute(params![bin, id])?;
+                }
+                recount(conn, bin, deleted)?;
+                Ok(deleted as u64)
+            })
+            .await
+    }
+
     /// Deletes every request of a bin, keeping the bin; resolves to how
     /// many there were.
     pub async fn clear_requests(&self, bin: Uuid) -> Result<u64, StoreError> {
