@@ -148,11 +148,7 @@ impl CapturedRequest {
 
     /// The path below the bin: `/{bin}/a/b` → `/a/b`, `/{bin}` → ``.
     pub fn sub_path(&self) -> &str {
-        let rest = self.path.strip_prefix('/').unwrap_or(&self.path);
-        match rest.find('/') {
-            Some(i) => &rest[i..],
-            None => "",
-        }
+        sub_path_of(&self.path)
     }
 
     /// Scheme and host this request was sent to: the configured public
@@ -188,6 +184,15 @@ impl CapturedRequest {
     /// The body as text when it is valid UTF-8.
     pub fn body_text(&self) -> Option<&str> {
         std::str::from_utf8(&self.body).ok()
+    }
+}
+
+/// The part of a capture path below the bin segment.
+pub fn sub_path_of(path: &str) -> &str {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    match rest.find('/') {
+        Some(i) => &rest[i..],
+        None => "",
     }
 }
 

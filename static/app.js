@@ -71,8 +71,10 @@
     link.href = "/view/" + encodeURIComponent(bin) + "?page=1&r=" + encodeURIComponent(request.uuid);
     const method = span("method", request.method);
     method.classList.add("m-" + String(request.method).toLowerCase().replace(/[^a-z]/g, ""));
+    // Below the bin: "/{bin}/a/b" shows as "/a/b", like the server's list.
+    const path = String(request.path).replace(/^\/[^/]*/, "") || "/";
     const target = request.query_string === null || request.query_string === undefined
-      ? request.path : request.path + "?" + request.query_string;
+      ? path : path + "?" + request.query_string;
     const meta = document.createElement("span");
     meta.className = "meta";
     const time = document.createElement("time");
