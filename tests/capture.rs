@@ -39,13 +39,7 @@ async fn binary_body_with_nul_and_ff_round_trips_byte_for_byte() {
     let id = TestApp::request_id(&response);
     assert_eq!(&stored(&app, bin, id).await.body[..], &body[..]);
 
-    let download = app
-        .client
-        .get(app.url(&format!("/view/{bin}/{id}/body")))
-        .send()
-        .await
-        .expect("download");
-    assert_eq!(download.status(), 200);
+    let download = app.download_body(bin, id).await;
     assert!(download.headers()["content-disposition"]
         .to_str()
         .expect("ascii")

@@ -218,12 +218,7 @@ async fn captured_markup_is_only_ever_shown_escaped() {
 async fn static_files_are_served_from_the_binary_with_long_caching() {
     let app = TestApp::spawn().await;
     for (file, kind) in [("app.js", "javascript"), ("style.css", "text/css")] {
-        let response = app
-            .client
-            .get(app.url(&format!("/static/{file}")))
-            .send()
-            .await
-            .expect("static");
+        let response = app.get(&format!("/static/{file}")).await;
         assert_eq!(response.status(), 200);
         assert!(response.headers()["content-type"]
             .to_str()

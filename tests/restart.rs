@@ -28,12 +28,7 @@ async fn requests_survive_a_restart_on_the_same_database_file() {
         html.contains(&id.to_string()),
         "request listed after restart"
     );
-    let download = app
-        .client
-        .get(app.url(&format!("/view/{bin}/{id}/body")))
-        .send()
-        .await
-        .expect("download");
+    let download = app.download_body(bin, id).await;
     assert_eq!(&download.bytes().await.expect("bytes")[..], &body[..]);
     app.stop().await;
 }

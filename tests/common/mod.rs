@@ -66,6 +66,18 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `GET path` on this server.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// The dashboard's download of a request's exact body.
+    pub async fn download_body(&self, bin: Uuid, id: Uuid) -> reqwest::Response {
+        let response = self.get(&format!("/view/{bin}/{id}/body")).await;
+        assert_eq!(response.status(), 200);
+        response
+    }
+
     /// Gets a bin the way a visitor does: `GET /` and follow the 303.
     pub async fn new_bin(&self) -> Uuid {
         let response = self.client.get(self.url("/")).send().await.expect("GET /");
