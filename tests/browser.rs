@@ -1,0 +1,211 @@
+//! The dashboard in a real browser (headless Chromium through ChromeDriver):
+//! a visitor opens the site, gets a capture URL, and watches requests arrive
+//! without reloading the page — also after the connection drops.
+
+#[path = "support/browser.rs"]
+mod browser;
+mod common;
+#[path = "support/relay.rs"]
+mod relay;
+
+use browser::Browser;
+use common::TestApp;
+use relay::Relay;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_watches_requests_arrive_live_and_opens_one() {
+    let app = TestApp::spawn().await;
+    // The browser reaches the server through a relay the test can cut.
+    let relay = Relay::start(app.addr).await;
+    let site = format!("http://{}", relay.addr);
+    let browser = Browser::start().await;
+
+    // `/` hands out a bin and redirects to its dashboard.
+    browser.goto(&format!("{site}/")).await;
+    let url = browser.client.current_url().await.expect("current url");
+    let bin = url
+        .path()
+        .strip_prefix("/view/")
+        .and_then(|id| Uuid::try_parse(id).ok())
+        .unwrap_or_else(|| panic!("`/` did not lead to a dashboard: {url}"));
+    let redirects = browser
+        .eval("return performance.getEntriesByType('navigation')[0].redirectCount;")
+        .await;
+    assert_eq!(redirects, json!(1), "`/` answers with a redirect");
+    let capture_url = browser
+        .eval("return document.getElementById('capture-url').value;")
+        .await;
+    assert_eq!(capture_url, json!(format!("{site}/{bin}")));
+    wait_live(&browser).await;
+    assert_eq!(text_of(&browser, "#request-count").await, "0");
+
+    // A request sent from elsewhere shows up at the top, without a reload.
+    browser.eval("window.__marker = 1; return true;").await;
+    let first = app
+        .client
+        .post(app.url(&format!("/{bin}/orders/42?source=test&x=1")))
+        .header("X-Custom-Header", "first one")
+        .header("Content-Type", "application/json")
+        .body(r#"{"hello":"world"}"#)
+        .send()
+        .await
+        .expect("POST to the bin");
+    assert_eq!(first.status(), 200);
+    let first = TestApp::request_id(&first);
+    let row = browser
+        .wait_for("the first request in the list", &row_css(first))
+        .await;
+    let text = row.text().await.expect("row text");
+    assert!(text.contains("POST"), "{text}");
+    assert!(text.contains("/orders/42?source=test&x=1"), "{text}");
+    assert_eq!(text_of(&browser, "#request-count").await, "1");
+    let empty_note = browser
+        .eval("return document.getElementById('empty') !== null;")
+        .await;
+    assert_eq!(
+        empty_note,
+        json!(false),
+        "the 'no requests yet' note is gone"
+    );
+
+    let second = app
+        .client
+        .put(app.url(&format!("/{bin}")))
+        .body("second")
+        .send()
+        .await
+        .expect("PUT to the bin");
+    let second = TestApp::request_id(&second);
+    browser
+        .wait_for("the second request in the list", &row_css(second))
+        .await;
+    assert_eq!(listed_ids(&browser).await, [second, first], "newest first");
+    assert_eq!(text_of(&browser, "#request-count").await, "2");
+    assert_eq!(
+        browser.eval("return window.__marker;").await,
+        json!(1),
+        "the page was not reloaded"
+    );
+
+    // Clicking a row shows that request's headers, query and body.
+    browser
+        .client
+        .find(fantoccini::Locator::Css(&format!("{} a", row_css(first))))
+        .await
+        .expect("the first request's row link")
+        .click()
+        .await
+        .expect("click the row");
+    browser
+        .until_with(
+            "the detail pane of the clicked request",
+            "const d = document.querySelector('section.detail');
+             return d !== null && d.textContent.includes(arguments[0]);",
+            vec![json!(first)],
+        )
+        .await;
+    let tables = browser
+        .eval(
+            "return [...document.querySelectorAll('section.detail table.kv')].map(t =>
+               [...t.rows].map(r => [...r.cells].map(c => c.textContent)));",
+        )
+        .await;
+    let headers = pairs(&tables[0]);
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("x-custom-header") && v == "first one"),
+        "{headers:?}"
+    );
+    let query = pairs(&tables[1]);
+    assert_eq!(
+        query,
+        [("source".into(), "test".into()), ("x".into(), "1".into())]
+    );
+    assert_eq!(
+        text_of(&browser, "section.detail pre.body.text").await,
+        r#"{"hello":"world"}"#
+    );
+    let json_view = text_of(&browser, "section.detail pre.body.json").await;
+    assert!(json_view.contains(r#""hello": "world""#), "{json_view}");
+    let selected = browser
+        .eval("return document.querySelector('#requests li.selected')?.dataset.id;")
+        .await;
+    assert_eq!(selected, json!(first));
+
+    // The connection drops; what arrives meanwhile is filled in when the
+    // page reconnects by itself, still without a reload.
+    wait_live(&browser).await;
+    browser.eval("window.__marker = 2; return true;").await;
+    relay.cut();
+    browser
+        .until(
+            "the indicator to leave 'live'",
+            "return document.getElementById('live-status').textContent !== 'live';",
+        )
+        .await;
+    let missed = app.post_to_bin(bin, "/while-away", "missed me?").await;
+    let missed = TestApp::request_id(&missed);
+    relay.restore();
+    browser
+        .wait_for("the request sent while disconnected", &row_css(missed))
+        .await;
+    wait_live(&browser).await;
+    assert_eq!(listed_ids(&browser).await, [missed, second, first]);
+    assert_eq!(text_of(&browser, "#request-count").await, "3");
+    assert_eq!(
+        browser.eval("return window.__marker;").await,
+        json!(2),
+        "the page was not reloaded"
+    );
+
+    browser.quit().await;
+    app.stop().await;
+}
+
+async fn wait_live(browser: &Browser) {
+    browser
+        .until(
+            "the live indicator",
+            "const s = document.getElementById('live-status');
+             return s.textContent === 'live' && s.classList.contains('on');",
+        )
+        .await;
+}
+
+fn row_css(id: Uuid) -> String {
+    format!("#requests li.req[data-id='{id}']")
+}
+
+async fn text_of(browser: &Browser, css: &str) -> String {
+    let value = browser
+        .eval_with(
+            "return document.querySelector(arguments[0])?.textContent ?? null;",
+            vec![json!(css)],
+        )
+        .await;
+    match value {
+        Value::String(text) => text,
+        other => panic!("no element {css} (got {other})"),
+    }
+}
+
+async fn listed_ids(browser: &Browser) -> Vec<Uuid> {
+    let ids = browser
+        .eval("return [...document.querySelectorAll('#requests li.req')].map(li => li.dataset.id);")
+        .await;
+    serde_json::from_value(ids).expect("request ids")
+}
+
+/// Two-column table rows as (name, value) pairs.
+fn pairs(rows: &Value) -> Vec<(String, String)> {
+    let rows: Vec<Vec<String>> = serde_json::from_value(rows.clone()).expect("table rows");
+    rows.into_iter()
+        .map(|cells| match <[String; 2]>::try_from(cells) {
+            Ok([name, value]) => (name, value),
+            Err(cells) => panic!("not a name/value row: {cells:?}"),
+        })
+        .collect()
+}
