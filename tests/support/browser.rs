@@ -27,7 +27,9 @@ const DRIVER_DEADLINE: Duration = Duration::from_secs(20);
 /// How long creating a session (starting Chromium) may take.
 const SESSION_DEADLINE: Duration = Duration::from_secs(45);
 /// How often a condition in the page is checked while waiting for it.
-const POLL: Duration = Duration::from_millis(50);
+pub const POLL: Duration = Duration::from_millis(50);
+/// Longest console message kept (a payload can be megabytes).
+const MESSAGE_CHARS: usize = 500;
 
 pub struct Browser {
     pub client: Client,
@@ -91,6 +93,18 @@ impl Browser {
             Ok(value) => value,
             Err(e) => panic!(
                 "script failed: {e}\nscript: {script}\nconsole:\n{}",
+                self.console().await.join("\n")
+            ),
+        }
+    }
+
+    /// Runs `script` with a callback as its last argument and waits for
+    /// the value the script passes to it.
+    pub async fn eval_async(&self, script: &str) -> Value {
+        match self.client.execute_async(script, Vec::new()).await {
+            Ok(value) => value,
+            Err(e) => panic!(
+                "async script failed: {e}\nscript: {script}\nconsole:\n{}",
                 self.console().await.join("\n")
             ),
         }
@@ -169,7 +183,13 @@ impl Browser {
             .map(|entries| {
                 entries
                     .iter()
-                    .map(|e| format!("{} {}", e["level"], e["message"]))
+                    .map(|e| {
+                        let line = format!("{} {}", e["level"], e["message"]);
+                        match line.char_indices().nth(MESSAGE_CHARS) {
+                            Some((cut, _)) => format!("{}…", &line[..cut]),
+                            None => line,
+                        }
+                    })
                     .collect()
             })
             .unwrap_or_default()
