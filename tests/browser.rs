@@ -161,6 +161,34 @@ async fn a_visitor_watches_requests_arrive_live_and_opens_one() {
         "the page was not reloaded"
     );
 
+    // "New URL" (a plain form post) makes another bin; coming back to `/`
+    // lands on the newest one, remembered by the cookie.
+    browser
+        .client
+        .find(fantoccini::Locator::Css("form[action='/new'] button"))
+        .await
+        .expect("the New URL button")
+        .click()
+        .await
+        .expect("click New URL");
+    let other = browser
+        .until_with(
+            "the new bin's dashboard",
+            "const m = location.pathname.match(/^\\/view\\/([0-9a-f-]{36})$/);
+             return m && m[1] !== arguments[0] && document.readyState === 'complete' ? m[1] : null;",
+            vec![json!(bin)],
+        )
+        .await;
+    let other: Uuid = serde_json::from_value(other).expect("bin id");
+    assert_eq!(text_of(&browser, "#request-count").await, "0");
+    browser.goto(&format!("{site}/")).await;
+    let url = browser.client.current_url().await.expect("current url");
+    assert_eq!(
+        url.path(),
+        format!("/view/{other}"),
+        "back on the newest bin"
+    );
+
     browser.quit().await;
     app.stop().await;
 }

@@ -171,6 +171,29 @@ async fn hostile_requests_stay_inert_on_page_load_and_live() {
         );
     }
 
+    // The live row's link (built by the page's script) opens the detail.
+    browser
+        .client
+        .find(fantoccini::Locator::Css(&format!(
+            "#requests li.req[data-id='{}'] a",
+            ids[0]
+        )))
+        .await
+        .expect("the live row's link")
+        .click()
+        .await
+        .expect("click the live row");
+    let detail = app.url(&format!("/view/{live}?page=1&r={}", ids[0]));
+    browser
+        .until_with(
+            "the detail opened from a live row",
+            "return location.href === arguments[0] && document.readyState === 'complete';",
+            vec![json!(detail)],
+        )
+        .await;
+    assert_inert(&browser, "a detail opened from the live list", &detail).await;
+    corpus[0].check_shown(&browser).await;
+
     browser.quit().await;
     app.stop().await;
 }
