@@ -189,6 +189,29 @@ async fn a_visitor_watches_requests_arrive_live_and_opens_one() {
         "back on the newest bin"
     );
 
+    // A drop while the list is still empty: the first request, sent while
+    // disconnected, is filled in too.
+    wait_live(&browser).await;
+    browser.eval("window.__marker = 3; return true;").await;
+    relay.cut();
+    browser
+        .until(
+            "the indicator to leave 'live'",
+            "return document.getElementById('live-status').textContent !== 'live';",
+        )
+        .await;
+    let first_missed = app.post_to_bin(other, "", "first, while away").await;
+    let first_missed = TestApp::request_id(&first_missed);
+    relay.restore();
+    browser
+        .wait_for(
+            "the first request, sent while disconnected",
+            &row_css(first_missed),
+        )
+        .await;
+    assert_eq!(text_of(&browser, "#request-count").await, "1");
+    assert_eq!(browser.eval("return window.__marker;").await, json!(3));
+
     browser.quit().await;
     app.stop().await;
 }
