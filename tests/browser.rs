@@ -216,6 +216,50 @@ async fn a_visitor_watches_requests_arrive_live_and_opens_one() {
     app.stop().await;
 }
 
+/// A viewer whose connection cannot keep up is told it fell behind; the
+/// page reloads and then shows every request: nothing is silently lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_falls_behind_reloads_and_misses_nothing() {
+    let app = TestApp::spawn().await;
+    let relay = Relay::start(app.addr).await;
+    let browser = Browser::start().await;
+    let bin = app.new_bin().await;
+    browser
+        .goto(&format!("http://{}/view/{bin}", relay.addr))
+        .await;
+    wait_live(&browser).await;
+    browser.eval("window.__marker = 1; return true;").await;
+
+    // The network stalls. Big requests fill the socket buffers between
+    // server and page, then more arrive than the hub keeps for a viewer.
+    relay.stall();
+    let big = "a".repeat(8 * 1024 * 1024);
+    for _ in 0..3 {
+        let answer = app.post_to_bin(bin, "/big", big.clone()).await;
+        assert_eq!(answer.status(), 200);
+    }
+    let mut newest = None;
+    for i in 0..300 {
+        let answer = app.post_to_bin(bin, &format!("/small/{i}"), "x").await;
+        newest = Some(TestApp::request_id(&answer));
+    }
+    relay.restore();
+
+    browser
+        .until(
+            "the page to reload after falling behind",
+            "return window.__marker === undefined && document.readyState === 'complete';",
+        )
+        .await;
+    wait_live(&browser).await;
+    assert_eq!(text_of(&browser, "#request-count").await, "303");
+    let top = listed_ids(&browser).await.first().copied();
+    assert_eq!(top, newest, "the newest request is at the top");
+
+    browser.quit().await;
+    app.stop().await;
+}
+
 async fn wait_live(browser: &Browser) {
     browser
         .until(
