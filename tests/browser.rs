@@ -10,6 +10,7 @@ mod relay;
 
 use browser::Browser;
 use common::TestApp;
+use fantoccini::Locator;
 use relay::Relay;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -24,12 +25,7 @@ async fn a_visitor_watches_requests_arrive_live_and_opens_one() {
 
     // `/` hands out a bin and redirects to its dashboard.
     browser.goto(&format!("{site}/")).await;
-    let url = browser.client.current_url().await.expect("current url");
-    let bin = url
-        .path()
-        .strip_prefix("/view/")
-        .and_then(|id| Uuid::try_parse(id).ok())
-        .unwrap_or_else(|| panic!("`/` did not lead to a dashboard: {url}"));
+    let bin = dashboard_bin(&browser).await;
     let redirects = browser
         .eval("return performance.getEntriesByType('navigation')[0].redirectCount;")
         .await;
@@ -258,6 +254,92 @@ async fn a_viewer_that_falls_behind_reloads_and_misses_nothing() {
 
     browser.quit().await;
     app.stop().await;
+}
+
+/// With JavaScript off the dashboard still works, through links, forms and
+/// reloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_works_with_javascript_off() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::start_without_javascript().await;
+    let element_text = |css: &'static str| {
+        let client = browser.client.clone();
+        async move {
+            client
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no {css}: {e}"))
+                .text()
+                .await
+                .expect("element text")
+        }
+    };
+
+    browser.goto(&app.url("/")).await;
+    let bin = dashboard_bin(&browser).await;
+    // The page's script never ran: the feed indicator was never touched.
+    assert_eq!(element_text("#live-status").await, "offline");
+
+    let sent = app.post_to_bin(bin, "/no-js", "sent while JS is off").await;
+    let sent = TestApp::request_id(&sent);
+    browser.client.refresh().await.expect("reload");
+    browser
+        .client
+        .find(Locator::Css(&format!("{} a", row_css(sent))))
+        .await
+        .expect("the request after a reload")
+        .click()
+        .await
+        .expect("click the row");
+    browser
+        .client
+        .wait()
+        .at_most(browser::PAGE_DEADLINE)
+        .for_url(
+            &reqwest::Url::parse(&app.url(&format!("/view/{bin}?page=1&r={sent}"))).expect("url"),
+        )
+        .await
+        .expect("the detail page");
+    assert_eq!(
+        element_text("section.detail pre.body.text").await,
+        "sent while JS is off"
+    );
+
+    browser
+        .client
+        .find(Locator::Css("form[action='/new'] button"))
+        .await
+        .expect("the New URL button")
+        .click()
+        .await
+        .expect("click New URL");
+    let deadline = std::time::Instant::now() + browser::PAGE_DEADLINE;
+    loop {
+        let url = browser.client.current_url().await.expect("current url");
+        if bin_in(&url).is_some_and(|other| other != bin) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "New URL leads to another bin's dashboard, not {url}"
+        );
+        tokio::time::sleep(browser::POLL).await;
+    }
+
+    browser.quit().await;
+    app.stop().await;
+}
+
+/// The bin whose dashboard the browser shows.
+async fn dashboard_bin(browser: &Browser) -> Uuid {
+    let url = browser.client.current_url().await.expect("current url");
+    bin_in(&url).unwrap_or_else(|| panic!("not a dashboard: {url}"))
+}
+
+/// The bin of a dashboard URL.
+fn bin_in(url: &reqwest::Url) -> Option<Uuid> {
+    let id = url.path().strip_prefix("/view/")?;
+    Uuid::try_parse(id).ok()
 }
 
 async fn wait_live(browser: &Browser) {

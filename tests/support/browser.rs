@@ -42,12 +42,24 @@ impl Browser {
     /// Starts ChromeDriver and a headless Chromium session. Session creation
     /// is tried twice: Chromium's first start on a busy machine can time out.
     pub async fn start() -> Self {
+        Self::launch(Scripts::On).await
+    }
+
+    /// A browser with JavaScript turned off, as some visitors have it.
+    pub async fn start_without_javascript() -> Self {
+        Self::launch(Scripts::Off).await
+    }
+
+    async fn launch(scripts: Scripts) -> Self {
         let programs = Programs::find();
         let mut failures = Vec::new();
         for _attempt in 0..2 {
             let driver = Driver::start(&programs.chromedriver).await;
             let profile = tempfile::tempdir().expect("temp dir for the Chromium profile");
-            match driver.session(&programs.chromium, profile.path()).await {
+            match driver
+                .session(&programs.chromium, profile.path(), scripts)
+                .await
+            {
                 Ok(client) => {
                     return Self {
                         client,
@@ -207,6 +219,12 @@ fn truthy(value: &Value) -> bool {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Scripts {
+    On,
+    Off,
+}
+
 struct Programs {
     chromium: PathBuf,
     chromedriver: PathBuf,
@@ -329,7 +347,17 @@ impl Driver {
         }
     }
 
-    async fn session(&self, chromium: &Path, profile: &Path) -> Result<Client, String> {
+    async fn session(
+        &self,
+        chromium: &Path,
+        profile: &Path,
+        scripts: Scripts,
+    ) -> Result<Client, String> {
+        // Chromium's content setting: 1 allows page scripts, 2 blocks them.
+        let javascript = match scripts {
+            Scripts::On => 1,
+            Scripts::Off => 2,
+        };
         let capabilities = json!({
             "browserName": "chrome",
             // Leave dialogs open so that a test can see that one opened.
@@ -337,6 +365,9 @@ impl Driver {
             "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": chromium,
+                "prefs": {
+                    "profile.managed_default_content_settings.javascript": javascript,
+                },
                 "args": [
                     "--headless=new",
                     "--no-sandbox",
