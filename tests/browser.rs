@@ -1,6 +1,7 @@
 //! The dashboard in a real browser (headless Chromium through ChromeDriver):
 //! a visitor opens the site, gets a capture URL, and watches requests arrive
-//! without reloading the page — also after the connection drops.
+//! without reloading the page — also after the connection drops, and when
+//! the page falls behind. With JavaScript off it still works by reloads.
 
 #[path = "support/browser.rs"]
 mod browser;
@@ -88,7 +89,7 @@ async fn a_visitor_watches_requests_arrive_live_and_opens_one() {
     // Clicking a row shows that request's headers, query and body.
     browser
         .client
-        .find(fantoccini::Locator::Css(&format!("{} a", row_css(first))))
+        .find(Locator::Css(&format!("{} a", row_css(first))))
         .await
         .expect("the first request's row link")
         .click()
@@ -161,7 +162,7 @@ async fn a_visitor_watches_requests_arrive_live_and_opens_one() {
     // lands on the newest one, remembered by the cookie.
     browser
         .client
-        .find(fantoccini::Locator::Css("form[action='/new'] button"))
+        .find(Locator::Css("form[action='/new'] button"))
         .await
         .expect("the New URL button")
         .click()
