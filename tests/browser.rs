@@ -38,6 +38,30 @@ async fn a_visitor_watches_requests_arrive_live_and_opens_one() {
     wait_live(&browser).await;
     assert_eq!(text_of(&browser, "#request-count").await, "0");
 
+    // The copy buttons put the capture URL and the curl line on the clipboard.
+    browser.allow_clipboard().await;
+    for (source, expected) in [
+        ("capture-url", format!("{site}/{bin}")),
+        ("curl-example", text_of(&browser, "#curl-example").await),
+    ] {
+        browser
+            .client
+            .find(Locator::Css(&format!("button[data-copy='{source}']")))
+            .await
+            .expect("copy button")
+            .click()
+            .await
+            .expect("click copy");
+        browser
+            .until_with(
+                "the clipboard to hold the copied text",
+                "return navigator.clipboard.readText().then(t => t === arguments[0]);",
+                vec![json!(expected)],
+            )
+            .await;
+        assert!(expected.contains(&format!("{site}/{bin}")), "{expected}");
+    }
+
     // A request sent from elsewhere shows up at the top, without a reload.
     browser.eval("window.__marker = 1; return true;").await;
     let first = app

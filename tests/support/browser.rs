@@ -173,6 +173,28 @@ impl Browser {
         }
     }
 
+    /// Lets the page read and write the clipboard without asking.
+    pub async fn allow_clipboard(&self) {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .expect("session id")
+            .expect("a session");
+        for name in ["clipboard-read", "clipboard-write"] {
+            let answer = reqwest::Client::new()
+                .post(format!(
+                    "{}/session/{session}/permissions",
+                    self.driver.url()
+                ))
+                .json(&json!({"descriptor": {"name": name}, "state": "granted"}))
+                .send()
+                .await
+                .expect("set permission");
+            assert!(answer.status().is_success(), "granting {name}: {answer:?}");
+        }
+    }
+
     /// Browser console messages since the last call (ChromeDriver's log).
     pub async fn console(&self) -> Vec<String> {
         let Ok(Some(session)) = self.client.session_id().await else {
