@@ -98,13 +98,16 @@
     list.insertBefore(row(request), before);
   }
 
+  // Sorts before every request id (UUID v7).
+  const NIL_ID = "00000000-0000-0000-0000-000000000000";
   let delay = 500;
   function connect() {
     setStatus("connecting", false);
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    // On the first page, ask for everything after the newest request shown:
-    // nothing that landed between page load and (re)connect is missed.
-    const after = onFirstPage ? newestId() : null;
+    // On the first page, ask for everything after the newest request shown
+    // (after the nil id, i.e. everything, when none is shown yet): nothing
+    // that landed between page load and (re)connect is missed.
+    const after = onFirstPage ? (newestId() || NIL_ID) : null;
     const url = scheme + "//" + location.host + "/live/" + encodeURIComponent(bin)
       + (after ? "?after=" + encodeURIComponent(after) : "");
     const socket = new WebSocket(url);
