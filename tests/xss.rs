@@ -165,7 +165,7 @@ async fn hostile_requests_stay_inert_on_page_load_and_live() {
             .await;
         assert_eq!(
             shown,
-            json!(hostile.target_text(live)),
+            json!(hostile.target_text()),
             "the live row of {} shows its path and query as text",
             hostile.what
         );
@@ -491,10 +491,16 @@ impl Hostile {
     }
 
     /// How the list shows the request's path and query.
-    fn target_text(&self, bin: Uuid) -> String {
+    /// How the request list shows it: the path below the bin, then the query.
+    fn target_text(&self) -> String {
+        let path = if self.sub_path.is_empty() {
+            "/"
+        } else {
+            &self.sub_path
+        };
         match &self.query {
-            Some(query) => format!("/{bin}{}?{query}", self.sub_path),
-            None => format!("/{bin}{}", self.sub_path),
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_owned(),
         }
     }
 
