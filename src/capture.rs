@@ -13,12 +13,18 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::app::{parse_bin, AppState};
 use crate::error::{AppError, Verbatim};
-use crate::live::feed_message;
+use crate::live::{self, feed_message};
 use crate::metrics::METRICS;
 use crate::model::{CapturedRequest, Header, Timestamp};
 use crate::wire::RawHead;
 
 pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
+    // The one exception: smee clients subscribe with a GET of the bin URL.
+    if live::sse::wants_event_stream(&req) {
+        return live::sse::handle(state, req)
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+    }
     let answer = capture(&state, req).await;
     let (status, size) = match &answer {
         Ok(stored) => (StatusCode::OK, stored.size()),

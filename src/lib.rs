@@ -9,6 +9,7 @@ pub mod app;
 pub mod capture;
 pub mod config;
 pub mod error;
+pub mod forward;
 pub mod live;
 pub mod metrics;
 pub mod model;
