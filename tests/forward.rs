@@ -9,103 +9,17 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::recorder::{body_of, Recorder};
 use common::{status_of, TestApp};
 use hookscope::forward::{self, ForwardArgs, ForwardError, Outcome};
 use hookscope::model::Timestamp;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// A local app that records every request it receives, byte for byte.
-struct Recorder {
-    addr: SocketAddr,
-    received: mpsc::UnboundedReceiver<Vec<u8>>,
-    _server: JoinHandle<()>,
-}
-
-impl Recorder {
-    async fn start() -> Self {
-        Self::start_on("127.0.0.1:0".parse().expect("addr"), Duration::ZERO).await
-    }
-
-    /// Listens on `addr`; answers each request after `slowness`.
-    async fn start_on(addr: SocketAddr, slowness: Duration) -> Self {
-        let listener = TcpListener::bind(addr).await.expect("bind recorder");
-        let addr = listener.local_addr().expect("addr");
-        let (record, received) = mpsc::unbounded_channel();
-        let server = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let record = record.clone();
-                tokio::spawn(async move {
-                    if let Some(request) = read_request(stream, slowness).await {
-                        let _ = record.send(request);
-                    }
-                });
-            }
-        });
-        Self {
-            addr,
-            received,
-            _server: server,
-        }
-    }
-
-    fn target(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn next(&mut self) -> Vec<u8> {
-        tokio::time::timeout(WAIT, self.received.recv())
-            .await
-            .expect("the target received a request in time")
-            .expect("recorder running")
-    }
-}
-
-/// Reads one request (head and `Content-Length` body), answers 200 "ok".
-async fn read_request(mut stream: TcpStream, slowness: Duration) -> Option<Vec<u8>> {
-    let mut request = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        request.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .map_or(0, |v| v.trim().parse().expect("content-length"));
-    while request.len() < head_end + length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        request.extend_from_slice(&chunk[..n]);
-    }
-    tokio::time::sleep(slowness).await;
-    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-    stream.write_all(answer).await.ok()?;
-    Some(request)
-}
-
-fn body_of(request: &[u8]) -> &[u8] {
-    let at = request
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a request head");
-    &request[at + 4..]
-}
 
 fn args(url: String, target: String) -> ForwardArgs {
     ForwardArgs {

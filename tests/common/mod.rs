@@ -1,6 +1,8 @@
 //! Test helpers: start the real server on 127.0.0.1:0 and talk to it.
 #![allow(dead_code, reason = "each test crate uses a different subset")]
 
+pub mod recorder;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
