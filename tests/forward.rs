@@ -32,6 +32,7 @@ fn args(url: String, target: String) -> ForwardArgs {
         since: None,
         api_key: None,
         timeout: 10,
+        listen: false,
     }
 }
 
@@ -499,6 +500,74 @@ async fn replay_resends_stored_requests_by_id_and_since_resends_recent_ones() {
     watched_by_forwarder(&app, bin).await;
     app.post_to_bin(bin, "", "four").await;
     assert_eq!(body_of(&target.next().await), b"four");
+    forwarder.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_timeout() {
+    let app = TestApp::spawn_with(|config| config.listen_wait_secs = 10).await;
+    let bin = app.new_bin().await;
+    let answer: &[u8] = b"HTTP/1.1 201 Created\r\nX-App: local\r\nSet-Cookie: a=1\r\n\
+        Set-Cookie: b=2\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\
+        Connection: close\r\n\r\n{\"paid\":true}";
+    let mut target =
+        Recorder::start_answering("127.0.0.1:0".parse().expect("addr"), Duration::ZERO, answer)
+            .await;
+    let mut listen = args(app.url(&format!("/{bin}")), target.target("/pay"));
+    listen.listen = true;
+    let forwarder = Forwarder::start(listen);
+    until("the forwarder listens", || {
+        app.state.pending.is_listened(bin)
+    })
+    .await;
+
+    let response = app.post_to_bin(bin, "", "charge").await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["x-app"], "local");
+    let cookies: Vec<_> = response.headers().get_all("set-cookie").iter().collect();
+    assert_eq!(cookies, ["a=1", "b=2"]);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(
+        &response.bytes().await.expect("body")[..],
+        b"{\"paid\":true}"
+    );
+    assert_eq!(body_of(&target.next().await), b"charge");
+    forwarder.stop().await;
+
+    // Without a listening forwarder nobody waits: the default answer at once.
+    until("the forwarder left", || !app.state.pending.is_listened(bin)).await;
+    let response = app.post_to_bin(bin, "", "plain").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("body"), "OK\n");
+    app.stop().await;
+
+    // A local app that does not answer in time: the default answer.
+    let app = TestApp::spawn_with(|config| config.listen_wait_secs = 1).await;
+    let bin = app.new_bin().await;
+    let dead = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
+        probe.local_addr().expect("addr")
+    };
+    let mut listen = args(app.url(&format!("/{bin}")), format!("http://{dead}/"));
+    listen.listen = true;
+    listen.retries = 0;
+    let mut forwarder = Forwarder::start(listen);
+    until("the forwarder listens", || {
+        app.state.pending.is_listened(bin)
+    })
+    .await;
+    let started = Instant::now();
+    let response = app.post_to_bin(bin, "", "late").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the capture waited"
+    );
+    assert!(response.headers().contains_key("x-request-id"));
+    assert_eq!(forwarder.next().await.status, None);
+    let stored = app.state.store.count_requests(bin).await.expect("count");
+    assert_eq!(stored, 1, "stored either way");
     forwarder.stop().await;
     app.stop().await;
 }

@@ -71,6 +71,12 @@ pub struct ForwardArgs {
     /// Seconds to wait for the target's answer to one request.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
+
+    /// Listen mode: send the target's answer back to the server, so the
+    /// original sender receives the local app's status, headers and body
+    /// (when the server waits for it; see its `--listen-wait-secs`).
+    #[arg(long, conflicts_with = "replay")]
+    pub listen: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -272,12 +278,15 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
                     if !cursor.wants(req.uuid, req.sorting) {
                         continue;
                     }
-                    let outcome = tokio::select! {
+                    let (outcome, answer) = tokio::select! {
                         () = self.shutdown.cancelled() => return true,
-                        outcome = self.deliver(&req) => outcome,
+                        delivered = self.deliver(&req) => delivered,
                     };
                     cursor.handled(req.uuid);
                     (self.report)(outcome);
+                    if let (true, Some(answer)) = (self.args.listen, answer) {
+                        self.send_answer(req.uuid, &answer).await;
+                    }
                 }
                 // Messages were dropped for us: resume from the cursor.
                 Ok(FeedMessage::Lagged) => return false,
@@ -299,7 +308,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
             let _ = socket.close(None).await;
             match found {
                 Ok(Some(req)) if req.uuid == id => {
-                    let outcome = self.deliver(&req).await;
+                    let (outcome, _) = self.deliver(&req).await;
                     (self.report)(outcome);
                 }
                 _ => missing.push(id),
@@ -334,7 +343,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
     /// Opens the live feed after `after`; also returns the server's clock
     /// (from its `Date` header) in milliseconds since the epoch.
     async fn connect(&self, after: Option<Uuid>) -> Result<(Socket, u64), ConnectError> {
-        let url = self.server.live_url(after);
+        let url = self.server.live_url(after, self.args.listen);
         let mut request = url
             .as_str()
             .into_client_request()
@@ -384,8 +393,61 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
         }
     }
 
-    /// Sends one request to the target, retrying while it cannot be reached.
-    async fn deliver(&self, req: &FeedRequest) -> Outcome {
+    /// Listen mode: hands the target's answer to the capture waiting for it
+    /// (`PUT /token/{bin}/request/{id}/response`).
+    async fn send_answer(&self, id: Uuid, answer: &Answer) {
+        let Some(addr) = self.server.http_addr() else {
+            tracing::warn!("--listen needs an http:// server URL; answer not sent");
+            return;
+        };
+        let mut headers = serde_json::Map::new();
+        for (name, value) in &answer.headers {
+            let lower = name.to_ascii_lowercase();
+            if is_hop_by_hop(&lower) || lower == "content-length" {
+                continue;
+            }
+            let value = serde_json::Value::String(String::from_utf8_lossy(value).into_owned());
+            match headers.get_mut(name) {
+                None => {
+                    headers.insert(name.clone(), value);
+                }
+                Some(serde_json::Value::Array(values)) => values.push(value),
+                Some(first) => *first = serde_json::Value::Array(vec![first.take(), value]),
+            }
+        }
+        let body = serde_json::json!({
+            "status": answer.status,
+            "content": base64::engine::general_purpose::STANDARD.encode(&answer.body),
+            "headers": headers,
+        })
+        .to_string();
+        let mut wire = format!(
+            "PUT {}/token/{}/request/{id}/response HTTP/1.1\r\nHost: {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+            self.server.prefix,
+            self.server.bin,
+            self.server.authority,
+            body.len()
+        );
+        if let Some(key) = &self.args.api_key {
+            wire.push_str(&format!("Api-Key: {key}\r\n"));
+        }
+        wire.push_str("\r\n");
+        wire.push_str(&body);
+        match target::exchange(&addr, wire.as_bytes(), false, self.timeout).await {
+            Ok(done) if done.status == 200 => {}
+            // 404: the capture stopped waiting (timed out) or was answered.
+            Ok(done) => tracing::warn!(
+                "the server did not take the answer for {id}: status {}",
+                done.status
+            ),
+            Err(e) => tracing::warn!("cannot send the answer for {id}: {e}"),
+        }
+    }
+
+    /// Sends one request to the target, retrying while it cannot be reached;
+    /// returns the outcome and the target's answer.
+    async fn deliver(&self, req: &FeedRequest) -> (Outcome, Option<Answer>) {
         let path_and_query = self
             .target
             .path_and_query(sub_path_of(&req.path), req.query_string.as_deref());
@@ -403,7 +465,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
             Ok(wire) => wire,
             Err(why) => {
                 outcome.error = Some(why);
-                return outcome;
+                return (outcome, None);
             }
         };
         let head = req.method.eq_ignore_ascii_case("HEAD");
@@ -416,7 +478,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
             match result {
                 Ok(answer) => {
                     outcome.status = Some(answer.status);
-                    return outcome;
+                    return (outcome, Some(answer));
                 }
                 Err(e) if e.is_retryable() && outcome.attempts <= self.args.retries => {
                     tracing::debug!(error = %e, "target unreachable; retrying in {delay:?}");
@@ -425,7 +487,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
                 }
                 Err(e) => {
                     outcome.error = Some(e.to_string());
-                    return outcome;
+                    return (outcome, None);
                 }
             }
         }
@@ -621,15 +683,39 @@ impl BinUrl {
         })
     }
 
-    fn live_url(&self, after: Option<Uuid>) -> String {
+    fn live_url(&self, after: Option<Uuid>, listen: bool) -> String {
         let mut url = format!(
             "{}://{}{}/live/{}",
             self.ws_scheme, self.authority, self.prefix, self.bin
         );
+        let mut params = Vec::new();
         if let Some(after) = after {
-            url.push_str(&format!("?after={after}"));
+            params.push(format!("after={after}"));
+        }
+        if listen {
+            params.push("listen=true".to_owned());
+        }
+        if !params.is_empty() {
+            url.push('?');
+            url.push_str(&params.join("&"));
         }
         url
+    }
+
+    /// `host:port` of a plain-HTTP server; `None` for https.
+    fn http_addr(&self) -> Option<String> {
+        if self.ws_scheme != "ws" {
+            return None;
+        }
+        let has_port = self
+            .authority
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()));
+        Some(if has_port {
+            self.authority.clone()
+        } else {
+            format!("{}:80", self.authority)
+        })
     }
 }
 
@@ -744,16 +830,18 @@ mod tests {
         let bin = Uuid::new_v4();
         let url = BinUrl::parse(&format!("https://h.example/base/{bin}/")).expect("url");
         assert_eq!(
-            url.live_url(None),
+            url.live_url(None, false),
             format!("wss://h.example/base/live/{bin}")
         );
+        assert_eq!(url.http_addr(), None);
         assert_eq!(url.to_string(), format!("https://h.example/base/{bin}"));
         let url = BinUrl::parse(&format!("http://127.0.0.1:8080/{bin}")).expect("url");
         let after = Uuid::nil();
         assert_eq!(
-            url.live_url(Some(after)),
-            format!("ws://127.0.0.1:8080/live/{bin}?after={after}")
+            url.live_url(Some(after), true),
+            format!("ws://127.0.0.1:8080/live/{bin}?after={after}&listen=true")
         );
+        assert_eq!(url.http_addr().as_deref(), Some("127.0.0.1:8080"));
         assert!(BinUrl::parse("http://h/not-a-bin").is_err());
     }
 

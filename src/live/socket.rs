@@ -28,6 +28,9 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 #[derive(Debug, Deserialize)]
 pub struct LiveParams {
     after: Option<Uuid>,
+    /// A forwarder in listen mode: captures wait for its answers.
+    #[serde(default)]
+    listen: bool,
 }
 
 #[derive(Serialize)]
@@ -59,6 +62,7 @@ pub async fn handle(
     state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
     Ok(upgrade.on_upgrade(move |socket| async move {
         METRICS.viewer_joined();
+        let _listening = params.listen.then(|| state.pending.listener(bin));
         let feed = Feed {
             bin,
             after: params.after,

@@ -22,8 +22,18 @@ impl Recorder {
         Self::start_on("127.0.0.1:0".parse().expect("addr"), Duration::ZERO).await
     }
 
-    /// Listens on `addr`; answers each request after `slowness`.
+    /// Listens on `addr`; answers each request 200 "ok" after `slowness`.
     pub async fn start_on(addr: SocketAddr, slowness: Duration) -> Self {
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        Self::start_answering(addr, slowness, ok).await
+    }
+
+    /// Listens on `addr`; answers each request with the raw `answer`.
+    pub async fn start_answering(
+        addr: SocketAddr,
+        slowness: Duration,
+        answer: &'static [u8],
+    ) -> Self {
         let listener = TcpListener::bind(addr).await.expect("bind recorder");
         let addr = listener.local_addr().expect("addr");
         let (record, received) = mpsc::unbounded_channel();
@@ -31,7 +41,7 @@ impl Recorder {
             while let Ok((stream, _)) = listener.accept().await {
                 let record = record.clone();
                 tokio::spawn(async move {
-                    if let Some(request) = read_request(stream, slowness).await {
+                    if let Some(request) = read_request(stream, slowness, answer).await {
                         let _ = record.send(request);
                     }
                 });
@@ -56,8 +66,8 @@ impl Recorder {
     }
 }
 
-/// Reads one request (head and `Content-Length` body), answers 200 "ok".
-async fn read_request(mut stream: TcpStream, slowness: Duration) -> Option<Vec<u8>> {
+/// Reads one request (head and `Content-Length` body), writes `answer`.
+async fn read_request(mut stream: TcpStream, slowness: Duration, answer: &[u8]) -> Option<Vec<u8>> {
     let mut request = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -83,7 +93,6 @@ async fn read_request(mut stream: TcpStream, slowness: Duration) -> Option<Vec<u
         request.extend_from_slice(&chunk[..n]);
     }
     tokio::time::sleep(slowness).await;
-    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
     stream.write_all(answer).await.ok()?;
     Some(request)
 }
