@@ -571,3 +571,34 @@ async fn listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_ti
     forwarder.stop().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_https_target_is_spoken_to_over_tls() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    // A plain-HTTP app behind an https:// target: the TLS handshake fails.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = plain.local_addr().expect("addr");
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt as _;
+        while let Ok((mut stream, _)) = plain.accept().await {
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    let mut forwarder = Forwarder::start(args(
+        app.url(&format!("/{bin}")),
+        format!("https://{addr}/hooks"),
+    ));
+    watched_by_forwarder(&app, bin).await;
+    app.post_to_bin(bin, "", "secret").await;
+    let outcome = forwarder.next().await;
+    assert_eq!(outcome.target, format!("https://{addr}/hooks"));
+    assert_eq!(outcome.status, None);
+    assert_eq!(outcome.attempts, 1, "a failed handshake is not retried");
+    let error = outcome.error.expect("an error");
+    assert!(error.starts_with("TLS with 127.0.0.1 failed"), "{error}");
+    forwarder.stop().await;
+    app.stop().await;
+}

@@ -396,10 +396,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
     /// Listen mode: hands the target's answer to the capture waiting for it
     /// (`PUT /token/{bin}/request/{id}/response`).
     async fn send_answer(&self, id: Uuid, answer: &Answer) {
-        let Some(addr) = self.server.http_addr() else {
-            tracing::warn!("--listen needs an http:// server URL; answer not sent");
-            return;
-        };
+        let endpoint = self.server.endpoint();
         let mut headers = serde_json::Map::new();
         for (name, value) in &answer.headers {
             let lower = name.to_ascii_lowercase();
@@ -434,7 +431,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
         }
         wire.push_str("\r\n");
         wire.push_str(&body);
-        match target::exchange(&addr, wire.as_bytes(), false, self.timeout).await {
+        match target::exchange(&endpoint, wire.as_bytes(), false, self.timeout).await {
             Ok(done) if done.status == 200 => {}
             // 404: the capture stopped waiting (timed out) or was answered.
             Ok(done) => tracing::warn!(
@@ -473,7 +470,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
         loop {
             outcome.attempts += 1;
             let started = Instant::now();
-            let result = target::exchange(&self.target.addr, &wire, head, self.timeout).await;
+            let result = target::exchange(&self.target.endpoint, &wire, head, self.timeout).await;
             outcome.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             match result {
                 Ok(answer) => {
@@ -702,20 +699,15 @@ impl BinUrl {
         url
     }
 
-    /// `host:port` of a plain-HTTP server; `None` for https.
-    fn http_addr(&self) -> Option<String> {
-        if self.ws_scheme != "ws" {
-            return None;
-        }
-        let has_port = self
-            .authority
-            .rsplit_once(':')
-            .is_some_and(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()));
-        Some(if has_port {
-            self.authority.clone()
-        } else {
-            format!("{}:80", self.authority)
-        })
+    /// Where to reach the server over HTTP(S).
+    fn endpoint(&self) -> target::Endpoint {
+        let (host, port) = match self.authority.rsplit_once(':') {
+            Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                (host, port.parse().ok())
+            }
+            _ => (self.authority.as_str(), None),
+        };
+        target::Endpoint::new(self.ws_scheme == "wss", host, port)
     }
 }
 
@@ -833,7 +825,8 @@ mod tests {
             url.live_url(None, false),
             format!("wss://h.example/base/live/{bin}")
         );
-        assert_eq!(url.http_addr(), None);
+        assert_eq!(url.endpoint().addr, "h.example:443");
+        assert_eq!(url.endpoint().tls.as_deref(), Some("h.example"));
         assert_eq!(url.to_string(), format!("https://h.example/base/{bin}"));
         let url = BinUrl::parse(&format!("http://127.0.0.1:8080/{bin}")).expect("url");
         let after = Uuid::nil();
@@ -841,7 +834,8 @@ mod tests {
             url.live_url(Some(after), true),
             format!("ws://127.0.0.1:8080/live/{bin}?after={after}&listen=true")
         );
-        assert_eq!(url.http_addr().as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(url.endpoint().addr, "127.0.0.1:8080");
+        assert_eq!(url.endpoint().tls, None);
         assert!(BinUrl::parse("http://h/not-a-bin").is_err());
     }
 

@@ -1,13 +1,17 @@
 //! The local app a forwarder relays to, and a minimal HTTP/1.1 exchange
-//! with it. The request is written by hand on a fresh TCP connection so the
-//! header fields keep their order, case and duplicates exactly (an HTTP
-//! library would regroup them); the answer is parsed with httparse.
+//! with it. The request is written by hand on a fresh connection (TCP, or
+//! TLS for https) so the header fields keep their order, case and
+//! duplicates exactly (an HTTP library would regroup them); the answer is
+//! parsed with httparse.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::http::Uri;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::{pki_types::ServerName, ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
 
 use super::ForwardError;
 
@@ -16,11 +20,34 @@ const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 /// Most header fields read in the target's answer.
 const MAX_ANSWER_HEADERS: usize = 256;
 
-/// Where requests go: `http://host:port/base/path?query`.
+/// Where to connect: `host:port`, and the server name to verify for TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addr: String,
+    /// `Some(host)` for https.
+    pub tls: Option<String>,
+}
+
+impl Endpoint {
+    /// The endpoint of `scheme://authority` (`https` means TLS).
+    pub fn new(https: bool, host: &str, port: Option<u16>) -> Self {
+        let port = port.unwrap_or(if https { 443 } else { 80 });
+        // A bracketed IPv6 literal stays bracketed in `addr`, bare for TLS.
+        Self {
+            addr: format!("{host}:{port}"),
+            tls: https.then(|| {
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned()
+            }),
+        }
+    }
+}
+
+/// Where requests go: `http(s)://host:port/base/path?query`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// `host:port` to connect to.
-    pub addr: String,
+    pub endpoint: Endpoint,
     /// The `Host` header value: the authority as written in the URL.
     pub authority: String,
     /// The base path without a trailing slash (`` for the root).
@@ -32,16 +59,14 @@ impl Target {
     pub fn parse(url: &str) -> Result<Self, ForwardError> {
         let bad = |why: &str| ForwardError::BadUrl(format!("--target {url}: {why}"));
         let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => return Err(bad("https targets are not supported; use http://")),
-            _ => return Err(bad("must start with http://")),
-        }
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(bad("must start with http:// or https://")),
+        };
         let authority = uri.authority().ok_or_else(|| bad("no host"))?;
-        let host = authority.host();
-        let port = authority.port_u16().unwrap_or(80);
         Ok(Self {
-            addr: format!("{host}:{port}"),
+            endpoint: Endpoint::new(https, authority.host(), authority.port_u16()),
             authority: authority.as_str().to_owned(),
             path: uri.path().trim_end_matches('/').to_owned(),
             query: uri.query().map(str::to_owned),
@@ -65,7 +90,12 @@ impl Target {
 
     /// The full URL a request is sent to, for reports.
     pub fn url_for(&self, path_and_query: &str) -> String {
-        format!("http://{}{path_and_query}", self.authority)
+        let scheme = if self.endpoint.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}{path_and_query}", self.authority)
     }
 }
 
@@ -88,6 +118,11 @@ pub enum ExchangeError {
     },
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    #[error("TLS with {host} failed: {source}")]
+    Tls {
+        host: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("invalid answer: {0}")]
@@ -100,14 +135,15 @@ impl ExchangeError {
     }
 }
 
-/// Sends `wire` (a complete HTTP/1.1 request) to `addr` and reads the
+/// Sends `wire` (a complete HTTP/1.1 request) to `endpoint` and reads the
 /// answer. `head` tells that the request was a HEAD (its answer has no body).
 pub async fn exchange(
-    addr: &str,
+    endpoint: &Endpoint,
     wire: &[u8],
     head: bool,
     timeout: Duration,
 ) -> Result<Answer, ExchangeError> {
+    let addr = endpoint.addr.as_str();
     let connect = tokio::time::timeout(timeout, TcpStream::connect(addr)).await;
     let mut stream = match connect {
         Ok(Ok(stream)) => stream,
@@ -127,16 +163,58 @@ pub async fn exchange(
     };
     let _ = stream.set_nodelay(true);
     let work = async {
-        stream.write_all(wire).await?;
-        stream.flush().await?;
-        read_answer(&mut stream, head).await
+        match &endpoint.tls {
+            None => talk(&mut stream, wire, head).await,
+            Some(host) => {
+                let tls_error = |source| ExchangeError::Tls {
+                    host: host.clone(),
+                    source,
+                };
+                let name = ServerName::try_from(host.clone()).map_err(|e| {
+                    tls_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+                })?;
+                let mut tls = tls_connector()
+                    .connect(name, stream)
+                    .await
+                    .map_err(tls_error)?;
+                talk(&mut tls, wire, head).await
+            }
+        }
     };
     tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| ExchangeError::Timeout(timeout))?
 }
 
-async fn read_answer(stream: &mut TcpStream, head: bool) -> Result<Answer, ExchangeError> {
+/// TLS client settings: the Mozilla root certificates (webpki-roots).
+fn tls_connector() -> TlsConnector {
+    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        Arc::new(
+            ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    });
+    TlsConnector::from(config.clone())
+}
+
+async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    wire: &[u8],
+    head: bool,
+) -> Result<Answer, ExchangeError> {
+    stream.write_all(wire).await?;
+    stream.flush().await?;
+    read_answer(stream, head).await
+}
+
+async fn read_answer<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    head: bool,
+) -> Result<Answer, ExchangeError> {
     let mut buf = Vec::with_capacity(8 * 1024);
     loop {
         let parsed = parse_head(&buf)?;
@@ -194,7 +272,10 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, ExchangeError> {
     }
 }
 
-async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, ExchangeError> {
+async fn read_more<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<usize, ExchangeError> {
     if buf.len() > MAX_ANSWER_BYTES {
         return Err(ExchangeError::Invalid(format!(
             "answer larger than {MAX_ANSWER_BYTES} bytes"
@@ -239,8 +320,8 @@ fn content_length(headers: &[(String, Vec<u8>)]) -> Result<Option<usize>, Exchan
     Ok(Some(length))
 }
 
-async fn read_exact_len(
-    stream: &mut TcpStream,
+async fn read_exact_len<S: AsyncRead + Unpin>(
+    stream: &mut S,
     mut buf: Vec<u8>,
     length: usize,
 ) -> Result<Vec<u8>, ExchangeError> {
@@ -255,12 +336,18 @@ async fn read_exact_len(
     Ok(buf)
 }
 
-async fn read_to_close(stream: &mut TcpStream, mut buf: Vec<u8>) -> Result<Vec<u8>, ExchangeError> {
+async fn read_to_close<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    mut buf: Vec<u8>,
+) -> Result<Vec<u8>, ExchangeError> {
     while read_more(stream, &mut buf).await? > 0 {}
     Ok(buf)
 }
 
-async fn read_chunked(stream: &mut TcpStream, mut buf: Vec<u8>) -> Result<Vec<u8>, ExchangeError> {
+async fn read_chunked<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    mut buf: Vec<u8>,
+) -> Result<Vec<u8>, ExchangeError> {
     let mut body = Vec::new();
     let mut at = 0;
     loop {
@@ -300,16 +387,20 @@ mod tests {
     #[test]
     fn sub_paths_append_to_the_target_path_and_queries_join() {
         let t = Target::parse("http://localhost:3000/hooks").expect("target");
-        assert_eq!(t.addr, "localhost:3000");
+        assert_eq!(t.endpoint.addr, "localhost:3000");
+        assert_eq!(t.endpoint.tls, None);
         assert_eq!(t.path_and_query("", None), "/hooks");
         assert_eq!(t.path_and_query("/a/b", Some("x=1")), "/hooks/a/b?x=1");
         let root = Target::parse("http://127.0.0.1:8/").expect("target");
         assert_eq!(root.path_and_query("", None), "/");
         assert_eq!(root.path_and_query("/a", None), "/a");
         let q = Target::parse("http://h/p/?k=v").expect("target");
-        assert_eq!(q.addr, "h:80");
+        assert_eq!(q.endpoint.addr, "h:80");
         assert_eq!(q.path_and_query("/s", Some("x=1")), "/p/s?k=v&x=1");
-        assert!(Target::parse("https://h/").is_err());
+        let tls = Target::parse("https://app.example/").expect("https target");
+        assert_eq!(tls.endpoint.addr, "app.example:443");
+        assert_eq!(tls.endpoint.tls.as_deref(), Some("app.example"));
+        assert_eq!(tls.url_for("/x"), "https://app.example/x");
         assert!(Target::parse("ftp://h/").is_err());
     }
 }
