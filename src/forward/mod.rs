@@ -433,7 +433,11 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
         wire.push_str(&body);
         match target::exchange(&endpoint, wire.as_bytes(), false, self.timeout).await {
             Ok(done) if done.status == 200 => {}
-            // 404: the capture stopped waiting (timed out) or was answered.
+            // The capture stopped waiting (timed out), or it never waited
+            // (a request caught up after a reconnect).
+            Ok(done) if done.status == 404 => {
+                tracing::debug!("no capture waits for the answer to {id}");
+            }
             Ok(done) => tracing::warn!(
                 "the server did not take the answer for {id}: status {}",
                 done.status
