@@ -11,6 +11,7 @@
 //! with backoff, then the failure is reported and forwarding goes on.
 
 mod cursor;
+mod feed;
 mod target;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::http::{HeaderValue, Uri};
 use base64::Engine as _;
 use futures_util::StreamExt as _;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -28,6 +29,7 @@ use uuid::Uuid;
 
 use crate::model::{sub_path_of, Timestamp};
 pub use cursor::{Cursor, REORDER_WINDOW};
+use feed::{build_request, is_hop_by_hop, FeedMessage, FeedRequest};
 pub use target::{Answer, Target};
 
 /// Settings of `hookscope forward`.
@@ -507,151 +509,6 @@ async fn first_request(socket: &mut Socket) -> Option<FeedRequest> {
     None
 }
 
-/// A live-feed message, as the server's `live::socket` sends it.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum FeedMessage {
-    Request {
-        request: Box<FeedRequest>,
-    },
-    Lagged,
-    #[serde(other)]
-    Other,
-}
-
-/// The parts of the request object (`model::RequestJson`) a forwarder needs.
-#[derive(Debug, Deserialize)]
-struct FeedRequest {
-    uuid: Uuid,
-    method: String,
-    content: String,
-    content_encoding: String,
-    path: String,
-    query_string: Option<String>,
-    raw_headers: Vec<(String, String)>,
-    #[serde(default)]
-    raw_headers_base64: Option<Vec<(String, String)>>,
-    /// Received time in microseconds since the epoch.
-    sorting: i64,
-}
-
-/// Header fields that describe one connection, not the request; they are
-/// not forwarded (RFC 9110 §7.6.1).
-fn is_hop_by_hop(lower_name: &str) -> bool {
-    matches!(
-        lower_name,
-        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
-    ) || lower_name.starts_with("proxy-")
-}
-
-/// The request as written to the target: exact method, headers and body.
-fn build_request(
-    req: &FeedRequest,
-    target: &Target,
-    path_and_query: &str,
-) -> Result<Vec<u8>, String> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let body = match req.content_encoding.as_str() {
-        "base64" => b64
-            .decode(&req.content)
-            .map_err(|e| format!("the stored body is not valid base64: {e}"))?,
-        _ => req.content.clone().into_bytes(),
-    };
-    let headers: Vec<(&str, Vec<u8>)> = match &req.raw_headers_base64 {
-        Some(exact) => exact
-            .iter()
-            .map(|(n, v)| Ok((n.as_str(), b64.decode(v)?)))
-            .collect::<Result<_, base64::DecodeError>>()
-            .map_err(|e| format!("a stored header is not valid base64: {e}"))?,
-        None => req
-            .raw_headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.clone().into_bytes()))
-            .collect(),
-    };
-    if !is_token(&req.method) {
-        return Err(format!("refusing to send method {:?}", req.method));
-    }
-    if !path_and_query.bytes().all(|b| b > b' ' && b != 0x7f) {
-        return Err("refusing to send a path with spaces or control characters".into());
-    }
-    // Fields named in `Connection` are hop-by-hop too.
-    let named_in_connection: Vec<String> = headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, v)| {
-            String::from_utf8_lossy(v)
-                .split(',')
-                .map(|t| t.trim().to_ascii_lowercase())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-
-    let mut fields: Vec<(&str, Vec<u8>)> = Vec::with_capacity(headers.len() + 2);
-    let mut has_host = false;
-    let mut has_length = false;
-    let mut was_chunked = false;
-    for (name, value) in &headers {
-        let lower = name.to_ascii_lowercase();
-        if lower == "transfer-encoding" {
-            was_chunked = true;
-        }
-        if is_hop_by_hop(&lower) || named_in_connection.contains(&lower) {
-            continue;
-        }
-        if !is_token(name) || value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
-            continue;
-        }
-        match lower.as_str() {
-            "host" if has_host => {}
-            "host" => {
-                has_host = true;
-                fields.push((name, target.authority.clone().into_bytes()));
-            }
-            "content-length" if has_length => {}
-            "content-length" => {
-                has_length = true;
-                let exact = std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|v| v.trim().parse::<usize>().ok())
-                    == Some(body.len());
-                let value = if exact {
-                    value.clone()
-                } else {
-                    body.len().to_string().into_bytes()
-                };
-                fields.push((name, value));
-            }
-            _ => fields.push((name, value.clone())),
-        }
-    }
-    if !has_host {
-        fields.insert(0, ("Host", target.authority.clone().into_bytes()));
-    }
-    if !has_length && (!body.is_empty() || was_chunked) {
-        fields.push(("Content-Length", body.len().to_string().into_bytes()));
-    }
-
-    let mut wire = Vec::with_capacity(256 + body.len());
-    wire.extend_from_slice(format!("{} {path_and_query} HTTP/1.1\r\n", req.method).as_bytes());
-    for (name, value) in fields {
-        wire.extend_from_slice(name.as_bytes());
-        wire.extend_from_slice(b": ");
-        wire.extend_from_slice(&value);
-        wire.extend_from_slice(b"\r\n");
-    }
-    wire.extend_from_slice(b"\r\n");
-    wire.extend_from_slice(&body);
-    Ok(wire)
-}
-
-/// An HTTP token (method or header name).
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
 /// A bin's capture URL split into the server's base and the bin id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct BinUrl {
@@ -780,46 +637,6 @@ pub fn parse_since(text: &str) -> Result<Timestamp, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn feed_request(headers: &[(&str, &str)], body: &str) -> FeedRequest {
-        FeedRequest {
-            uuid: Uuid::now_v7(),
-            method: "POST".into(),
-            content: body.into(),
-            content_encoding: "utf-8".into(),
-            path: format!("/{}/a", Uuid::new_v4()),
-            query_string: None,
-            raw_headers: headers
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                .collect(),
-            raw_headers_base64: None,
-            sorting: 0,
-        }
-    }
-
-    #[test]
-    fn hop_by_hop_fields_are_dropped_and_host_is_the_targets() {
-        let target = Target::parse("http://127.0.0.1:3000/hooks").expect("target");
-        let req = feed_request(
-            &[
-                ("Host", "hooks.example.com"),
-                ("Connection", "keep-alive, X-Hop"),
-                ("X-Hop", "1"),
-                ("X-Dup", "a"),
-                ("Transfer-Encoding", "chunked"),
-                ("x-dup", "b"),
-                ("Proxy-Authorization", "secret"),
-            ],
-            "hi",
-        );
-        let wire = build_request(&req, &target, "/hooks/a").expect("wire");
-        assert_eq!(
-            String::from_utf8(wire).expect("utf-8"),
-            "POST /hooks/a HTTP/1.1\r\nHost: 127.0.0.1:3000\r\nX-Dup: a\r\nx-dup: b\r\n\
-             Content-Length: 2\r\n\r\nhi"
-        );
-    }
 
     #[test]
     fn bin_urls_give_the_live_feed_url() {
