@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::{FromRef, Request};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -15,9 +15,10 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::error::AppError;
+use crate::listen::PendingAnswers;
 use crate::live::Hub;
 use crate::store::{Store, StoreError};
-use crate::{assets, capture, error, live, pages};
+use crate::{assets, capture, error, listen, live, pages};
 
 /// Everything handlers share. Cheap to clone; handlers ask for the parts
 /// they use through `FromRef`.
@@ -26,6 +27,8 @@ pub struct AppState {
     pub store: Store,
     pub hub: Hub,
     pub config: Arc<Config>,
+    /// Captures waiting for a listen-mode forwarder's answer.
+    pub pending: PendingAnswers,
     /// Cancelled when the server shuts down: long-lived streams end.
     pub shutdown: CancellationToken,
 }
@@ -38,6 +41,7 @@ impl AppState {
             store,
             hub: Hub::new(),
             config: Arc::new(config),
+            pending: PendingAnswers::new(),
             shutdown: CancellationToken::new(),
         })
     }
@@ -56,6 +60,10 @@ pub fn router(state: AppState) -> Router {
         .route("/view/{bin}", get(pages::view))
         .route("/view/{bin}/{request}/body", get(pages::download_body))
         .route("/live/{bin}", get(live::handle))
+        .route(
+            "/token/{bin}/request/{request}/response",
+            put(listen::put_response),
+        )
         .route("/static/{file}", get(assets::serve))
         .route("/healthz", get(pages::healthz))
         .route("/metrics", get(pages::metrics));

@@ -3,6 +3,7 @@
 //! that got its answer knows its request is stored.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -13,25 +14,46 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::app::{parse_bin, AppState};
 use crate::error::{AppError, Verbatim};
-use crate::live::feed_message;
+use crate::listen::Waiter;
+use crate::live::{self, feed_message};
 use crate::metrics::METRICS;
 use crate::model::{CapturedRequest, Header, Timestamp};
 use crate::wire::RawHead;
 
 pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
+    // The one exception: smee clients subscribe with a GET of the bin URL.
+    if live::sse::wants_event_stream(&req) {
+        return live::sse::handle(state, req)
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+    }
     let answer = capture(&state, req).await;
     let (status, size) = match &answer {
-        Ok(stored) => (StatusCode::OK, stored.size()),
+        Ok((stored, _)) => (StatusCode::OK, stored.size()),
         Err(e) => (e.status(), 0),
     };
     METRICS.record_capture(status.as_u16(), size);
     match answer {
-        Ok(stored) => answer_for(&stored),
+        Ok((stored, None)) => answer_for(&stored),
+        // Listen mode: the local app's answer, else the default one.
+        Ok((stored, Some(waiter))) => {
+            let limit = Duration::from_secs(state.config.listen_wait_secs);
+            match waiter.wait(limit).await {
+                Some(answer) => answer.into_response(),
+                None => answer_for(&stored),
+            }
+        }
         Err(e) => e.into_response(),
     }
 }
 
-async fn capture(state: &AppState, req: Request) -> Result<CapturedRequest, AppError> {
+/// Stores the request and tells live viewers; with a listen-mode forwarder
+/// connected, also registers the request as waiting for its answer (before
+/// publishing it, so the answer cannot come first).
+async fn capture(
+    state: &AppState,
+    req: Request,
+) -> Result<(CapturedRequest, Option<Waiter>), AppError> {
     let bin_segment = req
         .uri()
         .path()
@@ -74,11 +96,13 @@ async fn capture(state: &AppState, req: Request) -> Result<CapturedRequest, AppE
         body,
     };
     let stored = state.store.insert_request(captured).await?;
+    let waiter = (state.config.listen_wait_secs > 0 && state.pending.is_listened(bin))
+        .then(|| state.pending.register(bin, stored.id));
     let public_base = state.config.public_base();
     state
         .hub
         .publish(bin, stored.id, || feed_message(&stored, public_base));
-    Ok(stored)
+    Ok((stored, waiter))
 }
 
 /// The answer a sender gets once its request is stored.

@@ -50,6 +50,13 @@ pub struct Config {
     #[arg(long, env = "HOOKSCOPE_MAX_HEADERS", default_value_t = 200)]
     pub max_headers: usize,
 
+    /// Listen mode (placeholder until bins have their own `listen`
+    /// setting): while a `hookscope forward --listen` is connected to a bin,
+    /// each capture waits up to this many seconds for the local app's
+    /// answer. 0 turns listen mode off.
+    #[arg(long, env = "HOOKSCOPE_LISTEN_WAIT_SECS", default_value_t = 0)]
+    pub listen_wait_secs: u64,
+
     /// Seconds that shutdown waits for in-flight requests to finish.
     #[arg(long, env = "HOOKSCOPE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

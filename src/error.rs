@@ -19,6 +19,8 @@ pub enum AppError {
     UnknownRequest,
     #[error("not found")]
     NotFound,
+    #[error("no capture is waiting for an answer to this request (answered already or timed out)")]
+    NotWaiting,
     #[error("body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -37,7 +39,9 @@ pub struct ErrorReason(pub String);
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::UnknownBin | Self::UnknownRequest | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::UnknownBin | Self::UnknownRequest | Self::NotFound | Self::NotWaiting => {
+                StatusCode::NOT_FOUND
+            }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::CrossSite => StatusCode::FORBIDDEN,

@@ -187,7 +187,8 @@ impl CapturedRequest {
     }
 }
 
-/// The part of a capture path below the bin segment.
+/// The part of a capture path below the bin: `/{bin}/a/b` → `/a/b`,
+/// `/{bin}` → ``.
 pub fn sub_path_of(path: &str) -> &str {
     let rest = path.strip_prefix('/').unwrap_or(path);
     match rest.find('/') {
@@ -244,6 +245,11 @@ pub struct RequestJson {
     pub query: Map<String, Value>,
     pub headers: Map<String, Value>,
     pub raw_headers: Vec<(String, String)>,
+    /// Only when some header value is not UTF-8 (so `raw_headers` had to
+    /// replace bytes): every header again, in order, values in standard
+    /// base64, so a client can rebuild them exactly (`hookscope forward`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_headers_base64: Option<Vec<(String, String)>>,
     pub url: String,
     pub path: String,
     pub query_string: Option<String>,
@@ -293,6 +299,19 @@ impl RequestJson {
                 .iter()
                 .map(|h| (h.name.clone(), h.value_lossy()))
                 .collect(),
+            raw_headers_base64: req
+                .headers
+                .iter()
+                .any(|h| std::str::from_utf8(&h.value).is_err())
+                .then(|| {
+                    req.headers
+                        .iter()
+                        .map(|h| {
+                            let value = base64::engine::general_purpose::STANDARD.encode(&h.value);
+                            (h.name.clone(), value)
+                        })
+                        .collect()
+                }),
             url: format!("{base_url}{}", req.path_and_query()),
             path: req.path.clone(),
             query_string: req.query.clone(),

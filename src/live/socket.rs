@@ -29,6 +29,9 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 #[derive(Debug, Deserialize)]
 pub struct LiveParams {
     after: Option<Uuid>,
+    /// A forwarder in listen mode: captures wait for its answers.
+    #[serde(default)]
+    listen: bool,
 }
 
 #[derive(Serialize)]
@@ -63,6 +66,7 @@ pub async fn handle(
     let subscription = state.hub.subscribe(bin);
     Ok(upgrade.on_upgrade(move |socket| async move {
         METRICS.viewer_joined();
+        let _listening = params.listen.then(|| state.pending.listener(bin));
         let feed = Feed {
             bin,
             after: params.after,
