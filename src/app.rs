@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::{FromRef, Request};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware;
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, delete, get, post, put};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -15,9 +15,10 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::error::AppError;
+use crate::listen::PendingAnswers;
 use crate::live::Hub;
 use crate::store::{Store, StoreError};
-use crate::{api, assets, capture, error, live, pages};
+use crate::{api, assets, capture, error, listen, live, pages};
 
 /// Everything handlers share. Cheap to clone; handlers ask for the parts
 /// they use through `FromRef`.
@@ -26,6 +27,8 @@ pub struct AppState {
     pub store: Store,
     pub hub: Hub,
     pub config: Arc<Config>,
+    /// Captures waiting for a listen-mode forwarder's answer.
+    pub pending: PendingAnswers,
     /// Cancelled when the server shuts down: long-lived streams end.
     pub shutdown: CancellationToken,
 }
@@ -39,6 +42,7 @@ impl AppState {
             store,
             hub: Hub::new(),
             config: Arc::new(config),
+            pending: PendingAnswers::new(),
             shutdown: CancellationToken::new(),
         })
     }
@@ -83,7 +87,12 @@ pub fn router(state: AppState) -> Router {
             "/token/{id}/request/{rid}",
             get(api::request).delete(api::delete_request),
         )
-        .route("/token/{id}/request/{rid}/raw", get(api::raw));
+        .route("/token/{id}/request/{rid}/raw", get(api::raw))
+        // Listen mode: a forwarder supplies the answer of a waiting capture.
+        .route(
+            "/token/{id}/request/{rid}/response",
+            put(listen::put_response),
+        );
 
     let capture = Router::new()
         .route("/{bin}", any(capture::handle))

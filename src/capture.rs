@@ -14,23 +14,38 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::app::{parse_bin, AppState};
 use crate::error::{AppError, Verbatim};
-use crate::live::feed_message;
+use crate::listen::Waiter;
+use crate::live::{self, feed_message};
 use crate::metrics::METRICS;
 use crate::model::{Bin, CapturedRequest, Header, Timestamp};
 use crate::wire::RawHead;
 
 pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
+    // The one exception: smee clients subscribe with a GET of the bin URL.
+    if live::sse::wants_event_stream(&req) {
+        return live::sse::handle(state, req)
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+    }
     let answer = capture(&state, req).await;
     let (status, size) = match &answer {
-        Ok((stored, _)) => (StatusCode::OK, stored.size()),
+        Ok((stored, _, _)) => (StatusCode::OK, stored.size()),
         Err(e) => (e.status(), 0),
     };
     METRICS.record_capture(status.as_u16(), size);
     match answer {
-        Ok((stored, bin)) => {
+        Ok((stored, bin, None)) => {
             delay(&state, &bin).await;
             answer_for(&stored, &bin)
         }
+        // Listen mode: the local app's answer, else the default one.
+        Ok((stored, bin, Some((waiter, limit)))) => match waiter.wait(limit).await {
+            Some(answer) => sandboxed(answer.into_response()),
+            None => {
+                delay(&state, &bin).await;
+                answer_for(&stored, &bin)
+            }
+        },
         Err(e) => e.into_response(),
     }
 }
@@ -50,7 +65,17 @@ async fn delay(state: &AppState, bin: &Bin) {
     }
 }
 
-async fn capture(state: &AppState, req: Request) -> Result<(CapturedRequest, Bin), AppError> {
+/// A listen-mode wait: who answers, and for how long at most.
+type Listening = (Waiter, Duration);
+
+/// Stores the request and tells live viewers; with a listen-mode forwarder
+/// connected, also registers the request as waiting for its answer (before
+/// publishing it, so the answer cannot come first). Resolves to the stored
+/// request and its bin (whose settings shape the answer).
+async fn capture(
+    state: &AppState,
+    req: Request,
+) -> Result<(CapturedRequest, Bin, Option<Listening>), AppError> {
     let bin_segment = req
         .uri()
         .path()
@@ -93,11 +118,22 @@ async fn capture(state: &AppState, req: Request) -> Result<(CapturedRequest, Bin
         body,
     };
     let stored = state.store.insert_request(captured).await?;
+    // The bin's own `listen` seconds, else the server-wide setting.
+    let listen_secs = match bin_settings.settings.listen {
+        0 => state.config.listen_wait_secs,
+        secs => u64::from(secs),
+    };
+    let waiter = (listen_secs > 0 && state.pending.is_listened(bin)).then(|| {
+        (
+            state.pending.register(bin, stored.id),
+            Duration::from_secs(listen_secs),
+        )
+    });
     let public_base = state.config.public_base();
     state
         .hub
         .publish(bin, stored.id, || feed_message(&stored, public_base));
-    Ok((stored, bin_settings))
+    Ok((stored, bin_settings, waiter))
 }
 
 /// The answer a sender gets once its request is stored: the bin's
@@ -145,6 +181,16 @@ fn answer_for(stored: &CapturedRequest, bin: &Bin) -> Response {
         HeaderValue::from_static("sandbox"),
     );
     response.extensions_mut().insert(Verbatim);
+    response
+}
+
+/// A listen-mode answer comes from the local app but is served from our
+/// origin: like every capture answer, it runs no script here.
+fn sandboxed(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
     response
 }
 

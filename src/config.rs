@@ -59,6 +59,13 @@ pub struct Config {
     #[arg(long, env = "HOOKSCOPE_MAX_REQUESTS_PER_BIN", default_value_t = 10_000)]
     pub max_requests_per_bin: u32,
 
+    /// Listen mode for bins without a `listen` setting of their own: while
+    /// a `hookscope forward --listen` is connected to a bin, each capture
+    /// waits up to this many seconds for the local app's answer. 0 turns
+    /// listen mode off for such bins.
+    #[arg(long, env = "HOOKSCOPE_LISTEN_WAIT_SECS", default_value_t = 0)]
+    pub listen_wait_secs: u64,
+
     /// Seconds that shutdown waits for in-flight requests to finish.
     #[arg(long, env = "HOOKSCOPE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

@@ -19,6 +19,8 @@ pub enum AppError {
     UnknownRequest,
     #[error("not found")]
     NotFound,
+    #[error("no capture is waiting for an answer to this request (answered already or timed out)")]
+    NotWaiting,
     #[error("body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -40,7 +42,9 @@ pub struct ErrorReason(pub String);
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::UnknownBin | Self::UnknownRequest | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::UnknownBin | Self::UnknownRequest | Self::NotFound | Self::NotWaiting => {
+                StatusCode::NOT_FOUND
+            }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,

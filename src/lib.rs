@@ -10,6 +10,8 @@ pub mod app;
 pub mod capture;
 pub mod config;
 pub mod error;
+pub mod forward;
+pub mod listen;
 pub mod live;
 pub mod metrics;
 pub mod model;

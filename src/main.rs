@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+use hookscope::forward::ForwardArgs;
 use hookscope::{AppState, Config};
 
 #[derive(Parser)]
@@ -20,20 +21,20 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve(Config),
+    /// Relay every request a bin captures to a local app.
+    Forward(ForwardArgs),
 }
 
 fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // Logs go to stderr: `forward` prints its report on stdout.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),
         )
         .init();
-    let cli = Cli::parse();
-    let config = match cli.command {
-        Some(Command::Serve(config)) => config,
-        None => cli.serve,
-    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -41,7 +42,14 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let result = match cli.command {
+        Some(Command::Forward(args)) => runtime
+            .block_on(hookscope::forward::run(args))
+            .map_err(|e| e.to_string()),
+        Some(Command::Serve(config)) => runtime.block_on(run(config)).map_err(|e| e.to_string()),
+        None => runtime.block_on(run(cli.serve)).map_err(|e| e.to_string()),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hookscope: {e}");

@@ -223,11 +223,7 @@ impl CapturedRequest {
 
     /// The path below the bin: `/{bin}/a/b` → `/a/b`, `/{bin}` → ``.
     pub fn sub_path(&self) -> &str {
-        let rest = self.path.strip_prefix('/').unwrap_or(&self.path);
-        match rest.find('/') {
-            Some(i) => &rest[i..],
-            None => "",
-        }
+        sub_path_of(&self.path)
     }
 
     /// Scheme and host this request was sent to: the configured public
@@ -263,6 +259,16 @@ impl CapturedRequest {
     /// The body as text when it is valid UTF-8.
     pub fn body_text(&self) -> Option<&str> {
         std::str::from_utf8(&self.body).ok()
+    }
+}
+
+/// The part of a capture path below the bin: `/{bin}/a/b` → `/a/b`,
+/// `/{bin}` → ``.
+pub fn sub_path_of(path: &str) -> &str {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    match rest.find('/') {
+        Some(i) => &rest[i..],
+        None => "",
     }
 }
 
@@ -314,6 +320,11 @@ pub struct RequestJson {
     pub query: Map<String, Value>,
     pub headers: Map<String, Value>,
     pub raw_headers: Vec<(String, String)>,
+    /// Only when some header value is not UTF-8 (so `raw_headers` had to
+    /// replace bytes): every header again, in order, values in standard
+    /// base64, so a client can rebuild them exactly (`hookscope forward`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_headers_base64: Option<Vec<(String, String)>>,
     pub url: String,
     pub path: String,
     pub query_string: Option<String>,
@@ -363,6 +374,19 @@ impl RequestJson {
                 .iter()
                 .map(|h| (h.name.clone(), h.value_lossy()))
                 .collect(),
+            raw_headers_base64: req
+                .headers
+                .iter()
+                .any(|h| std::str::from_utf8(&h.value).is_err())
+                .then(|| {
+                    req.headers
+                        .iter()
+                        .map(|h| {
+                            let value = base64::engine::general_purpose::STANDARD.encode(&h.value);
+                            (h.name.clone(), value)
+                        })
+                        .collect()
+                }),
             url: format!("{base_url}{}", req.path_and_query()),
             path: req.path.clone(),
             query_string: req.query.clone(),

@@ -71,8 +71,10 @@
     link.href = "/view/" + encodeURIComponent(bin) + "?page=1&r=" + encodeURIComponent(request.uuid);
     const method = span("method", request.method);
     method.classList.add("m-" + String(request.method).toLowerCase().replace(/[^a-z]/g, ""));
+    // Below the bin: "/{bin}/a/b" shows as "/a/b", like the server's list.
+    const path = String(request.path).replace(/^\/[^/]*/, "") || "/";
     const target = request.query_string === null || request.query_string === undefined
-      ? request.path : request.path + "?" + request.query_string;
+      ? path : path + "?" + request.query_string;
     const meta = document.createElement("span");
     meta.className = "meta";
     const time = document.createElement("time");
@@ -96,13 +98,16 @@
     list.insertBefore(row(request), before);
   }
 
+  // Sorts before every request id (UUID v7).
+  const NIL_ID = "00000000-0000-0000-0000-000000000000";
   let delay = 500;
   function connect() {
     setStatus("connecting", false);
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    // On the first page, ask for everything after the newest request shown:
-    // nothing that landed between page load and (re)connect is missed.
-    const after = onFirstPage ? newestId() : null;
+    // On the first page, ask for everything after the newest request shown
+    // (after the nil id, i.e. everything, when none is shown yet): nothing
+    // that landed between page load and (re)connect is missed.
+    const after = onFirstPage ? (newestId() || NIL_ID) : null;
     const url = scheme + "//" + location.host + "/live/" + encodeURIComponent(bin)
       + (after ? "?after=" + encodeURIComponent(after) : "");
     const socket = new WebSocket(url);

@@ -39,13 +39,7 @@ async fn binary_body_with_nul_and_ff_round_trips_byte_for_byte() {
     let id = TestApp::request_id(&response);
     assert_eq!(&stored(&app, bin, id).await.body[..], &body[..]);
 
-    let download = app
-        .client
-        .get(app.url(&format!("/view/{bin}/{id}/body")))
-        .send()
-        .await
-        .expect("download");
-    assert_eq!(download.status(), 200);
+    let download = app.download_body(bin, id).await;
     assert!(download.headers()["content-disposition"]
         .to_str()
         .expect("ascii")
@@ -134,7 +128,7 @@ async fn any_method_deep_sub_path_and_raw_query_are_stored_as_sent() {
     let app = TestApp::spawn().await;
     let bin = app.new_bin().await;
     for method in ["PROPFIND", "PURGE", "TOKEN", "DELETE", "OPTIONS", "GET"] {
-        let path = String::from("/a/b%2Fc/d//e.json");
+        let path = "/a/b%2Fc/d//e.json";
         let query = "x=1&x=2&y=%20%E2%9C%93&empty=&flag&x=3";
         let response = app
             .client

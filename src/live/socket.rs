@@ -1,8 +1,8 @@
 //! `GET /live/{bin}`: a websocket that sends each new request of the bin as
 //! `{"type":"request","request":{…}}`. With `?after={request id}` it first
 //! sends every stored request after that one, so a client that reconnects
-//! misses nothing; then it streams live requests, skipping those already
-//! sent.
+//! misses nothing (the nil UUID asks for the whole history); then it
+//! streams live requests, skipping those already sent.
 
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::app::{parse_bin, AppState};
 use crate::error::AppError;
+use crate::live::Subscription;
 use crate::metrics::METRICS;
 use crate::model::{CapturedRequest, RequestJson};
 use crate::store::Store;
@@ -28,6 +29,9 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 #[derive(Debug, Deserialize)]
 pub struct LiveParams {
     after: Option<Uuid>,
+    /// A forwarder in listen mode: captures wait for its answers.
+    #[serde(default)]
+    listen: bool,
 }
 
 #[derive(Serialize)]
@@ -57,12 +61,17 @@ pub async fn handle(
 ) -> Result<Response, AppError> {
     let bin = parse_bin(&bin)?;
     state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    // Subscribe before answering the upgrade: once the client sees its
+    // handshake complete, every later capture reaches it.
+    let subscription = state.hub.subscribe(bin);
     Ok(upgrade.on_upgrade(move |socket| async move {
         METRICS.viewer_joined();
+        let _listening = params.listen.then(|| state.pending.listener(bin));
         let feed = Feed {
             bin,
             after: params.after,
             state,
+            subscription,
         };
         if let Err(e) = feed.run(socket).await {
             tracing::debug!(error = %e, "live feed ended");
@@ -75,14 +84,19 @@ struct Feed {
     bin: Uuid,
     after: Option<Uuid>,
     state: AppState,
+    subscription: Subscription,
 }
 
 impl Feed {
     async fn run(self, mut socket: WebSocket) -> Result<(), axum::Error> {
-        let Feed { bin, after, state } = self;
+        let Feed {
+            bin,
+            after,
+            state,
+            mut subscription,
+        } = self;
         let public_base = state.config.public_base().map(str::to_owned);
-        // Subscribe before reading the backlog so nothing falls in between.
-        let mut subscription = state.hub.subscribe(bin);
+        // Subscribed before the backlog is read, so nothing falls in between.
         let sent_up_to = match after {
             Some(after) => {
                 backfill(

@@ -60,7 +60,7 @@ impl RequestDetail {
         let mut form = Vec::new();
         let mut json = None;
         if body.len() <= PARSE_LIMIT {
-            if mime == "application/x-www-form-urlencoded" {
+            if mime == "application/x-www-form-urlencoded" && req.body_text().is_some() {
                 form = form_urlencoded::parse(body)
                     .map(|(k, v)| FormField {
                         name: k.into_owned(),

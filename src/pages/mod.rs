@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::app::{parse_bin, AppState};
 use crate::error::AppError;
 use crate::metrics::METRICS;
-use crate::model::Bin;
+use crate::model::{sub_path_of, Bin};
 use crate::store::{Page, RequestFilter, RequestSummary, SearchQuery, Store};
 use detail::RequestDetail;
 pub use export::{export_har, export_json};
@@ -144,9 +144,13 @@ struct Row {
 
 impl Row {
     fn new(summary: &RequestSummary, selected: Option<Uuid>) -> Self {
+        let path = match sub_path_of(&summary.path) {
+            "" => "/",
+            sub => sub,
+        };
         let target = match &summary.query {
-            Some(q) => format!("{}?{q}", summary.path),
-            None => summary.path.clone(),
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
         };
         Self {
             id: summary.id,
@@ -230,7 +234,7 @@ pub async fn view(
             },
         )
         .await?;
-    let wanted = match params.r.as_deref() {
+    let wanted = match params.r.as_deref().filter(|r| !r.is_empty()) {
         Some(id) => Some(Uuid::try_parse(id).map_err(|_| AppError::UnknownRequest)?),
         None => summaries.first().map(|s| s.id),
     };

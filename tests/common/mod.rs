@@ -1,6 +1,8 @@
 //! Test helpers: start the real server on 127.0.0.1:0 and talk to it.
 #![allow(dead_code, reason = "each test crate uses a different subset")]
 
+pub mod recorder;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -38,9 +40,15 @@ impl TestApp {
 
     /// A server on the database file `db` (kept after the app stops).
     pub async fn spawn_on(db: &Path, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_at(db, "127.0.0.1:0".parse().expect("addr"), adjust).await
+    }
+
+    /// A server on the database file `db` listening on `addr` (to restart
+    /// a stopped app where its clients expect it).
+    pub async fn spawn_at(db: &Path, addr: SocketAddr, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::with_db(db);
         adjust(&mut config);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let state = AppState::open(config).expect("open store");
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -64,6 +72,18 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `GET path` on this server.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// The dashboard's download of a request's exact body.
+    pub async fn download_body(&self, bin: Uuid, id: Uuid) -> reqwest::Response {
+        let response = self.get(&format!("/view/{bin}/{id}/body")).await;
+        assert_eq!(response.status(), 200);
+        response
     }
 
     /// Gets a bin the way a visitor does: `GET /` and follow the 303.

@@ -1,0 +1,273 @@
+//! Listen mode: a capture waits (a bounded time) for a forwarder to supply
+//! the answer its sender gets — the local app's real response, relayed by
+//! `hookscope forward --listen` with
+//! `PUT /token/{bin}/request/{request}/response`
+//! `{"status": 201, "content": "<base64 body>", "headers": {"name": "value"}}`
+//! (webhook.site's shape).
+//!
+//! [`PendingAnswers`] is the in-memory registry: forwarders in listen mode
+//! announce themselves per bin ([`PendingAnswers::listener`]), a capture
+//! registers its request id *before* publishing it
+//! ([`PendingAnswers::register`]) and waits on the returned [`Waiter`]; the
+//! PUT handler ([`put_response`]) hands the answer over.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::app::parse_bin;
+use crate::error::{AppError, Verbatim};
+
+/// The answer a forwarder supplies for one captured request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenAnswer {
+    pub status: StatusCode,
+    /// Header fields in order; repeated names kept.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: bytes::Bytes,
+}
+
+impl ListenAnswer {
+    /// The response the original sender gets, exactly as supplied.
+    pub fn into_response(self) -> Response {
+        let mut response = Response::new(Body::from(self.body));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        for (name, value) in self.headers {
+            headers.append(name, value);
+        }
+        response.extensions_mut().insert(Verbatim);
+        response
+    }
+}
+
+#[derive(Default)]
+struct Registry {
+    /// Connected listen-mode forwarders per bin.
+    listeners: HashMap<Uuid, usize>,
+    /// Captures waiting for an answer, by request id.
+    waiting: HashMap<Uuid, (Uuid, oneshot::Sender<ListenAnswer>)>,
+}
+
+/// Captures waiting for a forwarder's answer. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct PendingAnswers {
+    registry: Arc<Mutex<Registry>>,
+}
+
+impl PendingAnswers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks a listen-mode forwarder of `bin` as connected until the guard
+    /// is dropped.
+    pub fn listener(&self, bin: Uuid) -> ListenerGuard {
+        *self.lock().listeners.entry(bin).or_default() += 1;
+        ListenerGuard {
+            bin,
+            pending: self.clone(),
+        }
+    }
+
+    /// Whether a listen-mode forwarder of `bin` is connected.
+    pub fn is_listened(&self, bin: Uuid) -> bool {
+        self.lock().listeners.get(&bin).is_some_and(|&n| n > 0)
+    }
+
+    /// Registers request `id` of `bin` as waiting; call before publishing
+    /// the request so an answer cannot arrive before the registration.
+    pub fn register(&self, bin: Uuid, id: Uuid) -> Waiter {
+        let (reply, answer) = oneshot::channel();
+        self.lock().waiting.insert(id, (bin, reply));
+        Waiter {
+            id,
+            answer,
+            pending: self.clone(),
+        }
+    }
+
+    /// Hands `answer` to the capture of request `id` of `bin`; `false` when
+    /// no capture waits for it (unknown, already answered, or timed out).
+    pub fn answer(&self, bin: Uuid, id: Uuid, answer: ListenAnswer) -> bool {
+        let mut registry = self.lock();
+        match registry.waiting.get(&id) {
+            Some((waiting_bin, _)) if *waiting_bin == bin => {}
+            _ => return false,
+        }
+        registry
+            .waiting
+            .remove(&id)
+            .is_some_and(|(_, reply)| reply.send(answer).is_ok())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        // Every update is a single map operation: poisoning leaves no
+        // half-done state behind.
+        self.registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A connected listen-mode forwarder; dropping it disconnects it.
+pub struct ListenerGuard {
+    bin: Uuid,
+    pending: PendingAnswers,
+}
+
+impl Drop for ListenerGuard {
+    fn drop(&mut self) {
+        let mut registry = self.pending.lock();
+        if let Some(n) = registry.listeners.get_mut(&self.bin) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                registry.listeners.remove(&self.bin);
+            }
+        }
+    }
+}
+
+/// A capture waiting for its answer; dropping it stops waiting.
+pub struct Waiter {
+    id: Uuid,
+    answer: oneshot::Receiver<ListenAnswer>,
+    pending: PendingAnswers,
+}
+
+impl Waiter {
+    /// The forwarder's answer, or `None` when none came within `limit`.
+    pub async fn wait(mut self, limit: Duration) -> Option<ListenAnswer> {
+        tokio::time::timeout(limit, &mut self.answer)
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.pending.lock().waiting.remove(&self.id);
+    }
+}
+
+/// The body of `PUT /token/{bin}/request/{request}/response`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResponseBody {
+    pub status: u16,
+    /// The body in standard base64.
+    #[serde(default)]
+    pub content: String,
+    /// Header name → value, or → list of values for a repeated header.
+    #[serde(default)]
+    pub headers: serde_json::Map<String, Value>,
+}
+
+impl ResponseBody {
+    pub fn into_answer(self) -> Result<ListenAnswer, String> {
+        let status = StatusCode::from_u16(self.status)
+            .map_err(|_| format!("status {} is not an HTTP status", self.status))?;
+        let body = base64::engine::general_purpose::STANDARD
+            .decode(&self.content)
+            .map_err(|_| "content must be the body in standard base64".to_owned())?;
+        let mut headers = Vec::new();
+        for (name, values) in self.headers {
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("{name:?} is not a header name"))?;
+            let values = match values {
+                Value::Array(values) => values,
+                single => vec![single],
+            };
+            for value in values {
+                let Value::String(value) = value else {
+                    return Err(format!("header {name:?} must be a string or strings"));
+                };
+                let value = HeaderValue::from_str(&value)
+                    .map_err(|_| format!("header {name:?} has an invalid value"))?;
+                headers.push((header.clone(), value));
+            }
+        }
+        Ok(ListenAnswer {
+            status,
+            headers,
+            body: body.into(),
+        })
+    }
+}
+
+/// `PUT /token/{bin}/request/{request}/response`: the answer for a capture
+/// that waits in listen mode. 404 when nothing waits for it (any more).
+pub async fn put_response(
+    State(pending): State<PendingAnswers>,
+    Path((bin, request)): Path<(String, String)>,
+    Json(body): Json<ResponseBody>,
+) -> Result<Response, AppError> {
+    let bin = parse_bin(&bin)?;
+    let request = Uuid::try_parse(&request).map_err(|_| AppError::UnknownRequest)?;
+    let answer = body.into_answer().map_err(AppError::BadRequest)?;
+    if !pending.answer(bin, request, answer) {
+        return Err(AppError::NotWaiting);
+    }
+    Ok(Json(serde_json::json!({"success": true})).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16) -> ListenAnswer {
+        ResponseBody {
+            status,
+            content: base64::engine::general_purpose::STANDARD.encode("hi"),
+            headers: serde_json::from_value(serde_json::json!({"x-a": ["1", "2"], "x-b": "3"}))
+                .expect("map"),
+        }
+        .into_answer()
+        .expect("valid")
+    }
+
+    #[tokio::test]
+    async fn an_answer_reaches_the_waiting_capture_once_and_only_for_its_bin() {
+        let pending = PendingAnswers::new();
+        let (bin, id) = (Uuid::new_v4(), Uuid::now_v7());
+        assert!(!pending.is_listened(bin));
+        let guard = pending.listener(bin);
+        assert!(pending.is_listened(bin));
+        let waiter = pending.register(bin, id);
+        assert!(
+            !pending.answer(Uuid::new_v4(), id, answer(201)),
+            "another bin"
+        );
+        assert!(pending.answer(bin, id, answer(201)));
+        assert!(!pending.answer(bin, id, answer(202)), "answered already");
+        let got = waiter.wait(Duration::from_secs(1)).await.expect("answer");
+        assert_eq!(got.status, StatusCode::CREATED);
+        assert_eq!(got.headers.len(), 3);
+        assert_eq!(&got.body[..], b"hi");
+        drop(guard);
+        assert!(!pending.is_listened(bin));
+    }
+
+    #[tokio::test]
+    async fn a_capture_stops_waiting_after_the_limit() {
+        let pending = PendingAnswers::new();
+        let (bin, id) = (Uuid::new_v4(), Uuid::now_v7());
+        let waiter = pending.register(bin, id);
+        assert_eq!(waiter.wait(Duration::from_millis(10)).await, None);
+        assert!(
+            !pending.answer(bin, id, answer(200)),
+            "nobody waits any more"
+        );
+    }
+}
