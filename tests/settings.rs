@@ -300,3 +300,46 @@ async fn dashboard_settings_form_saves_and_validates() {
         .expect("POST cross-site");
     assert_eq!(cross_site.status(), 403);
 }
+
+#[tokio::test]
+async fn a_bins_listen_setting_holds_the_answer_for_a_listening_forwarder() {
+    // No server-wide listen wait: only the bin's own setting applies.
+    let app = TestApp::spawn().await;
+    let bin = bin_with(&app, json!({"listen": 5, "default_content": "default"})).await;
+    let _forwarder = app.state.pending.listener(bin);
+
+    let client = app.client.clone();
+    let url = app.url(&format!("/{bin}/pay"));
+    let sender = tokio::spawn(async move { client.post(url).body("order").send().await });
+
+    // The request is stored before the wait; answer it as a forwarder would.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rid = loop {
+        let latest = app
+            .client
+            .get(app.url(&format!("/token/{bin}/request/latest")))
+            .send()
+            .await
+            .expect("latest");
+        if latest.status() == 200 {
+            let json: Value = latest.json().await.expect("json");
+            break json["uuid"].as_str().expect("uuid").to_owned();
+        }
+        assert!(Instant::now() < deadline, "the capture was never stored");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let answered = app
+        .client
+        .put(app.url(&format!("/token/{bin}/request/{rid}/response")))
+        .json(&json!({"status": 202, "content": "ZnJvbSB0aGUgYXBw", "headers": {"X-From": "app"}}))
+        .send()
+        .await
+        .expect("PUT response");
+    assert_eq!(answered.status(), 200);
+
+    let response = sender.await.expect("task").expect("capture answer");
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.headers()["x-from"], "app");
+    assert_eq!(response.headers()["content-security-policy"], "sandbox");
+    assert_eq!(response.text().await.expect("body"), "from the app");
+}
