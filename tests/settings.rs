@@ -264,6 +264,19 @@ async fn dashboard_settings_form_saves_and_validates() {
         .await
         .expect("POST settings");
     assert_eq!(saved.status(), 303);
+    let dashboard = app
+        .client
+        .get(app.url(&format!("/view/{bin}")))
+        .send()
+        .await
+        .expect("view")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        dashboard.contains("<h1 class=\"bin-name\">kettle</h1>"),
+        "the name is shown"
+    );
     let answer = app.post_to_bin(bin, "", "x").await;
     assert_eq!(answer.status(), 418);
     assert_eq!(answer.headers()["x-one"], "1");

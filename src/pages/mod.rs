@@ -191,6 +191,9 @@ pub fn human_size(bytes: usize) -> String {
 struct ViewPage {
     asset_version: &'static str,
     bin: Uuid,
+    /// The bin's name and description, when it has them.
+    alias: Option<String>,
+    description: Option<String>,
     capture_url: String,
     curl_example: String,
     rows: Vec<Row>,
@@ -214,7 +217,7 @@ pub async fn view(
 ) -> Result<impl IntoResponse, AppError> {
     let bin = parse_bin(&bin)?;
     let store = &state.store;
-    store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let settings = store.bin(bin).await?.ok_or(AppError::UnknownBin)?.settings;
     let search = params.q.clone().unwrap_or_default();
     let filter = RequestFilter {
         query: SearchQuery::parse(&search),
@@ -273,6 +276,8 @@ pub async fn view(
     let page = ViewPage {
         asset_version: crate::assets::version(),
         bin,
+        alias: settings.alias,
+        description: settings.description,
         capture_url,
         curl_example,
         rows: summaries.iter().map(|s| Row::new(s, selected_id)).collect(),
