@@ -18,6 +18,7 @@ use crate::error::AppError;
 use crate::listen::PendingAnswers;
 use crate::live::Hub;
 use crate::store::{Store, StoreError};
+use crate::auth::{self, Auth};
 use crate::{api, assets, capture, error, listen, live, pages};
 
 /// Everything handlers share. Cheap to clone; handlers ask for the parts
@@ -31,6 +32,8 @@ pub struct AppState {
     pub pending: PendingAnswers,
     /// Cancelled when the server shuts down: long-lived streams end.
     pub shutdown: CancellationToken,
+    /// The secret behind bin-password cookies.
+    pub auth: Auth,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
             config: Arc::new(config),
             pending: PendingAnswers::new(),
             shutdown: CancellationToken::new(),
+            auth: Auth::new(),
         })
     }
 }
@@ -57,7 +61,24 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .route("/", get(pages::home))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/unlock/{bin}", post(auth::unlock))
+        .route("/static/{file}", get(assets::serve))
+        .route("/healthz", get(pages::healthz))
+        .route("/metrics", get(pages::metrics));
+
+    // Making bins: the API key, when the server has one (`GET /` checks it
+    // itself: it only makes a bin for visitors without one).
+    let creation = Router::new()
         .route("/new", post(pages::new_bin))
+        .route("/token", post(api::create))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key,
+        ));
+
+    // One bin's dashboard and live feed: its password, when it has one.
+    let bin_pages = Router::new()
         .route("/view/{bin}", get(pages::view))
         .route("/view/{bin}/{request}/body", get(pages::download_body))
         .route("/view/{bin}/{request}/delete", post(pages::delete_request))
@@ -69,13 +90,14 @@ pub fn router(state: AppState) -> Router {
         .route("/view/{bin}/export.json", get(pages::export_json))
         .route("/view/{bin}/export.har", get(pages::export_har))
         .route("/live/{bin}", get(live::handle))
-        .route("/static/{file}", get(assets::serve))
-        .route("/healthz", get(pages::healthz))
-        .route("/metrics", get(pages::metrics));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_bin_password,
+        ));
 
-    // webhook.site's token API (see `api`).
+    // webhook.site's token API (see `api`): the API key, then the bin's
+    // password.
     let api = Router::new()
-        .route("/token", post(api::create))
         .route(
             "/token/{id}",
             get(api::read).put(api::update).delete(api::delete),
@@ -92,7 +114,15 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/token/{id}/request/{rid}/response",
             put(listen::put_response),
-        );
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_bin_password,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key,
+        ));
 
     let capture = Router::new()
         .route("/{bin}", any(capture::handle))
@@ -100,6 +130,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(capture::handle);
 
     pages
+        .merge(creation)
+        .merge(bin_pages)
         .merge(api)
         .merge(capture)
         .layer(middleware::from_fn(error::negotiate))

@@ -66,6 +66,12 @@ pub struct Config {
     #[arg(long, env = "HOOKSCOPE_LISTEN_WAIT_SECS", default_value_t = 0)]
     pub listen_wait_secs: u64,
 
+    /// When set, the JSON API and bin creation require this key in the
+    /// `Api-Key` header (browsers log in once at `/login`). Capture URLs
+    /// stay open.
+    #[arg(long, env = "HOOKSCOPE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
     /// Seconds that shutdown waits for in-flight requests to finish.
     #[arg(long, env = "HOOKSCOPE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

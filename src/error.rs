@@ -28,6 +28,9 @@ pub enum AppError {
     /// Well-formed input with a value we cannot accept (e.g. status 999).
     #[error("{0}")]
     Invalid(String),
+    /// Missing or wrong API key or bin password; the reason says which.
+    #[error("{0}")]
+    Unauthorized(&'static str),
     #[error("cross-site form submissions are refused")]
     CrossSite,
     #[error("storage is unavailable, try again")]
@@ -48,6 +51,7 @@ impl AppError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::CrossSite => StatusCode::FORBIDDEN,
             Self::Store(StoreError::UnknownBin) => StatusCode::NOT_FOUND,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -130,6 +130,9 @@ pub struct BinSettings {
     pub request_limit: Option<u32>,
     /// Seconds after creation when the bin is deleted. `None`: never.
     pub expiry: Option<u32>,
+    /// The argon2 PHC string of the password that guards the bin's
+    /// dashboard, live feed and API. `None`: no password.
+    pub password_hash: Option<String>,
 }
 
 impl Default for BinSettings {
@@ -146,6 +149,7 @@ impl Default for BinSettings {
             cors: false,
             request_limit: None,
             expiry: None,
+            password_hash: None,
         }
     }
 }

@@ -64,7 +64,7 @@ impl BinJson {
             timeout: s.timeout,
             listen: s.listen,
             premium: false,
-            password: false,
+            password: s.password_hash.is_some(),
             ip: bin.creator_ip.clone(),
             user_agent: bin.creator_user_agent.clone(),
             default_content: s.default_content.clone(),
@@ -124,6 +124,9 @@ pub struct BinInput {
     #[serde(default, deserialize_with = "present")]
     description: Option<Option<String>>,
     response_headers: Option<Vec<ResponseHeader>>,
+    /// A new password; `null` or `""` removes it. Stored hashed.
+    #[serde(default, deserialize_with = "present")]
+    password: Option<Option<String>>,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
@@ -136,8 +139,24 @@ where
 }
 
 impl BinInput {
+    /// `settings` with this input applied, the password included (hashed
+    /// off the async threads).
+    pub async fn apply_all(mut self, settings: BinSettings) -> Result<BinSettings, AppError> {
+        let password = self.password.take();
+        let mut settings = self.apply(settings)?;
+        if let Some(password) = password {
+            settings.password_hash = crate::auth::hash_password(password.unwrap_or_default()).await?;
+        }
+        Ok(settings)
+    }
+
+    /// Whether this input sets a new password.
+    pub fn sets_password(&self) -> bool {
+        matches!(&self.password, Some(Some(p)) if !p.is_empty())
+    }
+
     /// `settings` with this input applied, or a 422 naming the first bad
-    /// field.
+    /// field. The password is left as it was (see [`Self::apply_all`]).
     pub fn apply(self, mut settings: BinSettings) -> Result<BinSettings, AppError> {
         let invalid = |message: String| Err(AppError::Invalid(message));
         if let Some(status) = self.default_status {
@@ -264,7 +283,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let input: BinInput = parse_json(&body)?;
-    let mut bin = Bin::with_settings(input.apply(BinSettings::default())?);
+    let mut bin = Bin::with_settings(input.apply_all(BinSettings::default()).await?);
     bin.creator_ip = connect.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
     bin.creator_user_agent = headers
         .get(header::USER_AGENT)
@@ -298,7 +317,7 @@ pub async fn update(
     let id = parse_bin(&id)?;
     let bin = state.store.bin(id).await?.ok_or(AppError::UnknownBin)?;
     let input: BinInput = parse_json(&body)?;
-    let settings = input.apply(bin.settings)?;
+    let settings = input.apply_all(bin.settings).await?;
     let bin = state.store.update_bin(id, settings).await?;
     Ok(json(StatusCode::OK, &BinJson::new(&bin, &state.config)))
 }

@@ -58,7 +58,8 @@ pub fn wants_event_stream(req: &Request) -> bool {
 /// Opens the event stream of the bin named by the request path.
 pub async fn handle(state: AppState, req: Request) -> Result<Response, AppError> {
     let bin = parse_bin(req.uri().path().trim_matches('/'))?;
-    state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let found = state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    crate::auth::check_bin(&state, req.headers(), &found).await?;
     let last_event_id = req
         .headers()
         .get("last-event-id")

@@ -29,12 +29,18 @@ const BINS_COOKIE: &str = "hookscope_bins";
 const REMEMBERED_BINS: usize = 10;
 
 /// `GET /`: the visitor's last live bin, else a new one.
-pub async fn home(State(store): State<Store>, headers: HeaderMap) -> Result<Response, AppError> {
+/// Without the API key (when one is required) a new bin is not made: the
+/// visitor is sent to the login page.
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let store = &state.store;
     let mut known = remembered_bins(&headers);
     for &id in known.iter().rev() {
         if store.bin(id).await?.is_some() {
             return Ok(to_dashboard(id, &known));
         }
+    }
+    if !crate::auth::has_api_key(&state, &headers) {
+        return Ok(Redirect::to("/login").into_response());
     }
     let bin = Bin::new();
     store.create_bin(bin.clone()).await?;
@@ -84,7 +90,7 @@ fn to_dashboard(bin: Uuid, known: &[Uuid]) -> Response {
 /// Refuses form posts made by another site's page. Browsers say where a
 /// request comes from in `Sec-Fetch-Site` (or at least `Origin`); clients
 /// that send neither are not browsers and cannot be tricked into posting.
-fn require_same_origin(headers: &HeaderMap) -> Result<(), AppError> {
+pub(crate) fn require_same_origin(headers: &HeaderMap) -> Result<(), AppError> {
     let value = |name| {
         headers
             .get(name)

@@ -32,6 +32,9 @@ pub struct SettingsForm {
     expiry: String,
     alias: String,
     description: String,
+    /// A new password; empty keeps the current one.
+    password: String,
+    remove_password: Option<String>,
 }
 
 impl SettingsForm {
@@ -52,6 +55,8 @@ impl SettingsForm {
             expiry: opt(s.expiry),
             alias: s.alias.clone().unwrap_or_default(),
             description: s.description.clone().unwrap_or_default(),
+            password: String::new(),
+            remove_password: None,
         }
     }
 
@@ -108,6 +113,11 @@ impl SettingsForm {
         );
         input.insert("alias".into(), self.alias.trim().into());
         input.insert("description".into(), self.description.trim().into());
+        if self.remove_password.is_some() {
+            input.insert("password".into(), Value::Null);
+        } else if !self.password.is_empty() {
+            input.insert("password".into(), self.password.clone().into());
+        }
         if input["default_status"].is_null() {
             return Err(AppError::Invalid(String::from("Status is required")));
         }
@@ -125,6 +135,7 @@ struct SettingsPage {
     saved: bool,
     max_delay: u32,
     max_requests: u32,
+    has_password: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +161,7 @@ pub async fn settings(
         saved: params.saved.is_some(),
         max_delay: state.config.max_response_delay_secs,
         max_requests: state.config.max_requests_per_bin,
+        has_password: bin.settings.password_hash.is_some(),
     };
     Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
 }
@@ -168,13 +180,20 @@ pub async fn save_settings(
         .bin(parse_bin(&bin)?)
         .await?
         .ok_or(AppError::UnknownBin)?;
-    let checked = form
-        .to_input()
-        .and_then(|input| input.apply(bin.settings.clone()));
+    let checked = match form.to_input() {
+        Ok(input) => input.apply_all(bin.settings.clone()).await,
+        Err(e) => Err(e),
+    };
     match checked {
         Ok(settings) => {
-            state.store.update_bin(bin.id, settings).await?;
-            Ok(Redirect::to(&format!("/view/{}/settings?saved=1", bin.id)).into_response())
+            let bin = state.store.update_bin(bin.id, settings).await?;
+            let mut response =
+                Redirect::to(&format!("/view/{}/settings?saved=1", bin.id)).into_response();
+            // A new password would lock out the browser that just set it.
+            if let Some(cookie) = crate::auth::bin_cookie(&state, &bin) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            Ok(response)
         }
         Err(e) => {
             let page = SettingsPage {
@@ -184,6 +203,7 @@ pub async fn save_settings(
                 saved: false,
                 max_delay: state.config.max_response_delay_secs,
                 max_requests: state.config.max_requests_per_bin,
+                has_password: bin.settings.password_hash.is_some(),
             };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }

@@ -78,7 +78,7 @@ impl BinCache {
 
 const BIN_COLUMNS: &str = "id, created_at, updated_at, alias, description, default_status,
      default_content, default_content_type, response_headers, timeout, listen, cors,
-     request_limit, expiry, creator_ip, creator_user_agent";
+     request_limit, expiry, creator_ip, creator_user_agent, password_hash";
 
 impl Store {
     pub async fn create_bin(&self, bin: Bin) -> Result<(), StoreError> {
@@ -87,7 +87,7 @@ impl Store {
             .write(move |conn| {
                 conn.prepare_cached(&format!(
                     "INSERT INTO bins ({BIN_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
                 ))?
                 .execute(params![
                     row.id,
@@ -106,6 +106,7 @@ impl Store {
                     row.settings.expiry,
                     row.creator_ip,
                     row.creator_user_agent,
+                    row.settings.password_hash,
                 ])?;
                 Ok(())
             })
@@ -151,7 +152,7 @@ impl Store {
                         "UPDATE bins SET updated_at = ?2, alias = ?3, description = ?4,
                            default_status = ?5, default_content = ?6, default_content_type = ?7,
                            response_headers = ?8, timeout = ?9, listen = ?10, cors = ?11,
-                           request_limit = ?12, expiry = ?13
+                           request_limit = ?12, expiry = ?13, password_hash = ?14
                          WHERE id = ?1",
                     )?
                     .execute(params![
@@ -168,6 +169,7 @@ impl Store {
                         row.settings.cors,
                         row.settings.request_limit,
                         row.settings.expiry,
+                        row.settings.password_hash,
                     ])?)
             })
             .await?;
@@ -268,6 +270,7 @@ fn bin_row(row: &Row<'_>) -> rusqlite::Result<Result<Bin, StoreError>> {
             cors: row.get(11)?,
             request_limit: row.get(12)?,
             expiry: row.get(13)?,
+            password_hash: row.get(16)?,
         },
         creator_ip: row.get(14)?,
         creator_user_agent: row.get(15)?,

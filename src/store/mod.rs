@@ -59,6 +59,7 @@ pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_initial.sql")),
         M::up(include_str!("../../migrations/0002_bin_settings.sql")),
+        M::up(include_str!("../../migrations/0003_bin_password.sql")),
     ])
 }
 
