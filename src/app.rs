@@ -13,12 +13,12 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
+use crate::auth::{self, Auth};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::listen::PendingAnswers;
 use crate::live::Hub;
 use crate::store::{Store, StoreError};
-use crate::auth::{self, Auth};
 use crate::{api, assets, capture, error, listen, live, pages};
 
 /// Everything handlers share. Cheap to clone; handlers ask for the parts

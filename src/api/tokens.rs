@@ -145,7 +145,8 @@ impl BinInput {
         let password = self.password.take();
         let mut settings = self.apply(settings)?;
         if let Some(password) = password {
-            settings.password_hash = crate::auth::hash_password(password.unwrap_or_default()).await?;
+            settings.password_hash =
+                crate::auth::hash_password(password.unwrap_or_default()).await?;
         }
         Ok(settings)
     }

@@ -1,0 +1,375 @@
+//! An operator's story: an API key keeps strangers from making bins and
+//! using the API, a bin password keeps strangers out of one bin, and
+//! senders can still capture into every bin.
+
+mod common;
+
+use common::TestApp;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use uuid::Uuid;
+
+const KEY: &str = "s3cret-key";
+const PASSWORD: &str = "hunter2";
+
+async fn spawn_with_key() -> TestApp {
+    TestApp::spawn_with(|config| config.api_key = Some(KEY.to_owned())).await
+}
+
+/// `POST /token` with `settings`, sending `key` when given.
+async fn create_bin(app: &TestApp, key: Option<&str>, settings: Value) -> reqwest::Response {
+    let mut request = app.client.post(app.url("/token")).json(&settings);
+    if let Some(key) = key {
+        request = request.header("Api-Key", key);
+    }
+    request.send().await.expect("POST /token")
+}
+
+/// Asserts a 401 with the API's JSON error shape.
+async fn assert_unauthorized_json(response: reqwest::Response) {
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.expect("JSON error");
+    assert_eq!(body["error"], "unauthorized");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+/// The `name=value` part of a response's `Set-Cookie`, checking its flags.
+fn session_cookie(response: &reqwest::Response) -> String {
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    set_cookie.split(';').next().expect("pair").to_owned()
+}
+
+/// Opens `/live/{bin}` with extra headers; the handshake's status.
+async fn feed_status(app: &TestApp, bin: Uuid, headers: &[(&'static str, &str)]) -> u16 {
+    let mut request = format!("ws://{}/live/{bin}", app.addr)
+        .into_client_request()
+        .expect("ws request");
+    for (name, value) in headers {
+        request
+            .headers_mut()
+            .insert(*name, HeaderValue::from_str(value).expect("header"));
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("websocket failed: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn an_api_key_guards_the_api_and_bin_creation_but_not_capture() {
+    let app = spawn_with_key().await;
+
+    assert_unauthorized_json(create_bin(&app, None, json!({})).await).await;
+    assert_unauthorized_json(create_bin(&app, Some("wrong"), json!({})).await).await;
+    let created = create_bin(&app, Some(KEY), json!({})).await;
+    assert_eq!(created.status(), 201);
+    let bin: Value = created.json().await.expect("bin");
+    let id = bin["uuid"].as_str().expect("uuid").to_owned();
+
+    // Every API route, listen mode's answer included.
+    let rid = Uuid::now_v7();
+    for (method, path) in [
+        ("GET", format!("/token/{id}")),
+        ("PUT", format!("/token/{id}")),
+        ("DELETE", format!("/token/{id}")),
+        ("GET", format!("/token/{id}/requests")),
+        ("DELETE", format!("/token/{id}/request")),
+        ("GET", format!("/token/{id}/request/latest")),
+        ("GET", format!("/token/{id}/request/{rid}/raw")),
+        ("PUT", format!("/token/{id}/request/{rid}/response")),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let response = app
+            .client
+            .request(method.clone(), app.url(&path))
+            .send()
+            .await
+            .expect("API call");
+        assert_eq!(response.status(), 401, "{method} {path}");
+    }
+    let read = app
+        .client
+        .get(app.url(&format!("/token/{id}")))
+        .header("Api-Key", KEY)
+        .send()
+        .await
+        .expect("GET /token/{id}");
+    assert_eq!(read.status(), 200);
+
+    // Making a bin from a browser needs the key too.
+    let new = app.client.post(app.url("/new")).send().await.expect("POST");
+    assert_eq!(new.status(), 401);
+    let home = app.get("/").await;
+    assert_eq!(home.status(), 303);
+    assert_eq!(home.headers()["location"], "/login");
+
+    // Senders need nothing.
+    let captured = app
+        .post_to_bin(id.parse().expect("uuid"), "/hook", "hello")
+        .await;
+    assert_eq!(captured.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_browser_logs_in_once_and_then_gets_bins() {
+    let app = spawn_with_key().await;
+
+    let form = app.get("/login").await;
+    assert_eq!(form.status(), 200);
+    assert!(form.text().await.expect("page").contains("name=\"secret\""));
+
+    let wrong = app
+        .client
+        .post(app.url("/login"))
+        .header("Accept", "text/html")
+        .form(&[("secret", "wrong")])
+        .send()
+        .await
+        .expect("POST /login");
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.text().await.expect("page").contains("Wrong API key"));
+
+    let cross_site = app
+        .client
+        .post(app.url("/login"))
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&[("secret", KEY)])
+        .send()
+        .await
+        .expect("POST /login");
+    assert_eq!(cross_site.status(), 403);
+
+    let right = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("secret", KEY)])
+        .send()
+        .await
+        .expect("POST /login");
+    assert_eq!(right.status(), 303);
+    let cookie = session_cookie(&right);
+    assert!(!cookie.contains(KEY), "the cookie must not hold the key");
+
+    let home = app
+        .client
+        .get(app.url("/"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(home.status(), 303);
+    let location = home.headers()["location"].to_str().expect("ascii");
+    assert!(location.starts_with("/view/"), "{location}");
+
+    let new = app
+        .client
+        .post(app.url("/new"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .expect("POST /new");
+    assert_eq!(new.status(), 303);
+
+    // A forged cookie is no login.
+    let forged = app
+        .client
+        .post(app.url("/new"))
+        .header("Cookie", "hookscope_key=AAAA")
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .expect("POST /new");
+    assert_eq!(forged.status(), 303);
+    assert_eq!(forged.headers()["location"], "/login");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_bin_password_guards_its_api_pages_and_feed_but_not_capture() {
+    let app = TestApp::spawn().await;
+    let created = create_bin(&app, None, json!({ "password": PASSWORD })).await;
+    assert_eq!(created.status(), 201);
+    let text = created.text().await.expect("body");
+    assert!(!text.contains("argon2"), "the hash must not leak: {text}");
+    let bin: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(bin["password"], true);
+    let id: Uuid = bin["uuid"].as_str().expect("uuid").parse().expect("uuid");
+
+    // Stored hashed.
+    let stored: String = rusqlite::Connection::open(&app.db)
+        .expect("db")
+        .query_row("SELECT password_hash FROM bins WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .expect("row");
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+
+    let captured = app.post_to_bin(id, "", "hello").await;
+    assert_eq!(captured.status(), 200);
+    let rid = TestApp::request_id(&captured);
+
+    let api = |path: String| app.client.get(app.url(&path));
+    assert_unauthorized_json(api(format!("/token/{id}")).send().await.expect("GET")).await;
+    let wrong = api(format!("/token/{id}/requests"))
+        .header("X-Bin-Password", "nope")
+        .send()
+        .await
+        .expect("GET");
+    assert_unauthorized_json(wrong).await;
+    let by_header = api(format!("/token/{id}/request/{rid}/raw"))
+        .header("X-Bin-Password", PASSWORD)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(by_header.status(), 200);
+    assert_eq!(by_header.text().await.expect("raw"), "hello");
+    let by_basic = api(format!("/token/{id}/requests"))
+        .basic_auth("anyone", Some(PASSWORD))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(by_basic.status(), 200);
+
+    // Dashboard pages show the password form to browsers.
+    for path in [
+        format!("/view/{id}"),
+        format!("/view/{id}/{rid}/body"),
+        format!("/view/{id}/export.json"),
+        format!("/view/{id}/export.har"),
+        format!("/view/{id}/settings"),
+    ] {
+        let page = api(path.clone())
+            .header("Accept", "text/html")
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(page.status(), 401, "{path}");
+        let html = page.text().await.expect("page");
+        assert!(html.contains(&format!("action=\"/unlock/{id}\"")), "{path}");
+        assert!(!html.contains("hello"), "{path}");
+    }
+    for path in [
+        format!("/view/{id}/clear"),
+        format!("/view/{id}/{rid}/delete"),
+    ] {
+        let post = app.client.post(app.url(&path)).send().await.expect("POST");
+        assert_eq!(post.status(), 401, "{path}");
+    }
+
+    assert_eq!(feed_status(&app, id, &[]).await, 401);
+    assert_eq!(
+        feed_status(&app, id, &[("x-bin-password", "nope")]).await,
+        401
+    );
+    assert_eq!(
+        feed_status(&app, id, &[("x-bin-password", PASSWORD)]).await,
+        101
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_unlock_form_lets_a_browser_in_until_the_password_changes() {
+    let app = TestApp::spawn().await;
+    let created = create_bin(&app, None, json!({ "password": PASSWORD })).await;
+    let id: Uuid = created.json::<Value>().await.expect("bin")["uuid"]
+        .as_str()
+        .expect("uuid")
+        .parse()
+        .expect("uuid");
+
+    let unlock = |secret: &'static str| {
+        app.client
+            .post(app.url(&format!("/unlock/{id}")))
+            .header("Accept", "text/html")
+            .form(&[("secret", secret)])
+            .send()
+    };
+    let wrong = unlock("nope").await.expect("POST");
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.text().await.expect("page").contains("Wrong password"));
+    let right = unlock(PASSWORD).await.expect("POST");
+    assert_eq!(right.status(), 303);
+    assert_eq!(
+        right.headers()["location"].to_str().expect("ascii"),
+        format!("/view/{id}")
+    );
+    let cookie = session_cookie(&right);
+    assert!(!cookie.contains(PASSWORD));
+
+    let view = |cookie: String| {
+        app.client
+            .get(app.url(&format!("/view/{id}")))
+            .header("Accept", "text/html")
+            .header("Cookie", cookie)
+            .send()
+    };
+    assert_eq!(view(cookie.clone()).await.expect("GET").status(), 200);
+    assert_eq!(feed_status(&app, id, &[("cookie", &cookie)]).await, 101);
+
+    // A new password logs the browser out; removing it opens the bin.
+    let changed = app
+        .client
+        .put(app.url(&format!("/token/{id}")))
+        .header("X-Bin-Password", PASSWORD)
+        .json(&json!({ "password": "another" }))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(changed.status(), 200);
+    assert_eq!(view(cookie.clone()).await.expect("GET").status(), 401);
+    let removed = app
+        .client
+        .put(app.url(&format!("/token/{id}")))
+        .header("X-Bin-Password", "another")
+        .json(&json!({ "password": null }))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(
+        removed.json::<Value>().await.expect("bin")["password"],
+        false
+    );
+    assert_eq!(view(String::new()).await.expect("GET").status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_settings_form_sets_a_password_and_keeps_its_browser_in() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let saved = app
+        .client
+        .post(app.url(&format!("/view/{bin}/settings")))
+        .form(&[
+            ("default_status", "200"),
+            ("default_content_type", "text/plain"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("POST settings");
+    assert_eq!(saved.status(), 303);
+    let cookie = session_cookie(&saved);
+
+    let stranger = app.get(&format!("/token/{bin}")).await;
+    assert_eq!(stranger.status(), 401);
+    let own = app
+        .client
+        .get(app.url(&format!("/view/{bin}/settings")))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .expect("GET settings");
+    assert_eq!(own.status(), 200);
+    assert!(own.text().await.expect("page").contains("remove_password"));
+    app.stop().await;
+}
