@@ -155,7 +155,14 @@ pub async fn require_bin_password(
         Err(_) if wants_page(req.headers()) && !req.uri().path().starts_with("/token") => {
             unlock_page(bin.id, None, StatusCode::UNAUTHORIZED)
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let mut response = e.into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"hookscope bin\", charset=\"UTF-8\""),
+            );
+            response
+        }
     }
 }
 

@@ -4,10 +4,15 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
+use common::recorder::Recorder;
 use common::TestApp;
+use hookscope::forward::{self, ForwardArgs};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const KEY: &str = "s3cret-key";
@@ -217,7 +222,11 @@ async fn a_bin_password_guards_its_api_pages_and_feed_but_not_capture() {
     let rid = TestApp::request_id(&captured);
 
     let api = |path: String| app.client.get(app.url(&path));
-    assert_unauthorized_json(api(format!("/token/{id}")).send().await.expect("GET")).await;
+    let stranger = api(format!("/token/{id}")).send().await.expect("GET");
+    assert!(stranger.headers()["www-authenticate"]
+        .to_str()
+        .is_ok_and(|v| v.starts_with("Basic ")));
+    assert_unauthorized_json(stranger).await;
     let wrong = api(format!("/token/{id}/requests"))
         .header("X-Bin-Password", "nope")
         .send()
@@ -371,5 +380,58 @@ async fn the_settings_form_sets_a_password_and_keeps_its_browser_in() {
         .expect("GET settings");
     assert_eq!(own.status(), 200);
     assert!(own.text().await.expect("page").contains("remove_password"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_listening_forwarder_with_the_key_and_bin_password_answers_for_the_local_app() {
+    let app = TestApp::spawn_with(|config| {
+        config.api_key = Some(KEY.to_owned());
+        config.listen_wait_secs = 10;
+    })
+    .await;
+    let created = create_bin(&app, Some(KEY), json!({ "password": PASSWORD })).await;
+    let bin: Uuid = created.json::<Value>().await.expect("bin")["uuid"]
+        .as_str()
+        .expect("uuid")
+        .parse()
+        .expect("uuid");
+    let answer: &[u8] =
+        b"HTTP/1.1 201 Created\r\nContent-Length: 5\r\nConnection: close\r\n\r\nlocal";
+    let mut target =
+        Recorder::start_answering("127.0.0.1:0".parse().expect("addr"), Duration::ZERO, answer)
+            .await;
+    let shutdown = CancellationToken::new();
+    let args = ForwardArgs {
+        url: app.url(&format!("/{bin}")),
+        target: format!("http://{}/", target.addr),
+        quiet: true,
+        json: false,
+        retries: 0,
+        replay: Vec::new(),
+        since: None,
+        api_key: Some(KEY.to_owned()),
+        bin_password: Some(PASSWORD.to_owned()),
+        timeout: 10,
+        listen: true,
+    };
+    let forwarder = tokio::spawn(forward::forward(args, shutdown.clone(), |_| {}));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !app.state.pending.is_listened(bin) {
+        assert!(Instant::now() < deadline, "the forwarder never listened");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let response = app.post_to_bin(bin, "", "charge").await;
+    assert_eq!(response.status(), 201, "the local app's answer came back");
+    assert_eq!(response.text().await.expect("body"), "local");
+    assert!(!target.next().await.is_empty());
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), forwarder)
+        .await
+        .expect("the forwarder stops")
+        .expect("forwarder task")
+        .expect("the forwarder ended cleanly");
     app.stop().await;
 }

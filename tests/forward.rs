@@ -31,6 +31,7 @@ fn args(url: String, target: String) -> ForwardArgs {
         replay: Vec::new(),
         since: None,
         api_key: None,
+        bin_password: None,
         timeout: 10,
         listen: false,
     }

@@ -70,6 +70,10 @@ pub struct ForwardArgs {
     #[arg(long, env = "HOOKSCOPE_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 
+    /// The bin's password, if it has one (sent as `X-Bin-Password`).
+    #[arg(long, env = "HOOKSCOPE_BIN_PASSWORD", hide_env_values = true)]
+    pub bin_password: Option<String>,
+
     /// Seconds to wait for the target's answer to one request.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
@@ -342,6 +346,16 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
         Err(ForwardError::Unreachable(self.server.to_string()))
     }
 
+    /// The headers that prove the API key and the bin's password.
+    fn credentials(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("api-key", &self.args.api_key),
+            ("x-bin-password", &self.args.bin_password),
+        ]
+        .into_iter()
+        .filter_map(|(name, secret)| Some((name, secret.as_deref()?)))
+    }
+
     /// Opens the live feed after `after`; also returns the server's clock
     /// (from its `Date` header) in milliseconds since the epoch.
     async fn connect(&self, after: Option<Uuid>) -> Result<(Socket, u64), ConnectError> {
@@ -350,13 +364,13 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
             .as_str()
             .into_client_request()
             .map_err(|e| ConnectError::Fatal(ForwardError::BadUrl(format!("{url}: {e}"))))?;
-        if let Some(key) = &self.args.api_key {
-            let value = HeaderValue::from_str(key).map_err(|_| {
-                ConnectError::Fatal(ForwardError::BadUrl(
-                    "the API key is not a valid header".into(),
-                ))
+        for (name, secret) in self.credentials() {
+            let value = HeaderValue::from_str(secret).map_err(|_| {
+                ConnectError::Fatal(ForwardError::BadUrl(format!(
+                    "the {name} value is not a valid header"
+                )))
             })?;
-            request.headers_mut().insert("api-key", value);
+            request.headers_mut().insert(name, value);
         }
         let connected =
             tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await;
@@ -428,8 +442,8 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
             self.server.authority,
             body.len()
         );
-        if let Some(key) = &self.args.api_key {
-            wire.push_str(&format!("Api-Key: {key}\r\n"));
+        for (name, secret) in self.credentials() {
+            wire.push_str(&format!("{name}: {secret}\r\n"));
         }
         wire.push_str("\r\n");
         wire.push_str(&body);
