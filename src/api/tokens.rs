@@ -151,11 +151,6 @@ impl BinInput {
         Ok(settings)
     }
 
-    /// Whether this input sets a new password.
-    pub fn sets_password(&self) -> bool {
-        matches!(&self.password, Some(Some(p)) if !p.is_empty())
-    }
-
     /// `settings` with this input applied, or a 422 naming the first bad
     /// field. The password is left as it was (see [`Self::apply_all`]).
     pub fn apply(self, mut settings: BinSettings) -> Result<BinSettings, AppError> {
