@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::error::AppError;
+use crate::limits::Limits;
 use crate::live::Hub;
 use crate::store::{Store, StoreError};
 use crate::{assets, capture, error, live, pages};
@@ -26,6 +27,7 @@ pub struct AppState {
     pub store: Store,
     pub hub: Hub,
     pub config: Arc<Config>,
+    pub limits: Limits,
     /// Cancelled when the server shuts down: long-lived streams end.
     pub shutdown: CancellationToken,
 }
@@ -33,10 +35,11 @@ pub struct AppState {
 impl AppState {
     /// Opens the database named in `config` and builds the state.
     pub fn open(config: Config) -> Result<Self, StoreError> {
-        let store = Store::open(&config.db, config.durability)?;
+        let store = Store::open(&config.db, config.durability)?.with_max_bins(config.max_bins);
         Ok(Self {
             store,
             hub: Hub::new(),
+            limits: Limits::new(&config),
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
         })
@@ -75,12 +78,15 @@ pub fn router(state: AppState) -> Router {
             header::CONTENT_SECURITY_POLICY,
             CONTENT_SECURITY_POLICY,
         ))
+        // The per-request span is at debug level: at info it cost about a
+        // sixth of a capture's CPU time (bench/RESULTS.md). `RUST_LOG=debug`
+        // brings it back with the request and response events.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()
                 .get::<axum::extract::MatchedPath>()
                 .map_or("fallback", |p| p.as_str());
-            tracing::info_span!("http", method = %req.method(), route)
+            tracing::debug_span!("http", method = %req.method(), route)
         }))
         .with_state(state)
 }

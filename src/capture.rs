@@ -41,6 +41,7 @@ async fn capture(state: &AppState, req: Request) -> Result<CapturedRequest, AppE
         .unwrap_or_default();
     let bin = parse_bin(bin_segment)?;
     state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    state.limits.allow_capture(bin)?;
 
     let limit = state.config.max_body_bytes;
     let (parts, body) = req.into_parts();

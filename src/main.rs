@@ -6,6 +6,11 @@ use tracing_subscriber::EnvFilter;
 
 use hookscope::{AppState, Config};
 
+/// mimalloc: captures allocate and free many small buffers across threads;
+/// glibc's malloc took about a seventh of the CPU time (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "hookscope", version, about = "Self-hosted request inspector")]
 struct Cli {
@@ -24,6 +29,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),

@@ -215,7 +215,7 @@ fn parse_head(bytes: &[u8], max_headers: usize) -> Option<(RawHead, Mode)> {
     let mut next = Mode::Head;
     if method == "CONNECT" || named("upgrade").next().is_some() {
         next = Mode::Off;
-    } else if let Some(te) = named("transfer-encoding").last() {
+    } else if let Some(te) = named("transfer-encoding").next_back() {
         let chunked = te
             .value
             .rsplit(|&b| b == b',')

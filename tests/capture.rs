@@ -134,7 +134,7 @@ async fn any_method_deep_sub_path_and_raw_query_are_stored_as_sent() {
     let app = TestApp::spawn().await;
     let bin = app.new_bin().await;
     for method in ["PROPFIND", "PURGE", "TOKEN", "DELETE", "OPTIONS", "GET"] {
-        let path = format!("/a/b%2Fc/d//e.json");
+        let path = "/a/b%2Fc/d//e.json";
         let query = "x=1&x=2&y=%20%E2%9C%93&empty=&flag&x=3";
         let response = app
             .client

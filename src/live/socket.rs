@@ -57,6 +57,12 @@ pub async fn handle(
 ) -> Result<Response, AppError> {
     let bin = parse_bin(&bin)?;
     state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    // Checked before the upgrade; viewers joining at the same instant may
+    // pass it together, so the limit can be exceeded by a few, never more.
+    let max = state.config.max_viewers_per_bin;
+    if state.hub.viewers(bin) >= max {
+        return Err(AppError::TooManyViewers(max));
+    }
     Ok(upgrade.on_upgrade(move |socket| async move {
         METRICS.viewer_joined();
         let feed = Feed {

@@ -5,7 +5,9 @@ mod detail;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -13,6 +15,7 @@ use uuid::Uuid;
 
 use crate::app::{parse_bin, AppState};
 use crate::error::AppError;
+use crate::limits::Limits;
 use crate::metrics::METRICS;
 use crate::model::Bin;
 use crate::store::{Page, RequestSummary, Store};
@@ -24,13 +27,19 @@ const BINS_COOKIE: &str = "hookscope_bins";
 const REMEMBERED_BINS: usize = 10;
 
 /// `GET /`: the visitor's last live bin, else a new one.
-pub async fn home(State(store): State<Store>, headers: HeaderMap) -> Result<Response, AppError> {
+pub async fn home(
+    State(store): State<Store>,
+    State(limits): State<Limits>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     let mut known = remembered_bins(&headers);
     for &id in known.iter().rev() {
         if store.bin(id).await?.is_some() {
             return Ok(to_dashboard(id, &known));
         }
     }
+    limits.allow_bin_creation(client.ip())?;
     let bin = Bin::new();
     store.create_bin(bin.clone()).await?;
     known.push(bin.id);
@@ -38,8 +47,14 @@ pub async fn home(State(store): State<Store>, headers: HeaderMap) -> Result<Resp
 }
 
 /// `POST /new`: the "New URL" button.
-pub async fn new_bin(State(store): State<Store>, headers: HeaderMap) -> Result<Response, AppError> {
+pub async fn new_bin(
+    State(store): State<Store>,
+    State(limits): State<Limits>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     require_same_origin(&headers)?;
+    limits.allow_bin_creation(client.ip())?;
     let bin = Bin::new();
     store.create_bin(bin.clone()).await?;
     let mut known = remembered_bins(&headers);

@@ -3,17 +3,21 @@
 //! thread ([`writer`]); reads use a small pool of read-only connections and
 //! never wait for the writer (WAL).
 
+mod checkpoint;
 mod codec;
 mod pool;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rusqlite_migration::{Migrations, M};
 use uuid::Uuid;
 
 use crate::model::{Bin, CapturedRequest, Timestamp};
+use checkpoint::Checkpointer;
 use pool::ReadPool;
 use writer::Writer;
 
@@ -29,6 +33,8 @@ pub enum StoreError {
     Corrupt(&'static str),
     #[error("the store is shut down")]
     Closed,
+    #[error("this server already holds its maximum of {0} bins")]
+    TooManyBins(u64),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -74,12 +80,31 @@ pub struct Page {
     pub limit: u32,
 }
 
+/// Bins kept in memory so a capture does not read its bin from SQLite.
+/// Past this many the cache starts over; it only ever saves reads.
+const CACHED_BINS: usize = 10_000;
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     writer: Writer,
     readers: ReadPool,
+    bins: Arc<RwLock<HashMap<Uuid, Bin>>>,
+    checkpointer: Checkpointer,
+    /// Most bins the database may hold; `None`: no limit.
+    max_bins: Option<u64>,
 }
+
+/// What one retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deleted {
+    pub requests: u64,
+    pub bins: u64,
+}
+
+/// Requests deleted per writer operation during retention, so captures
+/// queued behind a deletion wait for a short statement only.
+const DELETE_CHUNK: u32 = 2_000;
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, applies pending
@@ -94,19 +119,50 @@ impl Store {
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = {sync};
              PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;"
+             PRAGMA busy_timeout = 5000;
+             PRAGMA wal_autocheckpoint = 0;"
         ))?;
         migrations()
             .to_latest(&mut conn)
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         let readers = ReadPool::new(path.to_owned());
+        let checkpointer = Checkpointer::start(path)?;
         let writer = Writer::start(conn).map_err(|e| StoreError::Sqlite(e.to_string()))?;
-        Ok(Self { writer, readers })
+        Ok(Self {
+            writer,
+            readers,
+            bins: Arc::default(),
+            checkpointer,
+            max_bins: None,
+        })
+    }
+
+    /// Refuses to create bins beyond `max` (0: no limit) with
+    /// [`StoreError::TooManyBins`].
+    pub fn with_max_bins(mut self, max: u64) -> Self {
+        self.max_bins = (max > 0).then_some(max);
+        self
+    }
+
+    fn remember_bin(&self, bin: &Bin) {
+        let mut bins = self.bins.write().unwrap_or_else(|p| p.into_inner());
+        if bins.len() >= CACHED_BINS {
+            bins.clear();
+        }
+        bins.insert(bin.id, bin.clone());
+    }
+
+    fn forget_bins(&self, ids: &[Uuid]) {
+        let mut bins = self.bins.write().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            bins.remove(id);
+        }
     }
 
     /// Commits everything queued and stops the writer. Later writes fail.
     pub async fn close(&self) {
         self.writer.stop().await;
+        self.checkpointer.stop();
     }
 
     /// Answers when the database can be read.
@@ -117,16 +173,46 @@ impl Store {
     }
 
     pub async fn create_bin(&self, bin: Bin) -> Result<(), StoreError> {
+        let row = bin.clone();
+        let max_bins = self.max_bins;
         self.writer
             .write(move |conn| {
+                if let Some(max) = max_bins {
+                    let bins = conn
+                        .prepare_cached("SELECT count(*) FROM bins")?
+                        .query_row([], count)?;
+                    if bins >= max {
+                        return Err(StoreError::TooManyBins(max));
+                    }
+                }
                 conn.prepare_cached("INSERT INTO bins (id, created_at) VALUES (?1, ?2)")?
-                    .execute(params![bin.id, bin.created_at.as_micros()])?;
+                    .execute(params![row.id, row.created_at.as_micros()])?;
                 Ok(())
             })
-            .await
+            .await?;
+        self.remember_bin(&bin);
+        Ok(())
     }
 
+    /// The bin `id`, if it exists; served from memory after the first read.
     pub async fn bin(&self, id: Uuid) -> Result<Option<Bin>, StoreError> {
+        let cached = self
+            .bins
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned();
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let found = self.bin_from_db(id).await?;
+        if let Some(bin) = &found {
+            self.remember_bin(bin);
+        }
+        Ok(found)
+    }
+
+    async fn bin_from_db(&self, id: Uuid) -> Result<Option<Bin>, StoreError> {
         self.readers
             .read(move |conn| {
                 Ok(conn
@@ -249,6 +335,57 @@ impl Store {
             .await
     }
 
+    /// Deletes requests received before `cutoff`, then bins created before
+    /// it that have no request left (idle since). Runs as many short writer
+    /// operations, so captures keep flowing meanwhile.
+    pub async fn delete_before(&self, cutoff: Timestamp) -> Result<Deleted, StoreError> {
+        let first_kept = first_v7_at(cutoff);
+        let bins: Vec<Uuid> = self
+            .readers
+            .read(|conn| {
+                let mut stmt = conn.prepare_cached("SELECT id FROM bins")?;
+                let ids = stmt.query_map([], |row| row.get(0))?;
+                Ok(ids.collect::<Result<_, _>>()?)
+            })
+            .await?;
+        let mut deleted = Deleted::default();
+        for bin in bins {
+            loop {
+                let n = self
+                    .writer
+                    .write(move |conn| {
+                        Ok(conn
+                            .prepare_cached(
+                                "DELETE FROM requests WHERE rowid IN (SELECT rowid FROM requests
+                                 WHERE bin_id = ?1 AND id < ?2 LIMIT ?3)",
+                            )?
+                            .execute(params![bin, first_kept, DELETE_CHUNK])?)
+                    })
+                    .await?;
+                deleted.requests += n as u64;
+                if n < DELETE_CHUNK as usize {
+                    break;
+                }
+            }
+        }
+        let gone: Vec<Uuid> = self
+            .writer
+            .write(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "DELETE FROM bins WHERE created_at < ?1 AND NOT EXISTS
+                     (SELECT 1 FROM requests WHERE bin_id = bins.id AND id >= ?2)
+                     RETURNING id",
+                )?;
+                let ids =
+                    stmt.query_map(params![cutoff.as_micros(), first_kept], |row| row.get(0))?;
+                Ok(ids.collect::<Result<_, _>>()?)
+            })
+            .await?;
+        self.forget_bins(&gone);
+        deleted.bins = gone.len() as u64;
+        Ok(deleted)
+    }
+
     pub async fn count_bins(&self) -> Result<u64, StoreError> {
         self.readers
             .read(|conn| Ok(conn.query_row("SELECT count(*) FROM bins", [], count)?))
@@ -289,6 +426,16 @@ fn full_request(row: &Row<'_>) -> rusqlite::Result<Result<CapturedRequest, Store
         headers,
         body: body.into(),
     }))
+}
+
+/// The smallest UUID v7 of the millisecond `at`: every request id below it
+/// was assigned before `at` (UUID v7 starts with big-endian Unix millis,
+/// and SQLite compares blobs bytewise).
+fn first_v7_at(at: Timestamp) -> Uuid {
+    let millis = u64::try_from(at.as_millis()).unwrap_or(0);
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    Uuid::from_bytes(bytes)
 }
 
 fn count(row: &Row<'_>) -> rusqlite::Result<u64> {
