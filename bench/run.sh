@@ -73,7 +73,10 @@ wrk -t2 -c"$CONNECTIONS" -d2s -s bench/post.lua "http://$HOOKSCOPE_ADDR/$WARM_BI
 metric_2xx() { curl -fs "http://$HOOKSCOPE_ADDR/metrics" | awk '/^hookscope_captures_total\{class="2xx"\}/ { print $2 }'; }
 BEFORE_2XX="$(metric_2xx)"
 HS="$(drive "http://$HOOKSCOPE_ADDR/$BENCH_BIN")"
+# Requests in flight when wrk stopped still commit and are answered (to a
+# closed socket): wait until the server's 2xx count stops moving.
 AFTER_2XX="$(metric_2xx)"
+while sleep 0.2; NOW="$(metric_2xx)"; [ "$NOW" != "$AFTER_2XX" ]; do AFTER_2XX="$NOW"; done
 HS_RSS="$(peak_rss_kib "$HS_PID")"
 kill -TERM "$HS_PID"
 wait "$HS_PID" || { echo "hookscope did not exit cleanly" >&2; exit 1; }

@@ -29,7 +29,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub limits: Limits,
     /// Cancelled when the server shuts down: long-lived streams end.
-    pub shutdown: CancellationToken,
+    /// Behind an `Arc`: the state is cloned for every request, and cloning
+    /// a token takes a lock.
+    pub shutdown: Arc<CancellationToken>,
 }
 
 impl AppState {
@@ -41,7 +43,7 @@ impl AppState {
             hub: Hub::new(),
             limits: Limits::new(&config),
             config: Arc::new(config),
-            shutdown: CancellationToken::new(),
+            shutdown: Arc::new(CancellationToken::new()),
         })
     }
 }

@@ -102,7 +102,7 @@ impl Feed {
             }
             None => None,
         };
-        let shutdown: CancellationToken = state.shutdown.clone();
+        let shutdown: CancellationToken = (*state.shutdown).clone();
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
         loop {

@@ -10,7 +10,8 @@ mod writer;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rusqlite_migration::{Migrations, M};
@@ -84,15 +85,29 @@ pub struct Page {
 /// Past this many the cache starts over; it only ever saves reads.
 const CACHED_BINS: usize = 10_000;
 
-/// Handle to the database; cheap to clone.
+/// Handle to the database; cheap to clone (one `Arc`: the state is cloned
+/// for every request).
 #[derive(Clone)]
 pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     writer: Writer,
     readers: ReadPool,
-    bins: Arc<RwLock<HashMap<Uuid, Bin>>>,
+    bins: RwLock<HashMap<Uuid, Bin>>,
     checkpointer: Checkpointer,
-    /// Most bins the database may hold; `None`: no limit.
-    max_bins: Option<u64>,
+    /// Most bins the database may hold; 0: no limit.
+    max_bins: AtomicU64,
+    /// Requests per bin, counted once and then kept up to date by every
+    /// insert and delete, so a dashboard on a huge bin does not count it.
+    counts: Mutex<HashMap<Uuid, u64>>,
+}
+
+impl Inner {
+    fn counts(&self) -> MutexGuard<'_, HashMap<Uuid, u64>> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// What one retention pass deleted.
@@ -128,32 +143,46 @@ impl Store {
         let readers = ReadPool::new(path.to_owned());
         let checkpointer = Checkpointer::start(path)?;
         let writer = Writer::start(conn).map_err(|e| StoreError::Sqlite(e.to_string()))?;
-        Ok(Self {
+        Ok(Self::from_inner(Inner {
             writer,
             readers,
-            bins: Arc::default(),
+            bins: RwLock::default(),
             checkpointer,
-            max_bins: None,
-        })
+            max_bins: AtomicU64::new(0),
+            counts: Mutex::default(),
+        }))
+    }
+
+    fn from_inner(inner: Inner) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Refuses to create bins beyond `max` (0: no limit) with
     /// [`StoreError::TooManyBins`].
-    pub fn with_max_bins(mut self, max: u64) -> Self {
-        self.max_bins = (max > 0).then_some(max);
+    pub fn with_max_bins(self, max: u64) -> Self {
+        let max_bins = (max > 0).then_some(max);
+        self.inner.max_bins.store(max_bins.unwrap_or(0), Relaxed);
         self
     }
 
     fn remember_bin(&self, bin: &Bin) {
-        let mut bins = self.bins.write().unwrap_or_else(|p| p.into_inner());
+        let mut bins = self.inner.bins.write().unwrap_or_else(|p| p.into_inner());
         if bins.len() >= CACHED_BINS {
             bins.clear();
         }
         bins.insert(bin.id, bin.clone());
     }
 
+    /// The kept request counts. Only code running on the writer thread
+    /// changes an entry, so each stays equal to the committed count.
+    fn counts(&self) -> MutexGuard<'_, HashMap<Uuid, u64>> {
+        self.inner.counts()
+    }
+
     fn forget_bins(&self, ids: &[Uuid]) {
-        let mut bins = self.bins.write().unwrap_or_else(|p| p.into_inner());
+        let mut bins = self.inner.bins.write().unwrap_or_else(|p| p.into_inner());
         for id in ids {
             bins.remove(id);
         }
@@ -161,23 +190,37 @@ impl Store {
 
     /// Commits everything queued and stops the writer. Later writes fail.
     pub async fn close(&self) {
-        self.writer.stop().await;
-        self.checkpointer.stop();
+        self.inner.writer.stop().await;
+        self.inner.checkpointer.stop();
     }
 
-    /// Answers when the database can be read.
+    /// Answers when the database can be read and the writer commits.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.readers
-            .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+        self.inner
+            .readers
+            .read(|conn| {
+                Ok(conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?)
+            })
+            .await?;
+        self.inner
+            .writer
+            .write(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
+    }
+
+    /// Closes the idle read connections; reads open new ones as needed
+    /// (after the database file was replaced, say).
+    pub fn drop_idle_readers(&self) {
+        self.inner.readers.clear();
     }
 
     pub async fn create_bin(&self, bin: Bin) -> Result<(), StoreError> {
         let row = bin.clone();
-        let max_bins = self.max_bins;
-        self.writer
+        let max_bins = self.inner.max_bins.load(Relaxed);
+        self.inner
+            .writer
             .write(move |conn| {
-                if let Some(max) = max_bins {
+                if let Some(max) = (max_bins > 0).then_some(max_bins) {
                     let bins = conn
                         .prepare_cached("SELECT count(*) FROM bins")?
                         .query_row([], count)?;
@@ -197,6 +240,7 @@ impl Store {
     /// The bin `id`, if it exists; served from memory after the first read.
     pub async fn bin(&self, id: Uuid) -> Result<Option<Bin>, StoreError> {
         let cached = self
+            .inner
             .bins
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -213,7 +257,8 @@ impl Store {
     }
 
     async fn bin_from_db(&self, id: Uuid) -> Result<Option<Bin>, StoreError> {
-        self.readers
+        self.inner
+            .readers
             .read(move |conn| {
                 Ok(conn
                     .prepare_cached("SELECT created_at FROM bins WHERE id = ?1")?
@@ -236,7 +281,10 @@ impl Store {
         &self,
         mut req: CapturedRequest,
     ) -> Result<CapturedRequest, StoreError> {
-        self.writer
+        let inner = Arc::clone(&self.inner);
+        let stored = self
+            .inner
+            .writer
             .write(move |conn| {
                 req.id = Uuid::now_v7();
                 let headers = codec::encode_headers(&req.headers);
@@ -260,12 +308,22 @@ impl Store {
                         req.body.len() as i64,
                     ]);
                 match inserted {
-                    Ok(_) => Ok(req),
+                    Ok(_) => {
+                        if let Some(count) = inner.counts().get_mut(&req.bin) {
+                            *count += 1;
+                        }
+                        Ok(req)
+                    }
                     Err(e) if is_foreign_key_violation(&e) => Err(StoreError::UnknownBin),
                     Err(e) => Err(e.into()),
                 }
             })
-            .await
+            .await;
+        if matches!(stored, Err(StoreError::Sqlite(_) | StoreError::Closed)) {
+            // The batch may have failed after the count moved: count anew.
+            self.counts().clear();
+        }
+        stored
     }
 
     /// One request of a bin, with headers and body.
@@ -274,7 +332,8 @@ impl Store {
         bin: Uuid,
         id: Uuid,
     ) -> Result<Option<CapturedRequest>, StoreError> {
-        self.readers
+        self.inner
+            .readers
             .read(move |conn| {
                 conn.prepare_cached(&format!(
                     "SELECT {FULL_COLUMNS} FROM requests WHERE bin_id = ?1 AND id = ?2"
@@ -294,7 +353,8 @@ impl Store {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<CapturedRequest>, StoreError> {
-        self.readers
+        self.inner
+            .readers
             .read(move |conn| {
                 let after = after.unwrap_or(Uuid::nil());
                 let mut stmt = conn.prepare_cached(&format!(
@@ -313,7 +373,8 @@ impl Store {
         bin: Uuid,
         page: Page,
     ) -> Result<Vec<RequestSummary>, StoreError> {
-        self.readers
+        self.inner
+            .readers
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT id, received_at, method, path, query, remote_addr, size
@@ -341,6 +402,7 @@ impl Store {
     pub async fn delete_before(&self, cutoff: Timestamp) -> Result<Deleted, StoreError> {
         let first_kept = first_v7_at(cutoff);
         let bins: Vec<Uuid> = self
+            .inner
             .readers
             .read(|conn| {
                 let mut stmt = conn.prepare_cached("SELECT id FROM bins")?;
@@ -351,15 +413,21 @@ impl Store {
         let mut deleted = Deleted::default();
         for bin in bins {
             loop {
+                let inner = Arc::clone(&self.inner);
                 let n = self
+                    .inner
                     .writer
                     .write(move |conn| {
-                        Ok(conn
+                        let n = conn
                             .prepare_cached(
                                 "DELETE FROM requests WHERE rowid IN (SELECT rowid FROM requests
                                  WHERE bin_id = ?1 AND id < ?2 LIMIT ?3)",
                             )?
-                            .execute(params![bin, first_kept, DELETE_CHUNK])?)
+                            .execute(params![bin, first_kept, DELETE_CHUNK])?;
+                        if let Some(count) = inner.counts().get_mut(&bin) {
+                            *count = count.saturating_sub(n as u64);
+                        }
+                        Ok(n)
                     })
                     .await?;
                 deleted.requests += n as u64;
@@ -369,6 +437,7 @@ impl Store {
             }
         }
         let gone: Vec<Uuid> = self
+            .inner
             .writer
             .write(move |conn| {
                 let mut stmt = conn.prepare_cached(
@@ -382,22 +451,37 @@ impl Store {
             })
             .await?;
         self.forget_bins(&gone);
+        let mut counts = self.counts();
+        for id in &gone {
+            counts.remove(id);
+        }
+        drop(counts);
         deleted.bins = gone.len() as u64;
         Ok(deleted)
     }
 
     pub async fn count_bins(&self) -> Result<u64, StoreError> {
-        self.readers
+        self.inner
+            .readers
             .read(|conn| Ok(conn.query_row("SELECT count(*) FROM bins", [], count)?))
             .await
     }
 
+    /// Requests stored in `bin`: counted once (on the writer thread, so no
+    /// insert slips between the count and the first increment), then kept.
     pub async fn count_requests(&self, bin: Uuid) -> Result<u64, StoreError> {
-        self.readers
-            .read(move |conn| {
-                Ok(conn
+        if let Some(&count) = self.counts().get(&bin) {
+            return Ok(count);
+        }
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .writer
+            .write(move |conn| {
+                let count = conn
                     .prepare_cached("SELECT count(*) FROM requests WHERE bin_id = ?1")?
-                    .query_row([bin], count)?)
+                    .query_row([bin], count)?;
+                inner.counts().insert(bin, count);
+                Ok(count)
             })
             .await
     }
