@@ -44,7 +44,7 @@ async fn capture(state: &AppState, req: Request) -> Result<CapturedRequest, AppE
     state.limits.allow_capture(bin)?;
 
     let limit = state.config.max_body_bytes;
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     if declared_length(&parts.headers).is_some_and(|n| n > limit as u64) {
         return Err(AppError::PayloadTooLarge { limit });
     }
@@ -54,8 +54,8 @@ async fn capture(state: &AppState, req: Request) -> Result<CapturedRequest, AppE
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(String::new, |ConnectInfo(addr)| addr.to_string());
-    let headers = match parts.extensions.get::<RawHead>() {
-        Some(raw) if agrees(raw, &parts.method, &parts.uri, &parts.headers) => raw.headers.clone(),
+    let headers = match parts.extensions.remove::<RawHead>() {
+        Some(raw) if agrees(&raw, &parts.method, &parts.uri, &parts.headers) => raw.headers,
         _ => parts
             .headers
             .iter()
