@@ -81,12 +81,6 @@ pub struct Page {
     pub limit: u32,
 }
 
-/// Page size of a new database (an existing one keeps its own). A batch of
-/// 1 KiB captures fills several 4 KiB pages, and each page is a WAL frame
-/// written by its own system calls; with 16 KiB pages a typical batch
-/// commits in a couple of frames (bench/RESULTS.md).
-const PAGE_SIZE: u32 = 16 * 1024;
-
 /// Bins kept in memory so a capture does not read its bin from SQLite.
 /// Past this many the cache starts over; it only ever saves reads.
 const CACHED_BINS: usize = 10_000;
@@ -137,8 +131,7 @@ impl Store {
             Durability::Full => "FULL",
         };
         conn.execute_batch(&format!(
-            "PRAGMA page_size = {PAGE_SIZE};
-             PRAGMA journal_mode = WAL;
+            "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = {sync};
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;
