@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::auth::{self, Auth};
 use crate::config::Config;
 use crate::error::AppError;
+use crate::limits::Limits;
 use crate::listen::PendingAnswers;
 use crate::live::Hub;
 use crate::store::{Store, StoreError};
@@ -28,10 +29,13 @@ pub struct AppState {
     pub store: Store,
     pub hub: Hub,
     pub config: Arc<Config>,
+    pub limits: Limits,
     /// Captures waiting for a listen-mode forwarder's answer.
     pub pending: PendingAnswers,
     /// Cancelled when the server shuts down: long-lived streams end.
-    pub shutdown: CancellationToken,
+    /// Behind an `Arc`: the state is cloned for every request, and cloning
+    /// a token takes a lock.
+    pub shutdown: Arc<CancellationToken>,
     /// The secret behind bin-password cookies.
     pub auth: Auth,
 }
@@ -39,14 +43,15 @@ pub struct AppState {
 impl AppState {
     /// Opens the database named in `config` and builds the state.
     pub fn open(config: Config) -> Result<Self, StoreError> {
-        let store = Store::open(&config.db, config.durability)?;
+        let store = Store::open(&config.db, config.durability)?.with_max_bins(config.max_bins);
         store.set_request_cap(config.max_requests_per_bin);
         Ok(Self {
             store,
             hub: Hub::new(),
+            limits: Limits::new(&config),
             config: Arc::new(config),
             pending: PendingAnswers::new(),
-            shutdown: CancellationToken::new(),
+            shutdown: Arc::new(CancellationToken::new()),
             auth: Auth::new(),
         })
     }
@@ -142,12 +147,15 @@ pub fn router(state: AppState) -> Router {
             header::CONTENT_SECURITY_POLICY,
             CONTENT_SECURITY_POLICY,
         ))
+        // The per-request span is at debug level: at info it cost about a
+        // sixth of a capture's CPU time (bench/RESULTS.md). `RUST_LOG=debug`
+        // brings it back with the request and response events.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()
                 .get::<axum::extract::MatchedPath>()
                 .map_or("fallback", |p| p.as_str());
-            tracing::info_span!("http", method = %req.method(), route)
+            tracing::debug_span!("http", method = %req.method(), route)
         }))
         .with_state(state)
 }

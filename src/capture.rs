@@ -85,9 +85,10 @@ async fn capture(
         .unwrap_or_default();
     let bin = parse_bin(bin_segment)?;
     let bin_settings = state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    state.limits.allow_capture(bin)?;
 
     let limit = state.config.max_body_bytes;
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     if declared_length(&parts.headers).is_some_and(|n| n > limit as u64) {
         return Err(AppError::PayloadTooLarge { limit });
     }
@@ -97,8 +98,8 @@ async fn capture(
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(String::new, |ConnectInfo(addr)| addr.to_string());
-    let headers = match parts.extensions.get::<RawHead>() {
-        Some(raw) if agrees(raw, &parts.method, &parts.uri, &parts.headers) => raw.headers.clone(),
+    let headers = match parts.extensions.remove::<RawHead>() {
+        Some(raw) if agrees(&raw, &parts.method, &parts.uri, &parts.headers) => raw.headers,
         _ => parts
             .headers
             .iter()

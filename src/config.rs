@@ -71,6 +71,39 @@ pub struct Config {
     /// stay open.
     #[arg(long, env = "HOOKSCOPE_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Largest request head (request line and headers) in bytes; a larger
+    /// one is refused with 431. At least 8192.
+    #[arg(long, env = "HOOKSCOPE_MAX_HEADER_BYTES", default_value_t = 64 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Most bins the server holds; creating one more is refused with 429.
+    /// 0: no limit.
+    #[arg(long, env = "HOOKSCOPE_MAX_BINS", default_value_t = 100_000)]
+    pub max_bins: u64,
+
+    /// Bins one client IP address may create per minute (429 with
+    /// Retry-After beyond it). 0: no limit.
+    #[arg(long, env = "HOOKSCOPE_BINS_PER_MINUTE_PER_IP", default_value_t = 30)]
+    pub bins_per_minute_per_ip: u32,
+
+    /// Captures one bin accepts per second (429 with Retry-After beyond
+    /// it, nothing stored). 0: no limit.
+    #[arg(
+        long,
+        env = "HOOKSCOPE_CAPTURES_PER_SECOND_PER_BIN",
+        default_value_t = 0
+    )]
+    pub captures_per_second_per_bin: u32,
+
+    /// Requests older than this many days, and bins without a request for
+    /// as long, are deleted by a background task. 0: keep everything.
+    #[arg(long, env = "HOOKSCOPE_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
+
+    /// Live viewers (websockets) one bin may have; one more is refused
+    /// with 429 before the upgrade.
+    #[arg(long, env = "HOOKSCOPE_MAX_VIEWERS_PER_BIN", default_value_t = 256)]
+    pub max_viewers_per_bin: usize,
 
     /// Seconds that shutdown waits for in-flight requests to finish.
     #[arg(long, env = "HOOKSCOPE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]

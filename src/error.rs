@@ -33,6 +33,13 @@ pub enum AppError {
     Unauthorized(&'static str),
     #[error("cross-site form submissions are refused")]
     CrossSite,
+    #[error("{reason}; retry in {retry_after_secs} s")]
+    RateLimited {
+        reason: &'static str,
+        retry_after_secs: u64,
+    },
+    #[error("this bin already has its maximum of {0} live viewers")]
+    TooManyViewers(usize),
     #[error("storage is unavailable, try again")]
     Store(#[from] StoreError),
 }
@@ -53,6 +60,8 @@ impl AppError {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::CrossSite => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } | Self::TooManyViewers(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Store(StoreError::TooManyBins(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::Store(StoreError::UnknownBin) => StatusCode::NOT_FOUND,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -62,13 +71,25 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         if let Self::Store(e) = &self {
-            tracing::error!(error = %e, "store error");
+            if self.status().is_server_error() {
+                tracing::error!(error = %e, "store error");
+            }
         }
         let reason = match &self {
             Self::Store(StoreError::UnknownBin) => Self::UnknownBin.to_string(),
+            Self::Store(e @ StoreError::TooManyBins(_)) => e.to_string(),
             other => other.to_string(),
         };
-        error_response(self.status(), reason)
+        let mut response = error_response(self.status(), reason);
+        if let Self::RateLimited {
+            retry_after_secs, ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
     }
 }
 

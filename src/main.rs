@@ -7,6 +7,11 @@ use tracing_subscriber::EnvFilter;
 use hookscope::forward::ForwardArgs;
 use hookscope::{AppState, Config};
 
+/// mimalloc: captures allocate and free many small buffers across threads;
+/// glibc's malloc took about a seventh of the CPU time (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "hookscope", version, about = "Self-hosted request inspector")]
 struct Cli {

@@ -16,6 +16,9 @@ use tower::ServiceExt as _;
 use crate::app::{self, AppState};
 use crate::wire::{HeadTap, TappedStream};
 
+/// hyper's smallest read buffer; `max_buf_size` panics below it.
+const MIN_HEAD_BUFFER: usize = 8192;
+
 /// Serves hookscope on `listener` until `shutdown` resolves, then stops
 /// accepting, lets in-flight requests finish (up to the grace period),
 /// closes live feeds and commits everything queued to the store.
@@ -31,7 +34,9 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(config.header_read_timeout_secs))
-        .max_headers(config.max_headers);
+        .max_headers(config.max_headers)
+        .max_buf_size(config.max_header_bytes.max(MIN_HEAD_BUFFER));
+    let housekeeping = crate::retention::spawn(state.clone());
     let graceful = GracefulShutdown::new();
     let sweeper = tokio::spawn(sweep_expired_bins(state.clone()));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -63,6 +68,7 @@ pub async fn serve(
     tracing::info!("shutting down: finishing in-flight requests");
     state.shutdown.cancel();
     let _ = sweeper.await;
+    let _ = housekeeping.await;
     if tokio::time::timeout(app::shutdown_grace(&config), graceful.shutdown())
         .await
         .is_err()

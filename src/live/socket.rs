@@ -61,6 +61,12 @@ pub async fn handle(
 ) -> Result<Response, AppError> {
     let bin = parse_bin(&bin)?;
     state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    // Checked before the upgrade; viewers joining at the same instant may
+    // pass it together, so the limit can be exceeded by a few, never more.
+    let max = state.config.max_viewers_per_bin;
+    if state.hub.viewers(bin) >= max {
+        return Err(AppError::TooManyViewers(max));
+    }
     // Subscribe before answering the upgrade: once the client sees its
     // handshake complete, every later capture reaches it.
     let subscription = state.hub.subscribe(bin);
@@ -110,7 +116,7 @@ impl Feed {
             }
             None => None,
         };
-        let shutdown: CancellationToken = state.shutdown.clone();
+        let shutdown: CancellationToken = (*state.shutdown).clone();
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
         loop {

@@ -8,7 +8,9 @@ mod settings;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -16,6 +18,7 @@ use uuid::Uuid;
 
 use crate::app::{parse_bin, AppState};
 use crate::error::AppError;
+use crate::limits::Limits;
 use crate::metrics::METRICS;
 use crate::model::{sub_path_of, Bin};
 use crate::store::{Page, RequestFilter, RequestSummary, SearchQuery, Store};
@@ -31,7 +34,11 @@ const REMEMBERED_BINS: usize = 10;
 /// `GET /`: the visitor's last live bin, else a new one.
 /// Without the API key (when one is required) a new bin is not made: the
 /// visitor is sent to the login page.
-pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+pub async fn home(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     let store = &state.store;
     let mut known = remembered_bins(&headers);
     for &id in known.iter().rev() {
@@ -42,6 +49,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     if !crate::auth::has_api_key(&state, &headers) {
         return Ok(Redirect::to("/login").into_response());
     }
+    state.limits.allow_bin_creation(client.ip())?;
     let bin = Bin::new();
     store.create_bin(bin.clone()).await?;
     known.push(bin.id);
@@ -49,8 +57,14 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<R
 }
 
 /// `POST /new`: the "New URL" button.
-pub async fn new_bin(State(store): State<Store>, headers: HeaderMap) -> Result<Response, AppError> {
+pub async fn new_bin(
+    State(store): State<Store>,
+    State(limits): State<Limits>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     require_same_origin(&headers)?;
+    limits.allow_bin_creation(client.ip())?;
     let bin = Bin::new();
     store.create_bin(bin.clone()).await?;
     let mut known = remembered_bins(&headers);

@@ -83,8 +83,17 @@ const BIN_COLUMNS: &str = "id, created_at, updated_at, alias, description, defau
 impl Store {
     pub async fn create_bin(&self, bin: Bin) -> Result<(), StoreError> {
         let row = bin.clone();
+        let max_bins = self.max_bins.load(std::sync::atomic::Ordering::Relaxed);
         self.writer
             .write(move |conn| {
+                if max_bins > 0 {
+                    let bins = conn
+                        .prepare_cached("SELECT count(*) FROM bins")?
+                        .query_row([], super::count)?;
+                    if bins >= max_bins {
+                        return Err(StoreError::TooManyBins(max_bins));
+                    }
+                }
                 conn.prepare_cached(&format!(
                     "INSERT INTO bins ({BIN_COLUMNS})
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
@@ -216,6 +225,59 @@ impl Store {
         for &id in &deleted {
             self.bins.remove(id);
         }
+        Ok(deleted)
+    }
+}
+
+impl Store {
+    /// Retention: deletes requests received before `cutoff`, then bins
+    /// created before it that have no request left (idle since). Runs as
+    /// many short writer operations, so captures keep flowing meanwhile.
+    pub async fn delete_before(&self, cutoff: Timestamp) -> Result<super::Deleted, StoreError> {
+        let first_kept = super::first_v7_at(cutoff);
+        let bins: Vec<Uuid> = self
+            .readers
+            .read(|conn| {
+                let mut stmt = conn.prepare_cached("SELECT id FROM bins")?;
+                let ids = stmt.query_map([], |row| row.get(0))?;
+                Ok(ids.collect::<Result<_, _>>()?)
+            })
+            .await?;
+        let mut deleted = super::Deleted::default();
+        for bin in bins {
+            loop {
+                let n = self
+                    .writer
+                    .write(move |conn| {
+                        super::delete_oldest(conn, bin, Some(first_kept), i64::from(super::DELETE_CHUNK))
+                    })
+                    .await?;
+                deleted.requests += n;
+                if n < u64::from(super::DELETE_CHUNK) {
+                    break;
+                }
+            }
+        }
+        let gone: Vec<Uuid> = self
+            .writer
+            .write(move |conn| {
+                let idle: Vec<Uuid> = conn
+                    .prepare_cached(
+                        "SELECT id FROM bins WHERE created_at < ?1 AND NOT EXISTS
+                         (SELECT 1 FROM requests WHERE bin_id = bins.id AND id >= ?2)",
+                    )?
+                    .query_map(params![cutoff.as_micros(), first_kept], |row| row.get(0))?
+                    .collect::<Result<_, _>>()?;
+                for &id in &idle {
+                    delete_bin_rows(conn, id)?;
+                }
+                Ok(idle)
+            })
+            .await?;
+        for &id in &gone {
+            self.bins.remove(id);
+        }
+        deleted.bins = gone.len() as u64;
         Ok(deleted)
     }
 }

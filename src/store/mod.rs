@@ -4,6 +4,7 @@
 //! never wait for the writer (WAL).
 
 mod bins;
+mod checkpoint;
 mod codec;
 mod pool;
 mod requests;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 
 use crate::model::{CapturedRequest, Timestamp};
 use bins::BinCache;
+use checkpoint::Checkpointer;
 use pool::ReadPool;
 pub use search::{SearchQuery, Term};
 use writer::Writer;
@@ -35,6 +37,8 @@ pub enum StoreError {
     Corrupt(&'static str),
     #[error("the store is shut down")]
     Closed,
+    #[error("this server already holds its maximum of {0} bins")]
+    TooManyBins(u64),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -116,7 +120,22 @@ pub struct Store {
     bins: BinCache,
     /// Most requests any bin keeps (its own `request_limit` may be lower).
     request_cap: Arc<std::sync::atomic::AtomicU32>,
+    /// Most bins the database may hold; 0: no limit.
+    max_bins: Arc<std::sync::atomic::AtomicU64>,
+    /// Checkpoints the WAL off the commit path.
+    checkpointer: Arc<Checkpointer>,
 }
+
+/// What one retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deleted {
+    pub requests: u64,
+    pub bins: u64,
+}
+
+/// Requests deleted per writer operation during retention, so captures
+/// queued behind a deletion wait for a short statement only.
+const DELETE_CHUNK: u32 = 2_000;
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, applies pending
@@ -131,19 +150,37 @@ impl Store {
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = {sync};
              PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;"
+             PRAGMA busy_timeout = 5000;
+             PRAGMA wal_autocheckpoint = 0;"
         ))?;
         migrations()
             .to_latest(&mut conn)
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         let readers = ReadPool::new(path.to_owned());
+        let checkpointer = Checkpointer::start(path)?;
         let writer = Writer::start(conn).map_err(|e| StoreError::Sqlite(e.to_string()))?;
         Ok(Self {
             writer,
             readers,
             bins: BinCache::default(),
             request_cap: Arc::new(DEFAULT_REQUEST_CAP.into()),
+            max_bins: Arc::default(),
+            checkpointer: Arc::new(checkpointer),
         })
+    }
+
+    /// Refuses to create bins beyond `max` (0: no limit) with
+    /// [`StoreError::TooManyBins`].
+    pub fn with_max_bins(self, max: u64) -> Self {
+        self.max_bins
+            .store(max, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
+    /// Closes the idle read connections; reads open new ones as needed
+    /// (after the database file was replaced, say).
+    pub fn drop_idle_readers(&self) {
+        self.readers.clear();
     }
 
     /// Sets the most requests any bin keeps; the oldest beyond it are
@@ -156,12 +193,18 @@ impl Store {
     /// Commits everything queued and stops the writer. Later writes fail.
     pub async fn close(&self) {
         self.writer.stop().await;
+        self.checkpointer.stop();
     }
 
-    /// Answers when the database can be read.
+    /// Answers when the database can be read and the writer commits.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.readers
-            .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .read(|conn| {
+                Ok(conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?)
+            })
+            .await?;
+        self.writer
+            .write(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
 
@@ -337,6 +380,16 @@ fn full_request(row: &Row<'_>) -> rusqlite::Result<Result<CapturedRequest, Store
     }))
 }
 
+/// The smallest UUID v7 of the millisecond `at`: every request id below it
+/// was assigned before `at` (UUID v7 starts with big-endian Unix millis,
+/// and SQLite compares blobs bytewise).
+fn first_v7_at(at: Timestamp) -> Uuid {
+    let millis = u64::try_from(at.as_millis()).unwrap_or(0);
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    Uuid::from_bytes(bytes)
+}
+
 fn count(row: &Row<'_>) -> rusqlite::Result<u64> {
     Ok(u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0))
 }
@@ -380,20 +433,33 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> Result<(
 /// Deletes the `n` oldest requests of `bin` (and their index rows):
 /// O(log n + n) through the (bin_id, id) index.
 fn prune_oldest(conn: &Connection, bin: Uuid, n: i64) -> Result<(), StoreError> {
+    delete_oldest(conn, bin, None, n).map(|_| ())
+}
+
+/// Deletes up to `n` of the oldest requests of `bin` (only those with an id
+/// below `before`, when given), with their index rows, keeping the bin's
+/// count in step; returns how many went.
+fn delete_oldest(
+    conn: &Connection,
+    bin: Uuid,
+    before: Option<Uuid>,
+    n: i64,
+) -> Result<u64, StoreError> {
+    let before = before.unwrap_or(Uuid::max());
     conn.prepare_cached(
         "DELETE FROM requests_fts WHERE rowid IN
-           (SELECT seq FROM requests WHERE bin_id = ?1 ORDER BY id LIMIT ?2)",
+           (SELECT seq FROM requests WHERE bin_id = ?1 AND id < ?2 ORDER BY id LIMIT ?3)",
     )?
-    .execute(params![bin, n])?;
+    .execute(params![bin, before, n])?;
     let deleted = conn
         .prepare_cached(
             "DELETE FROM requests WHERE bin_id = ?1 AND id IN
-               (SELECT id FROM requests WHERE bin_id = ?1 ORDER BY id LIMIT ?2)",
+               (SELECT id FROM requests WHERE bin_id = ?1 AND id < ?2 ORDER BY id LIMIT ?3)",
         )?
-        .execute(params![bin, n])?;
+        .execute(params![bin, before, n])?;
     conn.prepare_cached("UPDATE bins SET request_count = request_count - ?2 WHERE id = ?1")?
         .execute(params![bin, deleted as i64])?;
-    Ok(())
+    Ok(deleted as u64)
 }
 
 #[cfg(test)]

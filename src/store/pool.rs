@@ -54,6 +54,10 @@ impl ReadPool {
         Ok(conn)
     }
 
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
     fn give_back(&self, conn: Connection) {
         let mut idle = self.lock();
         if idle.len() < MAX_IDLE {

@@ -1,0 +1,87 @@
+//! Operations: Prometheus metrics after a capture, and health that fails
+//! when the database does not answer.
+
+mod common;
+
+use common::TestApp;
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("metric {name} missing in:\n{text}"))
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/plain; version=0.0.4"));
+    response.text().await.expect("text")
+}
+
+#[tokio::test]
+async fn metrics_count_captures_bytes_batches_commits_viewers_and_bins() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    // Metrics are process-wide; other tests in this binary may add to them.
+    let before = scrape(&app).await;
+    let url = format!("ws://{}/live/{bin}", app.addr);
+    let (viewer, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("viewer");
+    assert_eq!(app.post_to_bin(bin, "", "12345").await.status(), 200);
+    assert_eq!(
+        app.post_to_bin(uuid::Uuid::new_v4(), "", "x")
+            .await
+            .status(),
+        404
+    );
+    let after = scrape(&app).await;
+
+    let delta = |name: &str| metric(&after, name) - metric(&before, name);
+    assert!(delta("hookscope_captures_total{class=\"2xx\"}") >= 1.0);
+    assert!(delta("hookscope_captures_total{class=\"4xx\"}") >= 1.0);
+    assert!(delta("hookscope_captured_bytes_total") >= 5.0);
+    assert!(delta("hookscope_writer_batch_size_count") >= 1.0);
+    assert!(delta("hookscope_writer_commit_seconds_count") >= 1.0);
+    assert!(metric(&after, "hookscope_writer_batch_size_bucket{le=\"+Inf\"}") >= 1.0);
+    assert!(metric(&after, "hookscope_live_viewers") >= 1.0);
+    assert_eq!(metric(&after, "hookscope_bins"), 1.0);
+    drop(viewer);
+}
+
+#[tokio::test]
+async fn healthz_fails_when_the_database_does_not_answer() {
+    let app = TestApp::spawn().await;
+    let ok = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(ok.status(), 200);
+
+    // Replace the database with something that is not SQLite: the next
+    // read connection cannot read it.
+    let db = app.db.clone();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    std::fs::write(&db, vec![0x42u8; 8192]).expect("overwrite db");
+    app.state.store.drop_idle_readers();
+
+    let failing = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(failing.status(), 503);
+}
