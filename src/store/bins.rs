@@ -249,7 +249,12 @@ impl Store {
                 let n = self
                     .writer
                     .write(move |conn| {
-                        super::delete_oldest(conn, bin, Some(first_kept), i64::from(super::DELETE_CHUNK))
+                        super::delete_oldest(
+                            conn,
+                            bin,
+                            Some(first_kept),
+                            i64::from(super::DELETE_CHUNK),
+                        )
                     })
                     .await?;
                 deleted.requests += n;
