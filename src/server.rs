@@ -39,6 +39,10 @@ pub async fn serve(
     let housekeeping = crate::retention::spawn(state.clone());
     let graceful = GracefulShutdown::new();
     let sweeper = tokio::spawn(sweep_expired_bins(state.clone()));
+    let indexer = {
+        let state = state.clone();
+        tokio::spawn(async move { state.store.run_indexer(&state.shutdown).await })
+    };
     let mut shutdown = std::pin::pin!(shutdown);
 
     loop {
@@ -68,6 +72,7 @@ pub async fn serve(
     tracing::info!("shutting down: finishing in-flight requests");
     state.shutdown.cancel();
     let _ = sweeper.await;
+    let _ = indexer.await;
     let _ = housekeeping.await;
     if tokio::time::timeout(app::shutdown_grace(&config), graceful.shutdown())
         .await

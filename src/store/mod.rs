@@ -12,7 +12,9 @@ mod search;
 mod writer;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rusqlite_migration::{Migrations, M};
@@ -64,6 +66,9 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0001_initial.sql")),
         M::up(include_str!("../../migrations/0002_bin_settings.sql")),
         M::up(include_str!("../../migrations/0003_bin_password.sql")),
+        M::up(include_str!(
+            "../../migrations/0004_deferred_search_index.sql"
+        )),
     ])
 }
 
@@ -124,7 +129,18 @@ pub struct Store {
     max_bins: Arc<std::sync::atomic::AtomicU64>,
     /// Checkpoints the WAL off the commit path.
     checkpointer: Arc<Checkpointer>,
+    /// The next request's `seq`; only the writer takes from it.
+    next_seq: Arc<AtomicI64>,
+    /// When the last capture was stored (µs): the search index is filled
+    /// in the pauses between captures.
+    last_insert: Arc<AtomicI64>,
 }
+
+/// Requests indexed per writer operation, so captures queued behind
+/// indexing wait for a short step only.
+const INDEX_CHUNK: i64 = 2_000;
+/// How long captures must pause before the background indexer works.
+const INDEX_WHEN_QUIET_FOR: Duration = Duration::from_millis(500);
 
 /// What one retention pass deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -156,6 +172,12 @@ impl Store {
         migrations()
             .to_latest(&mut conn)
             .map_err(|e| StoreError::Migration(e.to_string()))?;
+        let next_seq: i64 = conn.query_row(
+            "SELECT max(ifnull((SELECT max(seq) FROM requests), 0),
+                        (SELECT indexed_up_to FROM search_index_state)) + 1",
+            [],
+            |row| row.get(0),
+        )?;
         let readers = ReadPool::new(path.to_owned());
         let checkpointer = Checkpointer::start(path)?;
         let writer = Writer::start(conn).map_err(|e| StoreError::Sqlite(e.to_string()))?;
@@ -166,6 +188,8 @@ impl Store {
             request_cap: Arc::new(DEFAULT_REQUEST_CAP.into()),
             max_bins: Arc::default(),
             checkpointer: Arc::new(checkpointer),
+            next_seq: Arc::new(AtomicI64::new(next_seq)),
+            last_insert: Arc::default(),
         })
     }
 
@@ -216,7 +240,10 @@ impl Store {
         &self,
         mut req: CapturedRequest,
     ) -> Result<CapturedRequest, StoreError> {
-        let cap = self.request_cap.load(std::sync::atomic::Ordering::Relaxed);
+        let cap = self.request_cap.load(Ordering::Relaxed);
+        let next_seq = Arc::clone(&self.next_seq);
+        self.last_insert
+            .store(Timestamp::now().as_micros(), Ordering::Relaxed);
         self.writer
             .write(move |conn| {
                 // Count first: this also tells us the bin exists and what
@@ -235,31 +262,27 @@ impl Store {
                 };
                 req.id = Uuid::now_v7();
                 let headers = codec::encode_headers(&req.headers);
-                let seq: i64 = conn
-                    .prepare_cached(
-                        "INSERT INTO requests (id, bin_id, received_at, method, path, query,
-                                               version, remote_addr, headers, body, size, seq)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
-                                 (SELECT ifnull(max(seq), 0) + 1 FROM requests))
-                         RETURNING seq",
-                    )?
-                    .query_row(
-                        params![
-                            req.id,
-                            req.bin,
-                            req.received_at.as_micros(),
-                            req.method,
-                            req.path,
-                            req.query,
-                            req.version,
-                            req.remote_addr,
-                            headers,
-                            &req.body[..],
-                            req.body.len() as i64,
-                        ],
-                        |row| row.get(0),
-                    )?;
-                index_request(conn, seq, &req)?;
+                // Not indexed here: see `index_pending`.
+                let seq = next_seq.fetch_add(1, Ordering::Relaxed);
+                conn.prepare_cached(
+                    "INSERT INTO requests (id, bin_id, received_at, method, path, query,
+                                           version, remote_addr, headers, body, size, seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?
+                .execute(params![
+                    req.id,
+                    req.bin,
+                    req.received_at.as_micros(),
+                    req.method,
+                    req.path,
+                    req.query,
+                    req.version,
+                    req.remote_addr,
+                    headers,
+                    &req.body[..],
+                    req.body.len() as i64,
+                    seq,
+                ])?;
                 let keep = limit.map_or(i64::from(cap), |l| l.min(i64::from(cap)));
                 if count > keep {
                     prune_oldest(conn, req.bin, count - keep)?;
@@ -267,6 +290,49 @@ impl Store {
                 Ok(req)
             })
             .await
+    }
+
+    /// Indexes stored requests that are not in the search index yet, in
+    /// short writer steps, until none is left; a search calls this first,
+    /// so it sees every request stored before it.
+    pub async fn index_pending(&self) -> Result<u64, StoreError> {
+        let mut indexed = 0;
+        loop {
+            let n = self
+                .writer
+                .write(|conn| index_chunk(conn, INDEX_CHUNK))
+                .await?;
+            indexed += n;
+            if n < INDEX_CHUNK as u64 {
+                return Ok(indexed);
+            }
+        }
+    }
+
+    /// Fills the search index whenever captures pause, until `stop`.
+    pub async fn run_indexer(&self, stop: &tokio_util::sync::CancellationToken) {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(INDEX_WHEN_QUIET_FOR) => {}
+            }
+            let quiet_since = self.last_insert.load(Ordering::Relaxed);
+            let quiet_for = Timestamp::now().as_micros() - quiet_since;
+            if quiet_for < INDEX_WHEN_QUIET_FOR.as_micros() as i64 {
+                continue;
+            }
+            // One chunk per pause check, so a new burst of captures waits
+            // for at most one short step.
+            match self
+                .writer
+                .write(|conn| index_chunk(conn, INDEX_CHUNK))
+                .await
+            {
+                Ok(n) if n > 0 => tracing::debug!(indexed = n, "search index caught up a step"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "search indexing failed"),
+            }
+        }
     }
 
     /// One request of a bin, with headers and body.
@@ -392,6 +458,47 @@ fn first_v7_at(at: Timestamp) -> Uuid {
 
 fn count(row: &Row<'_>) -> rusqlite::Result<u64> {
     Ok(u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0))
+}
+
+/// Indexes up to `limit` requests above the index's high-water mark;
+/// returns how many.
+fn index_chunk(conn: &Connection, limit: i64) -> Result<u64, StoreError> {
+    let mark: i64 = conn
+        .prepare_cached("SELECT indexed_up_to FROM search_index_state WHERE id = 1")?
+        .query_row([], |row| row.get(0))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, bin_id, received_at, method, path, query, version, remote_addr,
+                headers, substr(body, 1, ?3)
+         FROM requests WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![mark, limit, INDEXED_BODY_BYTES as i64])?;
+    let mut last = mark;
+    let mut indexed = 0;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let headers: Vec<u8> = row.get(9)?;
+        let body: Vec<u8> = row.get(10)?;
+        let req = CapturedRequest {
+            id: row.get(1)?,
+            bin: row.get(2)?,
+            received_at: Timestamp(row.get(3)?),
+            method: row.get(4)?,
+            path: row.get(5)?,
+            query: row.get(6)?,
+            version: row.get(7)?,
+            remote_addr: row.get(8)?,
+            headers: codec::decode_headers(&headers).unwrap_or_default(),
+            body: body.into(),
+        };
+        index_request(conn, seq, &req)?;
+        last = seq;
+        indexed += 1;
+    }
+    if last > mark {
+        conn.prepare_cached("UPDATE search_index_state SET indexed_up_to = ?1 WHERE id = 1")?
+            .execute([last])?;
+    }
+    Ok(indexed)
 }
 
 /// Adds one request to the search index (row `seq`): its bin token,

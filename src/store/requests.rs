@@ -83,6 +83,15 @@ fn qualified(columns: &str) -> String {
 }
 
 impl Store {
+    /// Before a search: index whatever is not indexed yet, so the search
+    /// sees every request stored before it.
+    async fn index_for(&self, filter: &RequestFilter) -> Result<(), StoreError> {
+        if !filter.query.is_empty() {
+            self.index_pending().await?;
+        }
+        Ok(())
+    }
+
     /// A page of a bin's requests matching `filter`, with headers and body.
     pub async fn find_requests(
         &self,
@@ -90,6 +99,7 @@ impl Store {
         filter: RequestFilter,
         page: Page,
     ) -> Result<Vec<CapturedRequest>, StoreError> {
+        self.index_for(&filter).await?;
         self.readers
             .read(move |conn| {
                 let (sql, params) = Selection::new(bin, &filter).page_sql(FULL_COLUMNS, page);
@@ -108,6 +118,7 @@ impl Store {
         filter: RequestFilter,
         page: Page,
     ) -> Result<Vec<RequestSummary>, StoreError> {
+        self.index_for(&filter).await?;
         self.readers
             .read(move |conn| {
                 let (sql, params) = Selection::new(bin, &filter).page_sql(SUMMARY_COLUMNS, page);
@@ -137,6 +148,7 @@ impl Store {
         if filter.is_everything() {
             return self.count_requests(bin).await;
         }
+        self.index_for(&filter).await?;
         self.readers
             .read(move |conn| {
                 let (sql, params) = if filter.from.is_none() && filter.to.is_none() {
@@ -190,6 +202,7 @@ impl Store {
         if filter.is_everything() {
             return self.clear_requests(bin).await;
         }
+        self.index_for(&filter).await?;
         self.writer
             .write(move |conn| {
                 let selection = Selection::new(bin, &filter);
