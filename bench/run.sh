@@ -62,7 +62,7 @@ grep -m1 'model name' /proc/cpuinfo
 free -h | head -2
 
 echo "== hookscope (durability normal, fresh database) and baseline (plain axum, answers ok)"
-RUST_LOG="${RUST_LOG:-info}" "$BIN/hookscope" --db "$WORK/bench.db" --listen "$HOOKSCOPE_ADDR" \
+HOOKSCOPE_MAX_REQUESTS_PER_BIN=4000000000 RUST_LOG="${RUST_LOG:-info}" "$BIN/hookscope" --db "$WORK/bench.db" --listen "$HOOKSCOPE_ADDR" \
     2>"$WORK/hookscope.log" &
 HS_PID=$!
 PIDS+=("$HS_PID")

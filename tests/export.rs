@@ -40,15 +40,7 @@ fn unescape(html: &str) -> String {
 }
 
 async fn curl_line(app: &TestApp, bin: Uuid, id: Uuid) -> String {
-    let html = app
-        .client
-        .get(app.url(&format!("/view/{bin}?r={id}")))
-        .send()
-        .await
-        .expect("view")
-        .text()
-        .await
-        .expect("html");
+    let html = app.html(&format!("/view/{bin}?r={id}")).await;
     let start = html.find("<pre id=\"curl-line\"").expect("curl block");
     let start = start + html[start..].find('>').expect("tag end") + 1;
     let end = start + html[start..].find("</pre>").expect("pre end");
@@ -271,15 +263,7 @@ async fn dashboard_deletes_one_request_or_clears_the_bin() {
     let keep = TestApp::request_id(&app.post_to_bin(bin, "", "keep").await);
     let drop = TestApp::request_id(&app.post_to_bin(bin, "", "drop").await);
 
-    let html = app
-        .client
-        .get(app.url(&format!("/view/{bin}?r={drop}")))
-        .send()
-        .await
-        .expect("view")
-        .text()
-        .await
-        .expect("html");
+    let html = app.html(&format!("/view/{bin}?r={drop}")).await;
     let action = format!("/view/{bin}/{drop}/delete");
     assert!(html.contains(&action));
     assert!(html.contains(&format!("/view/{bin}/clear")));

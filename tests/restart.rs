@@ -15,15 +15,7 @@ async fn requests_survive_a_restart_on_the_same_database_file() {
     app.stop().await;
 
     let app = TestApp::spawn_on(&db, |_| {}).await;
-    let html = app
-        .client
-        .get(app.url(&format!("/view/{bin}")))
-        .send()
-        .await
-        .expect("dashboard")
-        .text()
-        .await
-        .expect("html");
+    let html = app.html(&format!("/view/{bin}")).await;
     assert!(
         html.contains(&id.to_string()),
         "request listed after restart"

@@ -264,15 +264,7 @@ async fn dashboard_settings_form_saves_and_validates() {
         .await
         .expect("POST settings");
     assert_eq!(saved.status(), 303);
-    let dashboard = app
-        .client
-        .get(app.url(&format!("/view/{bin}")))
-        .send()
-        .await
-        .expect("view")
-        .text()
-        .await
-        .expect("html");
+    let dashboard = app.html(&format!("/view/{bin}")).await;
     assert!(
         dashboard.contains("<h1 class=\"bin-name\">kettle</h1>"),
         "the name is shown"

@@ -289,7 +289,8 @@ impl Store {
 
 fn delete_bin_rows(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {
     conn.prepare_cached(
-        "DELETE FROM requests_fts WHERE rowid IN (SELECT seq FROM requests WHERE bin_id = ?1)",
+        "DELETE FROM requests_fts WHERE rowid IN (SELECT seq FROM requests WHERE bin_id = ?1
+           AND seq <= (SELECT indexed_up_to FROM search_index_state))",
     )?
     .execute([id])?;
     conn.prepare_cached("DELETE FROM requests WHERE bin_id = ?1")?

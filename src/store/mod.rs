@@ -380,25 +380,7 @@ impl Store {
         bin: Uuid,
         page: Page,
     ) -> Result<Vec<RequestSummary>, StoreError> {
-        self.readers
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT id, received_at, method, path, query, remote_addr, size
-                     FROM requests WHERE bin_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
-                )?;
-                let rows = stmt.query_map(params![bin, page.limit, page.offset as i64], |row| {
-                    Ok(RequestSummary {
-                        id: row.get(0)?,
-                        received_at: Timestamp(row.get(1)?),
-                        method: row.get(2)?,
-                        path: row.get(3)?,
-                        query: row.get(4)?,
-                        remote_addr: row.get(5)?,
-                        size: row.get::<_, i64>(6)? as usize,
-                    })
-                })?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            })
+        self.find_summaries(bin, RequestFilter::default(), page)
             .await
     }
 
@@ -554,8 +536,12 @@ fn delete_oldest(
 ) -> Result<u64, StoreError> {
     let before = before.unwrap_or(Uuid::max());
     conn.prepare_cached(
+        // Rows not indexed yet have no index row to delete (and deleting a
+        // missing one from a contentless index still costs a tombstone).
         "DELETE FROM requests_fts WHERE rowid IN
-           (SELECT seq FROM requests WHERE bin_id = ?1 AND id < ?2 ORDER BY id LIMIT ?3)",
+           (SELECT seq FROM
+              (SELECT seq FROM requests WHERE bin_id = ?1 AND id < ?2 ORDER BY id LIMIT ?3)
+            WHERE seq <= (SELECT indexed_up_to FROM search_index_state))",
     )?
     .execute(params![bin, before, n])?;
     let deleted = conn

@@ -180,7 +180,8 @@ impl Store {
             .write(move |conn| {
                 conn.prepare_cached(
                     "DELETE FROM requests_fts WHERE rowid IN
-                       (SELECT seq FROM requests WHERE bin_id = ?1 AND id = ?2)",
+                       (SELECT seq FROM requests WHERE bin_id = ?1 AND id = ?2
+                          AND seq <= (SELECT indexed_up_to FROM search_index_state))",
                 )?
                 .execute(params![bin, id])?;
                 let deleted = conn
@@ -212,7 +213,10 @@ impl Store {
                         Ok((row.get(0)?, row.get(1)?))
                     })?
                     .collect::<Result<_, _>>()?;
-                let mut fts = conn.prepare_cached("DELETE FROM requests_fts WHERE rowid = ?1")?;
+                let mut fts = conn.prepare_cached(
+                    "DELETE FROM requests_fts WHERE rowid = ?1
+                       AND ?1 <= (SELECT indexed_up_to FROM search_index_state)",
+                )?;
                 let mut rows =
                     conn.prepare_cached("DELETE FROM requests WHERE bin_id = ?1 AND id = ?2")?;
                 let mut deleted = 0;
@@ -233,7 +237,8 @@ impl Store {
             .write(move |conn| {
                 conn.prepare_cached(
                     "DELETE FROM requests_fts WHERE rowid IN
-                       (SELECT seq FROM requests WHERE bin_id = ?1)",
+                       (SELECT seq FROM requests WHERE bin_id = ?1
+                          AND seq <= (SELECT indexed_up_to FROM search_index_state))",
                 )?
                 .execute([bin])?;
                 let deleted = conn

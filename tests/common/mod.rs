@@ -79,6 +79,11 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
 
+    /// The HTML of the page at `path`, whatever its status.
+    pub async fn html(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("html")
+    }
+
     /// The dashboard's download of a request's exact body.
     pub async fn download_body(&self, bin: Uuid, id: Uuid) -> reqwest::Response {
         let response = self.get(&format!("/view/{bin}/{id}/body")).await;
