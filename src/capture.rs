@@ -17,7 +17,7 @@ use crate::error::{AppError, Verbatim};
 use crate::listen::Waiter;
 use crate::live::{self, feed_message};
 use crate::metrics::METRICS;
-use crate::model::{Bin, CapturedRequest, Header, Timestamp};
+use crate::model::{Bin, CapturedRequest, Header, SentResponse, Timestamp};
 use crate::wire::RawHead;
 
 pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
@@ -39,15 +39,51 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
             answer_for(&stored, &bin)
         }
         // Listen mode: the local app's answer, else the default one.
-        Ok((stored, bin, Some((waiter, limit)))) => match waiter.wait(limit).await {
-            Some(answer) => sandboxed(answer.into_response()),
-            None => {
-                delay(&state, &bin).await;
-                answer_for(&stored, &bin)
-            }
-        },
+        Ok((stored, bin, Some((waiter, limit)))) => {
+            let (response, from_app) = match waiter.wait(limit).await {
+                Some(answer) => (sandboxed(answer.into_response()), true),
+                None => {
+                    delay(&state, &bin).await;
+                    (answer_for(&stored, &bin), false)
+                }
+            };
+            record_sent(&state, &stored, response, from_app).await
+        }
         Err(e) => e.into_response(),
     }
+}
+
+/// Notes in the store what a listen-mode capture answered, then sends it.
+/// Answers are built in memory (at most the forwarder's body), so reading
+/// the body back costs nothing.
+async fn record_sent(
+    state: &AppState,
+    stored: &CapturedRequest,
+    response: Response,
+    from_app: bool,
+) -> Response {
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let sent = SentResponse {
+        from_app,
+        status: parts.status.as_u16(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| Header::new(name.as_str(), value.as_bytes()))
+            .collect(),
+        body: body.clone(),
+    };
+    if let Err(e) = state
+        .store
+        .record_response(stored.bin, stored.id, sent)
+        .await
+    {
+        tracing::warn!(error = %e, "could not note a listen-mode answer");
+    }
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// Waits the bin's `timeout` (capped by the server) before the answer; the

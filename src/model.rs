@@ -266,6 +266,55 @@ impl CapturedRequest {
     }
 }
 
+/// What a listen-mode capture answered its sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentResponse {
+    /// The local app's answer relayed by a forwarder (else the bin's
+    /// default, because none came in time).
+    pub from_app: bool,
+    pub status: u16,
+    pub headers: Vec<Header>,
+    pub body: Bytes,
+}
+
+/// [`SentResponse`] in a request object: `content` as in the request.
+#[derive(Debug, Clone, Serialize)]
+pub struct SentResponseJson {
+    pub from: &'static str,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub content: String,
+    pub content_encoding: ContentEncoding,
+}
+
+impl SentResponseJson {
+    pub fn new(sent: &SentResponse) -> Self {
+        let (content, content_encoding) = body_content(&sent.body);
+        Self {
+            from: if sent.from_app { "app" } else { "default" },
+            status: sent.status,
+            headers: sent
+                .headers
+                .iter()
+                .map(|h| (h.name.clone(), h.value_lossy()))
+                .collect(),
+            content,
+            content_encoding,
+        }
+    }
+}
+
+/// A body as JSON text: itself when UTF-8, else base64.
+fn body_content(body: &[u8]) -> (String, ContentEncoding) {
+    match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), ContentEncoding::Utf8),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(body),
+            ContentEncoding::Base64,
+        ),
+    }
+}
+
 /// The part of a capture path below the bin: `/{bin}/a/b` → `/a/b`,
 /// `/{bin}` → ``.
 pub fn sub_path_of(path: &str) -> &str {
@@ -338,19 +387,16 @@ pub struct RequestJson {
     pub created_at: String,
     pub updated_at: String,
     pub sorting: i64,
+    /// For a listen-mode capture (API only): what its sender was answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<SentResponseJson>,
 }
 
 impl RequestJson {
     /// `base_url` is the scheme and host the request was sent to (e.g.
     /// `https://hooks.example.com`); `url` is that plus path and query.
     pub fn new(req: &CapturedRequest, base_url: &str) -> Self {
-        let (content, content_encoding) = match req.body_text() {
-            Some(text) => (text.to_owned(), ContentEncoding::Utf8),
-            None => (
-                base64::engine::general_purpose::STANDARD.encode(&req.body),
-                ContentEncoding::Base64,
-            ),
-        };
+        let (content, content_encoding) = body_content(&req.body);
         let mut headers = Map::new();
         for h in &req.headers {
             let values = headers
@@ -400,6 +446,7 @@ impl RequestJson {
             updated_at: created.clone(),
             created_at: created,
             sorting: req.received_at.as_micros(),
+            response: None,
         }
     }
 }

@@ -534,6 +534,27 @@ async fn listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_ti
         b"{\"paid\":true}"
     );
     assert_eq!(body_of(&target.next().await), b"charge");
+    // The stored record notes the answer that was sent: in the API…
+    let latest: serde_json::Value = app
+        .get(&format!("/token/{bin}/request/latest"))
+        .await
+        .json()
+        .await
+        .expect("latest");
+    let id = latest["uuid"].as_str().expect("uuid").to_owned();
+    let noted: serde_json::Value = app
+        .get(&format!("/token/{bin}/request/{id}"))
+        .await
+        .json()
+        .await
+        .expect("request json");
+    assert_eq!(noted["response"]["from"], "app");
+    assert_eq!(noted["response"]["status"], 201);
+    assert_eq!(noted["response"]["content"], "{\"paid\":true}");
+    // …and on the dashboard.
+    let page = app.html(&format!("/view/{bin}?r={id}")).await;
+    assert!(page.contains("Answer sent (listen mode)"), "{page}");
+    assert!(page.contains("Your local app's answer"), "{page}");
     forwarder.stop().await;
 
     // Without a listening forwarder nobody waits: the default answer at once.
@@ -569,6 +590,15 @@ async fn listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_ti
     assert_eq!(forwarder.next().await.status, None);
     let stored = app.state.store.count_requests(bin).await.expect("count");
     assert_eq!(stored, 1, "stored either way");
+    let id = TestApp::request_id(&response);
+    let noted: serde_json::Value = app
+        .get(&format!("/token/{bin}/request/{id}"))
+        .await
+        .json()
+        .await
+        .expect("request json");
+    assert_eq!(noted["response"]["from"], "default");
+    assert_eq!(noted["response"]["status"], 200);
     forwarder.stop().await;
     app.stop().await;
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::json;
 use crate::app::{parse_bin, AppState};
 use crate::error::AppError;
-use crate::model::{CapturedRequest, RequestJson, Timestamp};
+use crate::model::{CapturedRequest, RequestJson, SentResponseJson, Timestamp};
 use crate::store::{Page, RequestFilter, SearchQuery};
 
 /// Requests per page unless `per_page` says otherwise, and its bounds.
@@ -269,7 +269,14 @@ pub async fn request(
     Path((id, rid)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let req = stored(&state, &id, &rid).await?;
-    Ok(json(StatusCode::OK, &request_json(&state, &req).await))
+    let mut body = request_json(&state, &req).await;
+    body.response = state
+        .store
+        .sent_response(req.bin, req.id)
+        .await?
+        .as_ref()
+        .map(SentResponseJson::new);
+    Ok(json(StatusCode::OK, &body))
 }
 
 /// `GET /token/{id}/request/{rid}/raw`: the exact body bytes with the

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use uuid::Uuid;
 
-use crate::model::CapturedRequest;
+use crate::model::{CapturedRequest, SentResponse};
 
 /// Most body text shown inline; the download has the rest.
 const TEXT_LIMIT: usize = 256 * 1024;
@@ -41,6 +41,33 @@ pub struct RequestDetail {
     /// Shown text or hex is only the start of the body.
     pub truncated: bool,
     pub empty: bool,
+    /// For a listen-mode capture: what its sender was answered.
+    pub answered: Option<Answered>,
+}
+
+/// What a listen-mode capture answered, for reading.
+pub struct Answered {
+    /// The local app's answer (else the bin's default: none came in time).
+    pub from_app: bool,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answered {
+    pub fn new(sent: &SentResponse) -> Self {
+        let body = String::from_utf8_lossy(&sent.body[..sent.body.len().min(TEXT_LIMIT)]);
+        Self {
+            from_app: sent.from_app,
+            status: sent.status,
+            headers: sent
+                .headers
+                .iter()
+                .map(|h| (h.name.clone(), h.value_lossy()))
+                .collect(),
+            body: body.into_owned(),
+        }
+    }
 }
 
 impl RequestDetail {
@@ -115,6 +142,7 @@ impl RequestDetail {
             hex,
             truncated,
             empty: body.is_empty(),
+            answered: None,
         }
     }
 }

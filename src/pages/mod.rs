@@ -274,10 +274,13 @@ pub async fn view(
                 req.sub_path(),
                 query.unwrap_or_default()
             );
-            (
-                Some(RequestDetail::new(&req, state.config.public_base()).await),
-                Some(curl::curl_command(&req, &url)),
-            )
+            let mut detail = RequestDetail::new(&req, state.config.public_base()).await;
+            detail.answered = store
+                .sent_response(bin, id)
+                .await?
+                .as_ref()
+                .map(detail::Answered::new);
+            (Some(detail), Some(curl::curl_command(&req, &url)))
         }
         None => (None, None),
     };
