@@ -174,6 +174,14 @@ impl Header {
     pub fn value_lossy(&self) -> String {
         String::from_utf8_lossy(&self.value).into_owned()
     }
+
+    /// Name and value pairs for display, in order.
+    pub fn pairs_lossy(headers: &[Header]) -> Vec<(String, String)> {
+        headers
+            .iter()
+            .map(|h| (h.name.clone(), h.value_lossy()))
+            .collect()
+    }
 }
 
 /// One captured HTTP request, stored exactly as it arrived.
@@ -293,11 +301,7 @@ impl SentResponseJson {
         Self {
             from: if sent.from_app { "app" } else { "default" },
             status: sent.status,
-            headers: sent
-                .headers
-                .iter()
-                .map(|h| (h.name.clone(), h.value_lossy()))
-                .collect(),
+            headers: Header::pairs_lossy(&sent.headers),
             content,
             content_encoding,
         }
@@ -419,11 +423,7 @@ impl RequestJson {
             content_encoding,
             query: pairs_to_object(req.query_pairs()),
             headers,
-            raw_headers: req
-                .headers
-                .iter()
-                .map(|h| (h.name.clone(), h.value_lossy()))
-                .collect(),
+            raw_headers: Header::pairs_lossy(&req.headers),
             raw_headers_base64: req
                 .headers
                 .iter()

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use uuid::Uuid;
 
-use crate::model::{CapturedRequest, SentResponse};
+use crate::model::{CapturedRequest, Header, SentResponse};
 
 /// Most body text shown inline; the download has the rest.
 const TEXT_LIMIT: usize = 256 * 1024;
@@ -60,11 +60,7 @@ impl Answered {
         Self {
             from_app: sent.from_app,
             status: sent.status,
-            headers: sent
-                .headers
-                .iter()
-                .map(|h| (h.name.clone(), h.value_lossy()))
-                .collect(),
+            headers: Header::pairs_lossy(&sent.headers),
             body: body.into_owned(),
         }
     }
@@ -130,11 +126,7 @@ impl RequestDetail {
             received_iso: req.received_at.to_rfc3339(),
             size: super::human_size(req.size()),
             content_type,
-            headers: req
-                .headers
-                .iter()
-                .map(|h| (h.name.clone(), h.value_lossy()))
-                .collect(),
+            headers: Header::pairs_lossy(&req.headers),
             query: req.query_pairs(),
             form,
             json,

@@ -329,10 +329,7 @@ fn bin_row(row: &Row<'_>) -> rusqlite::Result<Result<Bin, StoreError>> {
             default_status: row.get(5)?,
             default_content,
             default_content_type: row.get(7)?,
-            response_headers: headers
-                .iter()
-                .map(|h| (h.name.clone(), h.value_lossy()))
-                .collect(),
+            response_headers: Header::pairs_lossy(&headers),
             timeout: row.get(9)?,
             listen: row.get(10)?,
             cors: row.get(11)?,
