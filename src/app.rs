@@ -22,10 +22,22 @@ use crate::live::Hub;
 use crate::store::{Store, StoreError};
 use crate::{api, assets, capture, error, listen, live, pages};
 
-/// Everything handlers share. Cheap to clone; handlers ask for the parts
-/// they use through `FromRef`.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Everything handlers share. Cheap to clone (one reference count: axum
+/// clones the state for every request); handlers ask for the parts they
+/// use through `FromRef`.
+#[derive(Clone)]
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What an [`AppState`] is made of.
+pub struct AppParts {
     pub store: Store,
     pub hub: Hub,
     pub config: Arc<Config>,
@@ -33,8 +45,8 @@ pub struct AppState {
     /// Captures waiting for a listen-mode forwarder's answer.
     pub pending: PendingAnswers,
     /// Cancelled when the server shuts down: long-lived streams end.
-    /// Behind an `Arc`: the state is cloned for every request, and cloning
-    /// a token takes a lock.
+    /// Behind an `Arc` so tasks can hold it past the state (cloning a token
+    /// takes a lock).
     pub shutdown: Arc<CancellationToken>,
     /// The secret behind bin-password cookies.
     pub auth: Auth,
@@ -45,7 +57,7 @@ impl AppState {
     pub fn open(config: Config) -> Result<Self, StoreError> {
         let store = Store::open(&config.db, config.durability)?.with_max_bins(config.max_bins);
         store.set_request_cap(config.max_requests_per_bin);
-        Ok(Self {
+        Ok(Self(Arc::new(AppParts {
             store,
             hub: Hub::new(),
             limits: Limits::new(&config),
@@ -53,9 +65,22 @@ impl AppState {
             pending: PendingAnswers::new(),
             shutdown: Arc::new(CancellationToken::new()),
             auth: Auth::new(),
-        })
+        })))
     }
 }
+
+/// `State<Part>` extractors for the parts handlers ask for.
+macro_rules! state_parts {
+    ($($field:ident: $part:ty),* $(,)?) => {$(
+        impl FromRef<AppState> for $part {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        }
+    )*};
+}
+
+state_parts!(store: Store, hub: Hub, config: Arc<Config>, limits: Limits, pending: PendingAnswers);
 
 /// The Content-Security-Policy of every page: scripts and styles only from
 /// our own files, nothing inline, no framing.

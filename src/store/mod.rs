@@ -115,9 +115,22 @@ pub const DEFAULT_REQUEST_CAP: u32 = 10_000;
 /// Most bytes of a body put into the search index.
 const INDEXED_BODY_BYTES: usize = 64 * 1024;
 
-/// Handle to the database; cheap to clone.
+/// Handle to the database; cheap to clone: one reference count, as the
+/// state holding it is cloned for every request (several counts and the
+/// writer channel's sender showed up at ~5 % of a capture's CPU).
 #[derive(Clone)]
-pub struct Store {
+pub struct Store(Arc<StoreParts>);
+
+impl std::ops::Deref for Store {
+    type Target = StoreParts;
+
+    fn deref(&self) -> &StoreParts {
+        &self.0
+    }
+}
+
+/// What a [`Store`] is made of.
+pub struct StoreParts {
     writer: Writer,
     readers: ReadPool,
     /// Bins by id, so a capture reads no SQLite. Only this process's store
@@ -182,7 +195,7 @@ impl Store {
         let readers = ReadPool::new(path.to_owned());
         let checkpointer = Checkpointer::start(path)?;
         let writer = Writer::start(conn).map_err(|e| StoreError::Sqlite(e.to_string()))?;
-        Ok(Self {
+        Ok(Self(Arc::new(StoreParts {
             writer,
             readers,
             bins: BinCache::default(),
@@ -191,7 +204,7 @@ impl Store {
             checkpointer: Arc::new(checkpointer),
             next_seq: Arc::new(AtomicI64::new(next_seq)),
             last_insert: Arc::default(),
-        })
+        })))
     }
 
     /// Refuses to create bins beyond `max` (0: no limit) with
