@@ -38,7 +38,6 @@ pub async fn serve(
         .max_buf_size(config.max_header_bytes.max(MIN_HEAD_BUFFER));
     let housekeeping = crate::retention::spawn(state.clone());
     let graceful = GracefulShutdown::new();
-    let sweeper = tokio::spawn(sweep_expired_bins(state.clone()));
     let indexer = {
         let state = state.clone();
         tokio::spawn(async move { state.store.run_indexer(&state.shutdown).await })
@@ -71,7 +70,6 @@ pub async fn serve(
     drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");
     state.shutdown.cancel();
-    let _ = sweeper.await;
     let _ = indexer.await;
     let _ = housekeeping.await;
     if tokio::time::timeout(app::shutdown_grace(&config), graceful.shutdown())
@@ -83,32 +81,6 @@ pub async fn serve(
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// How often expired bins are deleted. Lookups already treat an expired
-/// bin as gone; this frees its rows.
-const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(10);
-
-/// Deletes expired bins now and every [`EXPIRY_SWEEP_EVERY`] until shutdown.
-async fn sweep_expired_bins(state: AppState) {
-    let mut every = tokio::time::interval(EXPIRY_SWEEP_EVERY);
-    loop {
-        tokio::select! {
-            () = state.shutdown.cancelled() => break,
-            _ = every.tick() => {}
-        }
-        match state
-            .store
-            .delete_expired_bins(crate::model::Timestamp::now())
-            .await
-        {
-            Ok(deleted) if !deleted.is_empty() => {
-                tracing::info!(count = deleted.len(), "deleted expired bins");
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
-        }
-    }
 }
 
 fn serve_connection(
