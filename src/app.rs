@@ -195,6 +195,14 @@ pub fn parse_bin(segment: &str) -> Result<Uuid, AppError> {
     Uuid::try_parse(segment).map_err(|_| AppError::UnknownBin)
 }
 
+/// The bin a URL segment names: 404 unless it parses and exists.
+pub async fn find_bin(store: &Store, segment: &str) -> Result<crate::model::Bin, AppError> {
+    store
+        .bin(parse_bin(segment)?)
+        .await?
+        .ok_or(AppError::UnknownBin)
+}
+
 /// How long shutdown waits for in-flight requests.
 pub fn shutdown_grace(config: &Config) -> Duration {
     Duration::from_secs(config.shutdown_grace_secs)

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::app::{parse_bin, AppState};
+use crate::app::{find_bin, AppState};
 use crate::error::{AppError, Verbatim};
 use crate::model::Bin;
 use crate::pages::require_same_origin;
@@ -352,11 +352,7 @@ pub async fn unlock(
     Form(form): Form<SecretForm>,
 ) -> Result<Response, AppError> {
     require_same_origin(&headers)?;
-    let bin = state
-        .store
-        .bin(parse_bin(&bin)?)
-        .await?
-        .ok_or(AppError::UnknownBin)?;
+    let bin = find_bin(&state.store, &bin).await?;
     let mut response = Redirect::to(&format!("/view/{}", bin.id)).into_response();
     let Some(hash) = bin.settings.password_hash.clone() else {
         return Ok(response);

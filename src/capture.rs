@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::app::{parse_bin, AppState};
+use crate::app::{find_bin, AppState};
 use crate::error::{AppError, Verbatim};
 use crate::listen::Waiter;
 use crate::live::{self, feed_message};
@@ -119,8 +119,8 @@ async fn capture(
         .split('/')
         .next()
         .unwrap_or_default();
-    let bin = parse_bin(bin_segment)?;
-    let bin_settings = state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let bin_settings = find_bin(&state.store, bin_segment).await?;
+    let bin = bin_settings.id;
     state.limits.allow_capture(bin)?;
 
     let limit = state.config.max_body_bytes;

@@ -10,7 +10,7 @@ use time::{Date, PrimitiveDateTime};
 use uuid::Uuid;
 
 use super::json;
-use crate::app::{parse_bin, AppState};
+use crate::app::{find_bin, AppState};
 use crate::error::AppError;
 use crate::model::{CapturedRequest, RequestJson, SentResponseJson, Timestamp};
 use crate::store::{Page, RequestFilter, SearchQuery};
@@ -176,8 +176,7 @@ pub async fn list(
     Path(id): Path<String>,
     Query(params): Query<ListParams>,
 ) -> Result<Response, AppError> {
-    let bin = parse_bin(&id)?;
-    state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let bin = find_bin(&state.store, &id).await?.id;
     let filter = filter_from(
         params.query.as_deref(),
         params.date_from.as_deref(),
@@ -227,8 +226,7 @@ pub async fn list(
 }
 
 async fn stored(state: &AppState, id: &str, rid: &str) -> Result<CapturedRequest, AppError> {
-    let bin = parse_bin(id)?;
-    state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let bin = find_bin(&state.store, id).await?.id;
     let rid = Uuid::try_parse(rid).map_err(|_| AppError::UnknownRequest)?;
     state
         .store
@@ -242,8 +240,7 @@ pub async fn latest(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let bin = parse_bin(&id)?;
-    state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let bin = find_bin(&state.store, &id).await?.id;
     let newest = RequestFilter {
         oldest_first: false,
         ..RequestFilter::default()
@@ -328,8 +325,7 @@ pub async fn clear(
     Path(id): Path<String>,
     Query(params): Query<ListParams>,
 ) -> Result<StatusCode, AppError> {
-    let bin = parse_bin(&id)?;
-    state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let bin = find_bin(&state.store, &id).await?.id;
     let filter = filter_from(
         params.query.as_deref(),
         params.date_from.as_deref(),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::{json, parse_json};
-use crate::app::{parse_bin, AppState};
+use crate::app::{find_bin, AppState};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::model::{Bin, BinSettings};
@@ -296,11 +296,7 @@ pub async fn read(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let bin = state
-        .store
-        .bin(parse_bin(&id)?)
-        .await?
-        .ok_or(AppError::UnknownBin)?;
+    let bin = find_bin(&state.store, &id).await?;
     Ok(json(StatusCode::OK, &BinJson::new(&bin, &state.config)))
 }
 
@@ -310,11 +306,10 @@ pub async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let id = parse_bin(&id)?;
-    let bin = state.store.bin(id).await?.ok_or(AppError::UnknownBin)?;
+    let bin = find_bin(&state.store, &id).await?;
     let input: BinInput = parse_json(&body)?;
     let settings = input.apply_all(bin.settings).await?;
-    let bin = state.store.update_bin(id, settings).await?;
+    let bin = state.store.update_bin(bin.id, settings).await?;
     Ok(json(StatusCode::OK, &BinJson::new(&bin, &state.config)))
 }
 
@@ -323,8 +318,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    let id = parse_bin(&id)?;
-    state.store.bin(id).await?.ok_or(AppError::UnknownBin)?;
+    let id = find_bin(&state.store, &id).await?.id;
     if state.store.delete_bin(id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

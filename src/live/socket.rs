@@ -14,7 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::app::{parse_bin, AppState};
+use crate::app::{find_bin, AppState};
 use crate::error::AppError;
 use crate::live::Subscription;
 use crate::metrics::METRICS;
@@ -59,8 +59,7 @@ pub async fn handle(
     Query(params): Query<LiveParams>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    let bin = parse_bin(&bin)?;
-    state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let bin = find_bin(&state.store, &bin).await?.id;
     // Checked before the upgrade; viewers joining at the same instant may
     // pass it together, so the limit can be exceeded by a few, never more.
     let max = state.config.max_viewers_per_bin;

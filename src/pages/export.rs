@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::app::{parse_bin, AppState};
+use crate::app::{find_bin, AppState};
 use crate::error::AppError;
 use crate::model::{CapturedRequest, RequestJson};
 use crate::store::{Page, RequestFilter};
@@ -18,7 +18,6 @@ const CHUNK: u32 = 500;
 
 /// Every request of the bin, oldest first.
 async fn all_requests(state: &AppState, bin: Uuid) -> Result<Vec<CapturedRequest>, AppError> {
-    state.store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
     let mut all = Vec::new();
     loop {
         let chunk = state
@@ -59,7 +58,7 @@ pub async fn export_json(
     State(state): State<AppState>,
     Path(bin): Path<String>,
 ) -> Result<Response, AppError> {
-    let bin = parse_bin(&bin)?;
+    let bin = find_bin(&state.store, &bin).await?.id;
     let requests = all_requests(&state, bin).await?;
     let public_base = state.config.public_base();
     let objects: Vec<RequestJson> = requests
@@ -77,9 +76,8 @@ pub async fn export_har(
     State(state): State<AppState>,
     Path(bin): Path<String>,
 ) -> Result<Response, AppError> {
-    let bin_id = parse_bin(&bin)?;
-    let requests = all_requests(&state, bin_id).await?;
-    let bin = state.store.bin(bin_id).await?.ok_or(AppError::UnknownBin)?;
+    let bin = find_bin(&state.store, &bin).await?;
+    let requests = all_requests(&state, bin.id).await?;
     let public_base = state.config.public_base();
     let entries: Vec<Value> = requests
         .iter()
@@ -96,7 +94,7 @@ pub async fn export_har(
     Ok(download(
         har.to_string(),
         "application/json",
-        &format!("{bin_id}.har"),
+        &format!("{}.har", bin.id),
     ))
 }
 

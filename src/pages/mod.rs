@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::app::{parse_bin, AppState};
+use crate::app::{find_bin, parse_bin, AppState};
 use crate::error::AppError;
 use crate::limits::Limits;
 use crate::metrics::METRICS;
@@ -235,9 +235,9 @@ pub async fn view(
     Query(params): Query<ViewParams>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, AppError> {
-    let bin = parse_bin(&bin)?;
     let store = &state.store;
-    let settings = store.bin(bin).await?.ok_or(AppError::UnknownBin)?.settings;
+    let found = find_bin(store, &bin).await?;
+    let (bin, settings) = (found.id, found.settings);
     let search = params.q.clone().unwrap_or_default();
     let filter = RequestFilter {
         query: SearchQuery::parse(&search),
@@ -322,8 +322,7 @@ pub async fn delete_request(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     require_same_origin(&headers)?;
-    let bin = parse_bin(&bin)?;
-    store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let bin = find_bin(&store, &bin).await?.id;
     let id = Uuid::try_parse(&request).map_err(|_| AppError::UnknownRequest)?;
     if !store.delete_request(bin, id).await? {
         return Err(AppError::UnknownRequest);
@@ -338,8 +337,7 @@ pub async fn clear(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     require_same_origin(&headers)?;
-    let bin = parse_bin(&bin)?;
-    store.bin(bin).await?.ok_or(AppError::UnknownBin)?;
+    let bin = find_bin(&store, &bin).await?.id;
     store.clear_requests(bin).await?;
     Ok(Redirect::to(&format!("/view/{bin}")).into_response())
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::require_same_origin;
 use crate::api::BinInput;
-use crate::app::{parse_bin, AppState};
+use crate::app::{find_bin, AppState};
 use crate::error::AppError;
 use crate::model::BinSettings;
 
@@ -149,11 +149,7 @@ pub async fn settings(
     Path(bin): Path<String>,
     Query(params): Query<SettingsParams>,
 ) -> Result<Response, AppError> {
-    let bin = state
-        .store
-        .bin(parse_bin(&bin)?)
-        .await?
-        .ok_or(AppError::UnknownBin)?;
+    let bin = find_bin(&state.store, &bin).await?;
     let page = SettingsPage {
         bin: bin.id,
         form: SettingsForm::from_settings(&bin.settings),
@@ -175,11 +171,7 @@ pub async fn save_settings(
     Form(form): Form<SettingsForm>,
 ) -> Result<Response, AppError> {
     require_same_origin(&headers)?;
-    let bin = state
-        .store
-        .bin(parse_bin(&bin)?)
-        .await?
-        .ok_or(AppError::UnknownBin)?;
+    let bin = find_bin(&state.store, &bin).await?;
     let checked = match form.to_input() {
         Ok(input) => input.apply_all(bin.settings.clone()).await,
         Err(e) => Err(e),
