@@ -256,8 +256,10 @@ impl Store {
     ) -> Result<CapturedRequest, StoreError> {
         let cap = self.request_cap.load(Ordering::Relaxed);
         let next_seq = Arc::clone(&self.next_seq);
+        // Arrival time is close enough to "now" for the indexer's pause
+        // check, and spares a clock read per capture.
         self.last_insert
-            .store(Timestamp::now().as_micros(), Ordering::Relaxed);
+            .store(req.received_at.as_micros(), Ordering::Relaxed);
         self.writer
             .write(move |conn| {
                 // Count first: this also tells us the bin exists and what
