@@ -119,10 +119,20 @@ async fn a_bin_has_at_most_max_viewers_live_viewers() {
 async fn retention_deletes_old_requests_then_idle_bins() {
     let app = TestApp::spawn().await;
     let old = app.new_bin().await;
-    assert_eq!(app.post_to_bin(old, "", "old").await.status(), 200);
-    let cutoff = Timestamp::now();
-    // Ids are UUID v7 in milliseconds: step into the next one.
-    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let stored = app.post_to_bin(old, "", "old").await;
+    assert_eq!(stored.status(), 200);
+    // Retention compares UUID v7 ids, which count milliseconds: the cutoff
+    // is the millisecond after the old request's, and the clock must pass
+    // it before anything that has to be kept arrives.
+    let (secs, nanos) = TestApp::request_id(&stored)
+        .get_timestamp()
+        .expect("a v7 id")
+        .to_unix();
+    let old_millis = i64::try_from(secs).expect("secs") * 1_000 + i64::from(nanos / 1_000_000);
+    let cutoff = Timestamp((old_millis + 1) * 1_000);
+    while Timestamp::now() < cutoff {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
     let busy = app.new_bin().await;
     let kept = app.post_to_bin(busy, "", "new").await;
     let kept = TestApp::request_id(&kept);
