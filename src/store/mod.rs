@@ -193,8 +193,9 @@ impl Store {
             |row| row.get(0),
         )?;
         let readers = ReadPool::new(path.to_owned());
-        let checkpointer = Checkpointer::start(path)?;
-        let writer = Writer::start(conn).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        let tail = checkpoint::Tail::default();
+        let checkpointer = Checkpointer::start(path, tail.clone())?;
+        let writer = Writer::start(conn, tail).map_err(|e| StoreError::Sqlite(e.to_string()))?;
         Ok(Self(Arc::new(StoreParts {
             writer,
             readers,

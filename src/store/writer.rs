@@ -8,6 +8,7 @@ use std::thread;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::checkpoint::Tail;
 use super::StoreError;
 
 /// Most operations committed in one transaction; bounds commit latency.
@@ -62,11 +63,13 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection) -> std::io::Result<Self> {
+    /// Starts the thread; between batches it copies the WAL tail that
+    /// `tail` says is due.
+    pub fn start(conn: Connection, tail: Tail) -> std::io::Result<Self> {
         let (queue, inbox) = mpsc::channel();
         thread::Builder::new()
             .name("hookscope-writer".into())
-            .spawn(move || run(conn, &inbox))?;
+            .spawn(move || run(conn, &inbox, &tail))?;
         Ok(Self { queue })
     }
 
@@ -99,7 +102,7 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, inbox: &mpsc::Receiver<Message>) {
+fn run(mut conn: Connection, inbox: &mpsc::Receiver<Message>, tail: &Tail) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut stop = None;
     while stop.is_none() {
@@ -118,6 +121,7 @@ fn run(mut conn: Connection, inbox: &mpsc::Receiver<Message>) {
             }
         }
         commit_batch(&mut conn, &mut batch);
+        tail.copy_if_due(&conn);
     }
     if let Some(done) = stop {
         let _ = done.send(());
