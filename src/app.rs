@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRef, Request};
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware;
 use axum::routing::{any, delete, get, post, put};
 use axum::Router;
@@ -159,21 +159,20 @@ pub fn router(state: AppState) -> Router {
         .route("/{bin}/{*path}", any(capture::handle))
         .fallback(capture::handle);
 
-    pages
+    let mut layered = pages
         .merge(creation)
         .merge(bin_pages)
         .merge(api)
-        .merge(capture)
-        .layer(middleware::from_fn(error::negotiate))
-        .layer(default_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(default_header(header::REFERRER_POLICY, "no-referrer"))
-        .layer(default_header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(default_header(
-            header::CONTENT_SECURITY_POLICY,
-            CONTENT_SECURITY_POLICY,
-        ))
+        .layer(middleware::from_fn(error::negotiate));
+    for (name, value) in DEFAULT_HEADERS {
+        layered = layered.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    layered
         // The per-request span is at debug level: at info it cost about a
-        // sixth of a capture's CPU time (bench/RESULTS.md). `RUST_LOG=debug`
+        // sixth of a request's CPU time (bench/RESULTS.md). `RUST_LOG=debug`
         // brings it back with the request and response events.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
@@ -182,12 +181,29 @@ pub fn router(state: AppState) -> Router {
                 .map_or("fallback", |p| p.as_str());
             tracing::debug_span!("http", method = %req.method(), route)
         }))
+        // Captures skip the layers above: they cost a quarter of a
+        // capture's CPU time (bench/RESULTS.md), and `capture` sets the
+        // same headers and renders its errors itself.
+        .merge(capture)
         .with_state(state)
 }
 
-/// A header set on every response where the handler did not set it.
-fn default_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+/// Headers every response carries unless its handler set them.
+const DEFAULT_HEADERS: [(HeaderName, &str); 4] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+];
+
+/// Adds the [`DEFAULT_HEADERS`] that `headers` lacks (for responses that
+/// do not pass through the router's layers).
+pub fn add_default_headers(headers: &mut HeaderMap) {
+    for (name, value) in DEFAULT_HEADERS {
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    }
 }
 
 /// A bin id from a URL segment; anything that is not a UUID is no bin.

@@ -12,45 +12,51 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::app::{find_bin, AppState};
-use crate::error::{AppError, Verbatim};
+use crate::app::{self, find_bin, AppState};
+use crate::error::{AppError, Format};
 use crate::listen::Waiter;
 use crate::live::{self, feed_message};
 use crate::metrics::METRICS;
 use crate::model::{Bin, CapturedRequest, Header, SentResponse, Timestamp};
 use crate::wire::RawHead;
 
+/// The route of every capture. It runs outside the router's layers (see
+/// `app::router`), so it adds their headers and renders errors itself.
 pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
+    let format = Format::wanted(&req);
+    let mut response = answer(&state, req)
+        .await
+        .unwrap_or_else(|e| format.respond(e));
+    app::add_default_headers(response.headers_mut());
+    response
+}
+
+async fn answer(state: &AppState, req: Request) -> Result<Response, AppError> {
     // The one exception: smee clients subscribe with a GET of the bin URL.
     if live::sse::wants_event_stream(&req) {
-        return live::sse::handle(state, req)
-            .await
-            .unwrap_or_else(IntoResponse::into_response);
+        return live::sse::handle(state.clone(), req).await;
     }
-    let answer = capture(&state, req).await;
-    let (status, size) = match &answer {
+    let captured = capture(state, req).await;
+    let (status, size) = match &captured {
         Ok((stored, _, _)) => (StatusCode::OK, stored.size()),
         Err(e) => (e.status(), 0),
     };
     METRICS.record_capture(status.as_u16(), size);
-    match answer {
-        Ok((stored, bin, None)) => {
-            delay(&state, &bin).await;
-            answer_for(&stored, &bin)
+    let (stored, bin, listening) = captured?;
+    tracing::debug!(bin = %bin.id, id = %stored.id, method = stored.method, "captured");
+    let Some((waiter, limit)) = listening else {
+        delay(state, &bin).await;
+        return Ok(answer_for(&stored, &bin));
+    };
+    // Listen mode: the local app's answer, else the default one.
+    let (response, from_app) = match waiter.wait(limit).await {
+        Some(answer) => (sandboxed(answer.into_response()), true),
+        None => {
+            delay(state, &bin).await;
+            (answer_for(&stored, &bin), false)
         }
-        // Listen mode: the local app's answer, else the default one.
-        Ok((stored, bin, Some((waiter, limit)))) => {
-            let (response, from_app) = match waiter.wait(limit).await {
-                Some(answer) => (sandboxed(answer.into_response()), true),
-                None => {
-                    delay(&state, &bin).await;
-                    (answer_for(&stored, &bin), false)
-                }
-            };
-            record_sent(&state, &stored, response, from_app).await
-        }
-        Err(e) => e.into_response(),
-    }
+    };
+    Ok(record_sent(state, &stored, response, from_app).await)
 }
 
 /// Notes in the store what a listen-mode capture answered, then sends it.
@@ -217,7 +223,6 @@ fn answer_for(stored: &CapturedRequest, bin: &Bin) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("sandbox"),
     );
-    response.extensions_mut().insert(Verbatim);
     response
 }
 

@@ -108,38 +108,56 @@ struct ErrorPage<'a> {
     reason: &'a str,
 }
 
-/// Marks a response that must reach the client exactly as built (a bin's
-/// configured answer may well be a 500 on purpose).
+/// Marks a response that must reach the client exactly as built (a page
+/// that is not an error, though its status says so).
 #[derive(Debug, Clone, Copy)]
 pub struct Verbatim;
 
 /// How the client wants errors: decided from the request path and Accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub enum Format {
     Json,
     Html,
     Text,
 }
 
-fn wanted_format(req: &Request) -> Format {
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if req.uri().path().starts_with("/token") || accept.starts_with("application/json") {
-        Format::Json
-    } else if accept.contains("text/html") {
-        Format::Html
-    } else {
-        Format::Text
+impl Format {
+    pub fn wanted(req: &Request) -> Self {
+        let accept = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if req.uri().path().starts_with("/token") || accept.starts_with("application/json") {
+            Self::Json
+        } else if accept.contains("text/html") {
+            Self::Html
+        } else {
+            Self::Text
+        }
+    }
+
+    /// `error` as a response in this format (what [`negotiate`] makes of
+    /// it, for handlers outside that middleware).
+    pub fn respond(self, error: AppError) -> Response {
+        let response = error.into_response();
+        if self == Self::Text {
+            return response;
+        }
+        let (parts, _) = response.into_parts();
+        let reason = parts
+            .extensions
+            .get::<ErrorReason>()
+            .map(|ErrorReason(reason)| reason.clone())
+            .unwrap_or_default();
+        render(self, parts, reason)
     }
 }
 
 /// Middleware: re-renders error responses (ours and axum's extractor
 /// rejections alike) in the format the client asked for.
 pub async fn negotiate(req: Request, next: Next) -> Response {
-    let format = wanted_format(&req);
+    let format = Format::wanted(&req);
     let response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())

@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::app::parse_bin;
-use crate::error::{AppError, Verbatim};
+use crate::error::AppError;
 
 /// The answer a forwarder supplies for one captured request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +47,6 @@ impl ListenAnswer {
         for (name, value) in self.headers {
             headers.append(name, value);
         }
-        response.extensions_mut().insert(Verbatim);
         response
     }
 }

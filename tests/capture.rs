@@ -228,6 +228,21 @@ async fn unknown_or_malformed_bins_get_404_and_nothing_is_stored() {
         .await
         .expect("text")
         .contains("<h1>404 Not Found</h1>"));
+    // And a client that asks for JSON gets JSON.
+    let json = app
+        .client
+        .post(app.url(&format!("/{unknown}")))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(json.status(), 404);
+    let error: serde_json::Value = json.json().await.expect("a JSON error");
+    assert_eq!(error["error"], "not_found");
+    assert!(error["message"]
+        .as_str()
+        .expect("message")
+        .contains("no bin"));
     assert_eq!(app.state.store.count_bins().await.expect("count"), 0);
 }
 

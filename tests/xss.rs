@@ -224,6 +224,13 @@ async fn pages_send_strict_security_headers_and_bodies_download_as_attachments()
             format!("/view/{}", Uuid::new_v4()),
             404,
         ),
+        // Captures render their own errors, outside the pages' layers.
+        (
+            "a capture URL of no bin",
+            format!("/{}/x", Uuid::new_v4()),
+            404,
+        ),
+        ("a path that names no bin", "/nothing-here".to_owned(), 404),
     ];
     for (what, path, status) in pages {
         let response = app
