@@ -212,7 +212,7 @@ pub fn parse_bin(segment: &str) -> Result<Uuid, AppError> {
 }
 
 /// The bin a URL segment names: 404 unless it parses and exists.
-pub async fn find_bin(store: &Store, segment: &str) -> Result<crate::model::Bin, AppError> {
+pub async fn find_bin(store: &Store, segment: &str) -> Result<Arc<crate::model::Bin>, AppError> {
     store
         .bin(parse_bin(segment)?)
         .await?

@@ -3,6 +3,7 @@
 //! that got its answer knows its request is stored.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -117,7 +118,7 @@ type Listening = (Waiter, Duration);
 async fn capture(
     state: &AppState,
     req: Request,
-) -> Result<(CapturedRequest, Bin, Option<Listening>), AppError> {
+) -> Result<(CapturedRequest, Arc<Bin>, Option<Listening>), AppError> {
     let bin_segment = req
         .uri()
         .path()
@@ -215,7 +216,8 @@ fn answer_for(stored: &CapturedRequest, bin: &Bin) -> Response {
         allow_cross_origin(headers, stored);
     }
     for (name, id) in [("x-request-id", stored.id), ("x-token-id", stored.bin)] {
-        if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+        let mut text = uuid::Uuid::encode_buffer();
+        if let Ok(value) = HeaderValue::from_str(id.hyphenated().encode_lower(&mut text)) {
             headers.insert(name, value);
         }
     }

@@ -308,7 +308,7 @@ pub async fn update(
 ) -> Result<Response, AppError> {
     let bin = find_bin(&state.store, &id).await?;
     let input: BinInput = parse_json(&body)?;
-    let settings = input.apply_all(bin.settings).await?;
+    let settings = input.apply_all(bin.settings.clone()).await?;
     let bin = state.store.update_bin(bin.id, settings).await?;
     Ok(json(StatusCode::OK, &BinJson::new(&bin, &state.config)))
 }

@@ -237,7 +237,7 @@ pub async fn view(
 ) -> Result<impl IntoResponse, AppError> {
     let store = &state.store;
     let found = find_bin(store, &bin).await?;
-    let (bin, settings) = (found.id, found.settings);
+    let (bin, settings) = (found.id, found.settings.clone());
     let search = params.q.clone().unwrap_or_default();
     let filter = RequestFilter {
         query: SearchQuery::parse(&search),

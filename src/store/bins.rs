@@ -33,7 +33,7 @@ impl BinCache {
 
     /// Caches a bin read from the database, unless a bin was removed since
     /// the read began (`removals_before`).
-    fn put_read(&self, bin: Bin, removals_before: u64) {
+    fn put_read(&self, bin: Arc<Bin>, removals_before: u64) {
         let mut bins = self
             .bins
             .write()
@@ -44,7 +44,7 @@ impl BinCache {
         if bins.len() >= MAX_CACHED_BINS && !bins.contains_key(&bin.id) {
             bins.clear();
         }
-        bins.insert(bin.id, Arc::new(bin));
+        bins.insert(bin.id, bin);
     }
 
     fn get(&self, id: Uuid) -> Option<Arc<Bin>> {
@@ -125,10 +125,11 @@ impl Store {
     }
 
     /// The bin with this id, unless it does not exist or has expired.
-    pub async fn bin(&self, id: Uuid) -> Result<Option<Bin>, StoreError> {
+    /// Shared with the cache: a capture reads its bin without copying it.
+    pub async fn bin(&self, id: Uuid) -> Result<Option<Arc<Bin>>, StoreError> {
         let now = Timestamp::now();
         if let Some(bin) = self.bins.get(id) {
-            return Ok((!bin.is_expired(now)).then(|| Bin::clone(&bin)));
+            return Ok((!bin.is_expired(now)).then_some(bin));
         }
         let removals = self.bins.removals();
         let found = self
@@ -141,7 +142,8 @@ impl Store {
             })
             .await?;
         Ok(found.and_then(|bin| {
-            self.bins.put_read(bin.clone(), removals);
+            let bin = Arc::new(bin);
+            self.bins.put_read(Arc::clone(&bin), removals);
             (!bin.is_expired(now)).then_some(bin)
         }))
     }
@@ -149,7 +151,7 @@ impl Store {
     /// Replaces the settings of a bin and stamps `updated_at`; resolves to
     /// the updated bin.
     pub async fn update_bin(&self, id: Uuid, settings: BinSettings) -> Result<Bin, StoreError> {
-        let mut bin = self.bin(id).await?.ok_or(StoreError::UnknownBin)?;
+        let mut bin = Bin::clone(&*self.bin(id).await?.ok_or(StoreError::UnknownBin)?);
         bin.settings = settings;
         bin.updated_at = Timestamp::now();
         let row = bin.clone();
