@@ -108,6 +108,12 @@ pub struct Config {
     /// Seconds that shutdown waits for in-flight requests to finish.
     #[arg(long, env = "HOOKSCOPE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+
+    /// Threads that serve HTTP. Default: one less than the CPUs, at least
+    /// one: the store's writer thread, which every capture waits for,
+    /// keeps a core to itself (bench/RESULTS.md).
+    #[arg(long, env = "HOOKSCOPE_WORKERS")]
+    pub workers: Option<usize>,
 }
 
 impl Config {
@@ -124,8 +130,34 @@ impl Config {
         config
     }
 
+    /// How many threads serve HTTP (see `workers`).
+    pub fn worker_threads(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| {
+                let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+                cpus.saturating_sub(1)
+            })
+            .max(1)
+    }
+
     /// The public base URL without a trailing slash, if one was configured.
     pub fn public_base(&self) -> Option<&str> {
         self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_workers_leave_a_core_to_the_writer_and_are_never_zero() {
+        let mut config = Config::with_db("x.db");
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(config.worker_threads(), cpus.saturating_sub(1).max(1));
+        config.workers = Some(0);
+        assert_eq!(config.worker_threads(), 1);
+        config.workers = Some(3);
+        assert_eq!(config.worker_threads(), 3);
     }
 }

@@ -40,7 +40,14 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),
         )
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    match &cli.command {
+        Some(Command::Serve(config)) => builder.worker_threads(config.worker_threads()),
+        Some(Command::Forward(_)) => &mut builder,
+        None => builder.worker_threads(cli.serve.worker_threads()),
+    };
+    let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("hookscope: cannot start the runtime: {e}");
