@@ -14,19 +14,24 @@
 //! which stays about as large as half a second of writes instead of growing
 //! for as long as the load lasts (by 2.5 KiB per capture in
 //! bench/RESULTS.md).
+//!
+//! Between checkpoints the thread also flushes the WAL every 50 ms, so the
+//! sync a checkpoint starts with is short (see `run`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
 use super::StoreError;
 
 const EVERY: Duration = Duration::from_millis(500);
+/// How often the WAL's new pages are flushed between checkpoints.
+const FLUSH_WAL_EVERY: Duration = Duration::from_millis(50);
 /// Passes in a row at most, each copying what the one before left.
 const MAX_PASSES: usize = 6;
 /// A tail this short (in 4 KiB pages) is left to the writer.
@@ -62,10 +67,11 @@ impl Checkpointer {
         conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
         let db = std::fs::File::open(path)
             .map_err(|e| StoreError::Sqlite(format!("cannot open the database file: {e}")))?;
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
         let (stop, stopped) = mpsc::channel::<()>();
         thread::Builder::new()
             .name("hookscope-checkpoint".into())
-            .spawn(move || run(&conn, &db, &stopped, &tail))
+            .spawn(move || run(&conn, &db, &wal, &stopped, &tail))
             .map_err(|e| StoreError::Sqlite(format!("cannot start checkpoints: {e}")))?;
         Ok(Self {
             stop: Arc::new(Mutex::new(Some(stop))),
@@ -81,13 +87,38 @@ impl Checkpointer {
     }
 }
 
-fn run(conn: &Connection, db: &std::fs::File, stopped: &mpsc::Receiver<()>, tail: &Tail) {
+fn run(
+    conn: &Connection,
+    db: &std::fs::File,
+    wal_path: &Path,
+    stopped: &mpsc::Receiver<()>,
+    tail: &Tail,
+) {
+    let mut wal = None;
+    let mut next_checkpoint = Instant::now() + EVERY;
     loop {
-        let last = !matches!(stopped.recv_timeout(EVERY), Err(RecvTimeoutError::Timeout));
+        let last = !matches!(
+            stopped.recv_timeout(FLUSH_WAL_EVERY),
+            Err(RecvTimeoutError::Timeout)
+        );
         if last {
             checkpoint(conn, "TRUNCATE");
             return;
         }
+        // A checkpoint first syncs the WAL. Syncing tens of megabytes at
+        // once stalled the writer for 10-30 ms: its next frame shares a
+        // page with the last one synced and waits for that write to land.
+        // Flushed often, each sync is short.
+        if wal.is_none() {
+            wal = std::fs::File::open(wal_path).ok();
+        }
+        if let Some(wal) = &wal {
+            let _ = wal.sync_data();
+        }
+        if Instant::now() < next_checkpoint {
+            continue;
+        }
+        next_checkpoint = Instant::now() + EVERY;
         // Each pass copies what was appended during the one before, then
         // flushes the database file (SQLite syncs it only in the pass that
         // copies the last frame: that would be the writer's, with every
