@@ -10,7 +10,7 @@
 //! appended more by the time it ends, and SQLite starts the WAL over from
 //! its beginning only once every frame is copied. So after each pass the
 //! writer, between two batches, copies the short tail written meanwhile
-//! ([`Tail::copy_if_due`]); its next transaction then restarts the WAL,
+//! ([`Tail::after_commit`]); its next transaction then restarts the WAL,
 //! which stays about as large as half a second of writes instead of growing
 //! for as long as the load lasts (by 2.5 KiB per capture in
 //! bench/RESULTS.md).
@@ -19,7 +19,7 @@
 //! sync a checkpoint starts with is short (see `run`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -44,17 +44,27 @@ pub struct Checkpointer {
     stop: Arc<Mutex<Option<mpsc::Sender<()>>>>,
 }
 
-/// The writer's side: set when a pass has ended and the tail written
-/// since is waiting to be copied.
+/// What the writer and the checkpoint thread tell each other.
 #[derive(Clone, Default)]
-pub struct Tail(Arc<AtomicBool>);
+pub struct Tail(Arc<TailFlags>);
+
+#[derive(Default)]
+pub struct TailFlags {
+    /// A pass has ended; the tail written since waits to be copied.
+    due: AtomicBool,
+    /// Batches the writer has committed: when it has not moved, there is
+    /// nothing to flush or copy.
+    commits: AtomicU64,
+}
 
 impl Tail {
-    /// Copies what the last pass left (the writer calls this between
-    /// batches, so nothing is appended meanwhile and the copy is complete
-    /// unless a reader still uses an older snapshot).
-    pub fn copy_if_due(&self, conn: &Connection) {
-        if self.0.swap(false, Ordering::Relaxed) {
+    /// Called by the writer after each batch: notes the commit, and copies
+    /// what the last pass left if it is due (between batches, nothing is
+    /// appended meanwhile, so the copy is complete unless a reader still
+    /// uses an older snapshot).
+    pub fn after_commit(&self, conn: &Connection) {
+        self.0.commits.fetch_add(1, Ordering::Relaxed);
+        if self.0.due.swap(false, Ordering::Relaxed) {
             checkpoint(conn, "PASSIVE");
         }
     }
@@ -96,6 +106,7 @@ fn run(
 ) {
     let mut wal = None;
     let mut next_checkpoint = Instant::now() + EVERY;
+    let (mut flushed, mut checkpointed) = (0, 0);
     loop {
         let last = !matches!(
             stopped.recv_timeout(FLUSH_WAL_EVERY),
@@ -112,13 +123,16 @@ fn run(
         if wal.is_none() {
             wal = std::fs::File::open(wal_path).ok();
         }
-        if let Some(wal) = &wal {
+        let commits = tail.0.commits.load(Ordering::Relaxed);
+        if let Some(wal) = wal.as_ref().filter(|_| commits != flushed) {
             let _ = wal.sync_data();
+            flushed = commits;
         }
-        if Instant::now() < next_checkpoint {
+        if Instant::now() < next_checkpoint || commits == checkpointed {
             continue;
         }
         next_checkpoint = Instant::now() + EVERY;
+        checkpointed = commits;
         // Each pass copies what was appended during the one before, then
         // flushes the database file (SQLite syncs it only in the pass that
         // copies the last frame: that would be the writer's, with every
@@ -138,7 +152,7 @@ fn run(
                 break;
             }
         }
-        tail.0.store(true, Ordering::Relaxed);
+        tail.0.due.store(true, Ordering::Relaxed);
     }
 }
 

@@ -121,7 +121,7 @@ fn run(mut conn: Connection, inbox: &mpsc::Receiver<Message>, tail: &Tail) {
             }
         }
         commit_batch(&mut conn, &mut batch);
-        tail.copy_if_due(&conn);
+        tail.after_commit(&conn);
     }
     if let Some(done) = stop {
         let _ = done.send(());
