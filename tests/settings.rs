@@ -192,6 +192,42 @@ async fn request_limit_prunes_the_oldest() {
     assert_eq!(stored_bodies(&app, bin).await, ["r6"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_captures_keep_the_newest_and_count_exactly() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let limited = bin_with(&app, json!({"request_limit": 10})).await;
+    let open = bin_with(&app, json!({})).await;
+    // Captures to both bins at once, so batches mix bins and hold several
+    // captures of each; counts and pruning are applied per batch.
+    let sends: Vec<_> = (0..80)
+        .map(|n| {
+            let app = app.clone();
+            let bin = if n % 2 == 0 { limited } else { open };
+            tokio::spawn(async move {
+                let answer = app.post_to_bin(bin, "", format!("c{n}")).await;
+                assert_eq!(answer.status(), 200);
+                (bin, TestApp::request_id(&answer))
+            })
+        })
+        .collect();
+    let mut limited_ids = Vec::new();
+    for send in sends {
+        let (bin, id) = send.await.expect("send");
+        if bin == limited {
+            limited_ids.push(id);
+        }
+    }
+    let store = &app.state.store;
+    assert_eq!(store.count_requests(open).await.expect("count"), 40);
+    assert_eq!(store.count_requests(limited).await.expect("count"), 10);
+    // Ids are in commit order: the ten kept are the ten newest.
+    limited_ids.sort();
+    for (n, id) in limited_ids.iter().enumerate() {
+        let kept = store.request(limited, *id).await.expect("read").is_some();
+        assert_eq!(kept, n >= 30, "request {n} of 40");
+    }
+}
+
 #[tokio::test]
 async fn expired_bins_disappear() {
     let app = TestApp::spawn().await;

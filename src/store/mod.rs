@@ -6,13 +6,14 @@
 mod bins;
 mod checkpoint;
 mod codec;
+mod counts;
 mod pool;
 mod requests;
 mod search;
 mod writer;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use uuid::Uuid;
 use crate::model::{CapturedRequest, SentResponse, Timestamp};
 use bins::BinCache;
 use checkpoint::Checkpointer;
+use counts::PendingCounts;
 use pool::ReadPool;
 pub use search::{SearchQuery, Term};
 use writer::Writer;
@@ -138,11 +140,13 @@ pub struct StoreParts {
     /// by several instances must invalidate it when another one writes.
     bins: BinCache,
     /// Most requests any bin keeps (its own `request_limit` may be lower).
-    request_cap: Arc<std::sync::atomic::AtomicU32>,
+    request_cap: Arc<AtomicU32>,
     /// Most bins the database may hold; 0: no limit.
     max_bins: Arc<std::sync::atomic::AtomicU64>,
     /// Checkpoints the WAL off the commit path.
     checkpointer: Arc<Checkpointer>,
+    /// Captures of the writer's current batch, counted at its end.
+    counts: PendingCounts,
     /// The next request's `seq`; only the writer takes from it.
     next_seq: Arc<AtomicI64>,
     /// When the last capture was stored (µs): the search index is filled
@@ -195,12 +199,20 @@ impl Store {
         let readers = ReadPool::new(path.to_owned());
         let tail = checkpoint::Tail::default();
         let checkpointer = Checkpointer::start(path, tail.clone())?;
-        let writer = Writer::start(conn, tail).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        let counts = PendingCounts::default();
+        let request_cap = Arc::new(AtomicU32::new(DEFAULT_REQUEST_CAP));
+        let before_commit = {
+            let (counts, cap) = (counts.clone(), Arc::clone(&request_cap));
+            Box::new(move |conn: &Connection| counts.apply(conn, &cap))
+        };
+        let writer = Writer::start(conn, tail, before_commit)
+            .map_err(|e| StoreError::Sqlite(e.to_string()))?;
         Ok(Self(Arc::new(StoreParts {
             writer,
             readers,
             bins: BinCache::default(),
-            request_cap: Arc::new(DEFAULT_REQUEST_CAP.into()),
+            counts,
+            request_cap,
             max_bins: Arc::default(),
             checkpointer: Arc::new(checkpointer),
             next_seq: Arc::new(AtomicI64::new(next_seq)),
@@ -255,28 +267,14 @@ impl Store {
         &self,
         mut req: CapturedRequest,
     ) -> Result<CapturedRequest, StoreError> {
-        let cap = self.request_cap.load(Ordering::Relaxed);
         let next_seq = Arc::clone(&self.next_seq);
+        let counts = self.counts.clone();
         // Arrival time is close enough to "now" for the indexer's pause
         // check, and spares a clock read per capture.
         self.last_insert
             .store(req.received_at.as_micros(), Ordering::Relaxed);
         self.writer
             .write(move |conn| {
-                // Count first: this also tells us the bin exists and what
-                // it keeps, in one indexed statement.
-                let counted = conn
-                    .prepare_cached(
-                        "UPDATE bins SET request_count = request_count + 1 WHERE id = ?1
-                         RETURNING request_count, request_limit",
-                    )?
-                    .query_row([req.bin], |row| {
-                        Ok((row.get::<_, i64>(0)?, row.get::<_, Option<i64>>(1)?))
-                    })
-                    .optional()?;
-                let Some((count, limit)) = counted else {
-                    return Err(StoreError::UnknownBin);
-                };
                 req.id = Uuid::now_v7();
                 let headers = codec::encode_headers(&req.headers);
                 // Not indexed here: see `index_pending`.
@@ -299,11 +297,18 @@ impl Store {
                     &req.body[..],
                     req.body.len() as i64,
                     seq,
-                ])?;
-                let keep = limit.map_or(i64::from(cap), |l| l.min(i64::from(cap)));
-                if count > keep {
-                    prune_oldest(conn, req.bin, count - keep)?;
-                }
+                ])
+                .map_err(|e| match e {
+                    // The bin's row is gone (deleted since the capture found it).
+                    rusqlite::Error::SqliteFailure(failure, _)
+                        if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+                    {
+                        StoreError::UnknownBin
+                    }
+                    e => StoreError::from(e),
+                })?;
+                // Counted (and the bin pruned) at the end of the batch.
+                counts.add(req.bin);
                 Ok(req)
             })
             .await
@@ -601,10 +606,6 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> Result<(
 
 /// Deletes the `n` oldest requests of `bin` (and their index rows):
 /// O(log n + n) through the (bin_id, id) index.
-fn prune_oldest(conn: &Connection, bin: Uuid, n: i64) -> Result<(), StoreError> {
-    delete_oldest(conn, bin, None, n).map(|_| ())
-}
-
 /// Deletes up to `n` of the oldest requests of `bin` (only those with an id
 /// below `before`, when given), with their index rows, keeping the bin's
 /// count in step; returns how many went.
@@ -638,6 +639,46 @@ fn delete_oldest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn capture_for(bin: Uuid, body: &'static str) -> CapturedRequest {
+        CapturedRequest {
+            id: Uuid::nil(),
+            bin,
+            received_at: Timestamp::now(),
+            method: "POST".into(),
+            path: format!("/{bin}"),
+            query: None,
+            version: "HTTP/1.1".into(),
+            remote_addr: "127.0.0.1:1".into(),
+            headers: Vec::new(),
+            body: bytes::Bytes::from_static(body.as_bytes()),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_insert_into_a_deleted_bin_fails_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("s.db"), Durability::Normal).expect("open");
+        let (kept, gone) = (crate::model::Bin::new(), crate::model::Bin::new());
+        store.create_bin(kept.clone()).await.expect("create");
+        store.create_bin(gone.clone()).await.expect("create");
+        assert!(store.delete_bin(gone.id).await.expect("delete"));
+        // Queued together, so they may share a batch.
+        let (lost, stored) = tokio::join!(
+            store.insert_request(capture_for(gone.id, "lost")),
+            store.insert_request(capture_for(kept.id, "stored")),
+        );
+        assert!(matches!(lost, Err(StoreError::UnknownBin)), "{lost:?}");
+        let stored = stored.expect("the other insert commits");
+        assert!(store
+            .request(kept.id, stored.id)
+            .await
+            .expect("read")
+            .is_some());
+        assert_eq!(store.count_requests(kept.id).await.expect("count"), 1);
+        assert_eq!(store.count_requests(gone.id).await.expect("count"), 0);
+        store.close().await;
+    }
 
     #[test]
     fn migrations_validate_and_apply_to_an_empty_database() {

@@ -11,6 +11,9 @@ use tokio::sync::oneshot;
 use super::checkpoint::Tail;
 use super::StoreError;
 
+/// What runs at the end of every batch, before its commit.
+pub type BeforeCommit = Box<dyn FnMut(&Connection) -> Result<(), StoreError> + Send>;
+
 /// Most operations committed in one transaction; bounds commit latency.
 const MAX_BATCH: usize = 1024;
 
@@ -63,13 +66,18 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread; between batches it copies the WAL tail that
-    /// `tail` says is due.
-    pub fn start(conn: Connection, tail: Tail) -> std::io::Result<Self> {
+    /// Starts the thread. `before_commit` runs at the end of each batch,
+    /// inside its transaction (an error rolls the batch back); between
+    /// batches the thread copies the WAL tail that `tail` says is due.
+    pub fn start(
+        conn: Connection,
+        tail: Tail,
+        mut before_commit: BeforeCommit,
+    ) -> std::io::Result<Self> {
         let (queue, inbox) = mpsc::channel();
         thread::Builder::new()
             .name("hookscope-writer".into())
-            .spawn(move || run(conn, &inbox, &tail))?;
+            .spawn(move || run(conn, &inbox, &tail, &mut before_commit))?;
         Ok(Self { queue })
     }
 
@@ -102,7 +110,12 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, inbox: &mpsc::Receiver<Message>, tail: &Tail) {
+fn run(
+    mut conn: Connection,
+    inbox: &mpsc::Receiver<Message>,
+    tail: &Tail,
+    before_commit: &mut BeforeCommit,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut stop = None;
     while stop.is_none() {
@@ -120,7 +133,7 @@ fn run(mut conn: Connection, inbox: &mpsc::Receiver<Message>, tail: &Tail) {
                 next = inbox.try_recv().ok();
             }
         }
-        commit_batch(&mut conn, &mut batch);
+        commit_batch(&mut conn, &mut batch, before_commit);
         tail.after_commit(&conn);
     }
     if let Some(done) = stop {
@@ -129,7 +142,11 @@ fn run(mut conn: Connection, inbox: &mpsc::Receiver<Message>, tail: &Tail) {
     tracing::debug!("writer stopped");
 }
 
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>) {
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &mut Vec<Box<dyn Job>>,
+    before_commit: &mut BeforeCommit,
+) {
     if batch.is_empty() {
         return;
     }
@@ -140,7 +157,8 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>) {
             for job in batch.iter_mut() {
                 job.apply(&tx);
             }
-            tx.commit().map_err(StoreError::from)
+            // On error, dropping `tx` rolls the batch back.
+            before_commit(&tx).and_then(|()| tx.commit().map_err(StoreError::from))
         }
         Err(e) => Err(StoreError::from(e)),
     };
