@@ -191,11 +191,25 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
     u64::from_str_radix(digits, 16).ok()
 }
 
+/// Heads with at most this many lines are parsed without allocating.
+const FEW_HEADERS: usize = 32;
+
 /// Parses a complete head; returns it and how the body that follows is
 /// framed.
 fn parse_head(bytes: &[u8], max_headers: usize) -> Option<(RawHead, Mode)> {
-    let mut fields = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut req = httparse::Request::new(&mut fields);
+    // Each field takes a line, so the line count bounds the fields: most
+    // heads fit on the stack instead of a `max_headers` array per request.
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+    let wanted = lines.min(max_headers);
+    let mut few = [httparse::EMPTY_HEADER; FEW_HEADERS];
+    let mut many = Vec::new();
+    let fields = if wanted <= FEW_HEADERS {
+        &mut few[..wanted]
+    } else {
+        many.resize(wanted, httparse::EMPTY_HEADER);
+        &mut many[..]
+    };
+    let mut req = httparse::Request::new(fields);
     if !matches!(req.parse(bytes), Ok(httparse::Status::Complete(_))) {
         return None;
     }

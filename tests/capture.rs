@@ -94,6 +94,36 @@ async fn headers_keep_arrival_order_duplicates_case_and_raw_bytes() {
 }
 
 #[tokio::test]
+async fn a_head_with_many_fields_keeps_their_case_and_order() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    // More fields than fit the head parser's stack array (32).
+    let fields: Vec<(String, String)> = (0..150)
+        .map(|n| {
+            (
+                format!("X-Field-{n}-{}", if n % 2 == 0 { "Up" } else { "low" }),
+                n.to_string(),
+            )
+        })
+        .collect();
+    let mut wire = format!("POST /{bin} HTTP/1.1\r\nHost: example.test\r\n");
+    for (name, value) in &fields {
+        wire.push_str(&format!("{name}: {value}\r\n"));
+    }
+    wire.push_str("Content-Length: 0\r\nConnection: close\r\n\r\n");
+    let req = capture_raw(&app, bin, wire.as_bytes()).await;
+    let names: Vec<&str> = req.headers.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names.len(), 153);
+    assert_eq!(names[0], "Host");
+    for (n, (name, value)) in fields.iter().enumerate() {
+        assert_eq!(
+            req.headers[n + 1],
+            Header::new(name.as_str(), value.as_bytes())
+        );
+    }
+}
+
+#[tokio::test]
 async fn keep_alive_and_chunked_requests_each_get_their_own_headers() {
     let app = TestApp::spawn().await;
     let bin = app.new_bin().await;
