@@ -7,6 +7,7 @@
 //! once with a form; the cookie they get holds an HMAC that proves the
 //! secret, never the secret itself.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
@@ -14,7 +15,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -150,8 +151,9 @@ pub async fn require_bin_password(
     }) else {
         return next.run(req).await;
     };
-    match check_bin(&state, req.headers(), &bin).await {
+    match check_bin(&state, req.headers(), client_ip(&req), &bin).await {
         Ok(()) => next.run(req).await,
+        Err(e @ AppError::RateLimited { .. }) => e.into_response(),
         Err(_) if wants_page(req.headers()) && !req.uri().path().starts_with("/token") => {
             unlock_page(bin.id, None, StatusCode::UNAUTHORIZED)
         }
@@ -166,9 +168,22 @@ pub async fn require_bin_password(
     }
 }
 
+/// The address a request came from (absent only for in-process callers).
+pub fn client_ip(req: &Request) -> Option<IpAddr> {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
 /// Ok when `bin` has no password or the request proves it: the browser's
-/// cookie (an HMAC check), else `X-Bin-Password` or Basic auth (argon2).
-pub async fn check_bin(state: &AppState, headers: &HeaderMap, bin: &Bin) -> Result<(), AppError> {
+/// cookie (an HMAC check), else `X-Bin-Password` or Basic auth (argon2),
+/// unless `client` has tried too many wrong passwords (429).
+pub async fn check_bin(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+    bin: &Bin,
+) -> Result<(), AppError> {
     let Some(hash) = bin.settings.password_hash.as_deref() else {
         return Ok(());
     };
@@ -183,9 +198,11 @@ pub async fn check_bin(state: &AppState, headers: &HeaderMap, bin: &Bin) -> Resu
             "this bin has a password: send it in X-Bin-Password or with Basic auth",
         ));
     };
+    state.limits.allow_password_attempt(client)?;
     if verify_password(password, hash.to_owned()).await {
         Ok(())
     } else {
+        state.limits.note_wrong_password(client);
         Err(AppError::Unauthorized("wrong bin password"))
     }
 }
@@ -348,6 +365,7 @@ pub async fn login(
 pub async fn unlock(
     State(state): State<AppState>,
     Path(bin): Path<String>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<SecretForm>,
 ) -> Result<Response, AppError> {
@@ -357,7 +375,9 @@ pub async fn unlock(
     let Some(hash) = bin.settings.password_hash.clone() else {
         return Ok(response);
     };
+    state.limits.allow_password_attempt(Some(client.ip()))?;
     if !verify_password(form.secret.into_bytes(), hash).await {
+        state.limits.note_wrong_password(Some(client.ip()));
         return Ok(unlock_page(
             bin.id,
             Some("Wrong password."),

@@ -86,6 +86,16 @@ pub struct Config {
     #[arg(long, env = "HOOKSCOPE_BINS_PER_MINUTE_PER_IP", default_value_t = 30)]
     pub bins_per_minute_per_ip: u32,
 
+    /// Wrong bin passwords one client IP address may try per minute;
+    /// beyond it the address gets 429 with Retry-After, and its passwords
+    /// are not checked until the minute is over. 0: no limit.
+    #[arg(
+        long,
+        env = "HOOKSCOPE_PASSWORD_FAILURES_PER_MINUTE_PER_IP",
+        default_value_t = 10
+    )]
+    pub password_failures_per_minute_per_ip: u32,
+
     /// Captures one bin accepts per second (429 with Retry-After beyond
     /// it, nothing stored). 0: no limit.
     #[arg(

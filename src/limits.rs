@@ -1,10 +1,13 @@
 //! Rate limits that keep one client or one bin from taking the whole
-//! server: bin creation per client IP and captures per bin. Both answer
-//! 429 with `Retry-After`; a refused capture stores nothing.
+//! server: bin creation per client IP, captures per bin, and wrong bin
+//! passwords per client IP. All answer 429 with `Retry-After`; a refused
+//! capture stores nothing.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use governor::clock::Clock as _;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -22,6 +25,26 @@ pub struct Limits {
 struct Limiters {
     bin_creation: Option<DefaultKeyedRateLimiter<IpAddr>>,
     captures: Option<DefaultKeyedRateLimiter<Uuid>>,
+    password_failures: Option<Failures>,
+}
+
+/// Wrong passwords per client address, counted in a minute that starts
+/// with the first one. A governor limiter cannot be asked whether a key is
+/// spent without spending it, and a password must be refused before it is
+/// checked (a right guess after the limit must not get in).
+struct Failures {
+    per_minute: u32,
+    by_client: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+impl Failures {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (Instant, u32)>> {
+        self.by_client
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl Limits {
@@ -30,12 +53,52 @@ impl Limits {
             .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
         let captures = NonZeroU32::new(config.captures_per_second_per_bin)
             .map(|n| RateLimiter::keyed(Quota::per_second(n)));
+        let password_failures =
+            (config.password_failures_per_minute_per_ip > 0).then(|| Failures {
+                per_minute: config.password_failures_per_minute_per_ip,
+                by_client: Mutex::default(),
+            });
         Self {
             inner: Arc::new(Limiters {
                 bin_creation,
                 captures,
+                password_failures,
             }),
         }
+    }
+
+    /// May `client` have a bin password checked now? Not once it has
+    /// tried too many wrong ones this minute.
+    pub fn allow_password_attempt(&self, client: Option<IpAddr>) -> Result<(), AppError> {
+        let (Some(failures), Some(client)) = (&self.inner.password_failures, client) else {
+            return Ok(());
+        };
+        match failures.lock().get(&client) {
+            Some(&(since, count)) if count >= failures.per_minute => {
+                let wait = FAILURE_WINDOW.saturating_sub(since.elapsed());
+                if wait.is_zero() {
+                    return Ok(());
+                }
+                Err(AppError::RateLimited {
+                    reason: "too many wrong passwords from this address",
+                    retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a wrong bin password from `client`.
+    pub fn note_wrong_password(&self, client: Option<IpAddr>) {
+        let (Some(failures), Some(client)) = (&self.inner.password_failures, client) else {
+            return;
+        };
+        let mut by_client = failures.lock();
+        let entry = by_client.entry(client).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= FAILURE_WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
     }
 
     /// May `client` create a bin now?
@@ -66,6 +129,11 @@ impl Limits {
         if let Some(limiter) = &self.inner.captures {
             limiter.retain_recent();
             limiter.shrink_to_fit();
+        }
+        if let Some(failures) = &self.inner.password_failures {
+            failures
+                .lock()
+                .retain(|_, (since, _)| since.elapsed() < FAILURE_WINDOW);
         }
     }
 }

@@ -435,3 +435,52 @@ async fn a_listening_forwarder_with_the_key_and_bin_password_answers_for_the_loc
         .expect("the forwarder ended cleanly");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn wrong_passwords_from_one_address_are_cut_off_before_a_guess_gets_in() {
+    let app = TestApp::spawn_with(|config| config.password_failures_per_minute_per_ip = 3).await;
+    let created = create_bin(&app, None, json!({ "password": PASSWORD })).await;
+    let id: Uuid = created.json::<Value>().await.expect("bin")["uuid"]
+        .as_str()
+        .expect("uuid")
+        .parse()
+        .expect("uuid");
+    let read = |client: &reqwest::Client, password: &str| {
+        client
+            .get(app.url(&format!("/token/{id}")))
+            .header("X-Bin-Password", password)
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(read(&app.client, "guess").await.expect("GET").status(), 401);
+    }
+    // Past the limit even the right password is not checked...
+    let refused = read(&app.client, PASSWORD).await.expect("GET");
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "Retry-After: {retry}");
+    let unlock = app
+        .client
+        .post(app.url(&format!("/unlock/{id}")))
+        .header("Accept", "text/html")
+        .form(&[("secret", PASSWORD)])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(unlock.status(), 429);
+
+    // ...while another address still gets in, and captures stay open.
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    assert_eq!(read(&other, PASSWORD).await.expect("GET").status(), 200);
+    assert_eq!(
+        app.post_to_bin(id, "", "still captured").await.status(),
+        200
+    );
+}

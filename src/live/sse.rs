@@ -59,7 +59,7 @@ pub fn wants_event_stream(req: &Request) -> bool {
 pub async fn handle(state: AppState, req: Request) -> Result<Response, AppError> {
     let found = find_bin(&state.store, req.uri().path().trim_matches('/')).await?;
     let bin = found.id;
-    crate::auth::check_bin(&state, req.headers(), &found).await?;
+    crate::auth::check_bin(&state, req.headers(), crate::auth::client_ip(&req), &found).await?;
     let last_event_id = req
         .headers()
         .get("last-event-id")
