@@ -31,6 +31,15 @@ async fn create_bin(app: &TestApp, key: Option<&str>, settings: Value) -> reqwes
     request.send().await.expect("POST /token")
 }
 
+/// The id of the bin a `POST /token` answer describes.
+async fn uuid_of(created: reqwest::Response) -> Uuid {
+    created.json::<Value>().await.expect("bin")["uuid"]
+        .as_str()
+        .expect("uuid")
+        .parse()
+        .expect("uuid")
+}
+
 /// Asserts a 401 with the API's JSON error shape.
 async fn assert_unauthorized_json(response: reqwest::Response) {
     assert_eq!(response.status(), 401);
@@ -289,11 +298,7 @@ async fn a_bin_password_guards_its_api_pages_and_feed_but_not_capture() {
 async fn the_unlock_form_lets_a_browser_in_until_the_password_changes() {
     let app = TestApp::spawn().await;
     let created = create_bin(&app, None, json!({ "password": PASSWORD })).await;
-    let id: Uuid = created.json::<Value>().await.expect("bin")["uuid"]
-        .as_str()
-        .expect("uuid")
-        .parse()
-        .expect("uuid");
+    let id: Uuid = uuid_of(created).await;
 
     let unlock = |secret: &'static str| {
         app.client
@@ -391,11 +396,7 @@ async fn a_listening_forwarder_with_the_key_and_bin_password_answers_for_the_loc
     })
     .await;
     let created = create_bin(&app, Some(KEY), json!({ "password": PASSWORD })).await;
-    let bin: Uuid = created.json::<Value>().await.expect("bin")["uuid"]
-        .as_str()
-        .expect("uuid")
-        .parse()
-        .expect("uuid");
+    let bin: Uuid = uuid_of(created).await;
     let answer: &[u8] =
         b"HTTP/1.1 201 Created\r\nContent-Length: 5\r\nConnection: close\r\n\r\nlocal";
     let mut target =
@@ -440,11 +441,7 @@ async fn a_listening_forwarder_with_the_key_and_bin_password_answers_for_the_loc
 async fn wrong_passwords_from_one_address_are_cut_off_before_a_guess_gets_in() {
     let app = TestApp::spawn_with(|config| config.password_failures_per_minute_per_ip = 3).await;
     let created = create_bin(&app, None, json!({ "password": PASSWORD })).await;
-    let id: Uuid = created.json::<Value>().await.expect("bin")["uuid"]
-        .as_str()
-        .expect("uuid")
-        .parse()
-        .expect("uuid");
+    let id: Uuid = uuid_of(created).await;
     let read = |client: &reqwest::Client, password: &str| {
         client
             .get(app.url(&format!("/token/{id}")))
