@@ -384,3 +384,45 @@ async fn a_bins_listen_setting_holds_the_answer_for_a_listening_forwarder() {
     assert_eq!(response.headers()["content-security-policy"], "sandbox");
     assert_eq!(response.text().await.expect("body"), "from the app");
 }
+
+#[tokio::test]
+async fn every_setting_survives_an_update_and_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("hookscope.db");
+    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let bin = bin_with(
+        &app,
+        json!({"alias": "first", "default_content": "created"}),
+    )
+    .await;
+    let settings = json!({
+        "default_status": 418, "default_content": "I'm a teapot \u{2615}",
+        "default_content_type": "text/plain; charset=utf-8", "timeout": 1, "listen": 2,
+        "cors": true, "alias": "tea", "description": "brews", "request_limit": 7,
+        "expiry": 86400,
+    });
+    let updated = app
+        .client
+        .put(app.url(&format!("/token/{bin}")))
+        .json(&settings)
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(updated.status(), 200);
+    let before: Value = updated.json().await.expect("json");
+    app.stop().await;
+
+    // A new process reads the bin from the database, not from its cache.
+    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let after: Value = app
+        .get(&format!("/token/{bin}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(after, before);
+    for (field, value) in settings.as_object().expect("object") {
+        assert_eq!(&after[field], value, "{field}");
+    }
+    app.stop().await;
+}

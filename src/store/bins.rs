@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::{codec, Store, StoreError};
@@ -76,6 +77,68 @@ impl BinCache {
     }
 }
 
+/// The columns a bin's settings are stored in, in the order of
+/// [`settings_values`]; creating and updating a bin write the same ones.
+const SETTINGS_COLUMNS: [&str; 12] = [
+    "alias",
+    "description",
+    "default_status",
+    "default_content",
+    "default_content_type",
+    "response_headers",
+    "timeout",
+    "listen",
+    "cors",
+    "request_limit",
+    "expiry",
+    "password_hash",
+];
+
+/// Binds the id, times and creator (?1 to ?5), then the settings.
+static INSERT_BIN: LazyLock<String> = LazyLock::new(|| {
+    let placeholders: Vec<String> = (1..=5 + SETTINGS_COLUMNS.len())
+        .map(|n| format!("?{n}"))
+        .collect();
+    format!(
+        "INSERT INTO bins (id, created_at, updated_at, creator_ip, creator_user_agent, {})
+         VALUES ({})",
+        SETTINGS_COLUMNS.join(", "),
+        placeholders.join(", ")
+    )
+});
+
+/// Binds the id (?1) and `updated_at` (?2), then the settings.
+static UPDATE_BIN: LazyLock<String> = LazyLock::new(|| {
+    let assignments: Vec<String> = SETTINGS_COLUMNS
+        .iter()
+        .zip(3..)
+        .map(|(column, n)| format!("{column} = ?{n}"))
+        .collect();
+    format!(
+        "UPDATE bins SET updated_at = ?2, {} WHERE id = ?1",
+        assignments.join(", ")
+    )
+});
+
+/// A bin's settings as the values of [`SETTINGS_COLUMNS`].
+fn settings_values(settings: BinSettings) -> [Value; 12] {
+    [
+        Value::from(settings.alias),
+        Value::from(settings.description),
+        Value::from(settings.default_status),
+        // A BLOB column: the body is stored as bytes.
+        Value::Blob(settings.default_content.into_bytes()),
+        Value::from(settings.default_content_type),
+        Value::Blob(encode_response_headers(&settings.response_headers)),
+        Value::from(settings.timeout),
+        Value::from(settings.listen),
+        Value::from(settings.cors),
+        Value::from(settings.request_limit),
+        Value::from(settings.expiry),
+        Value::from(settings.password_hash),
+    ]
+}
+
 const BIN_COLUMNS: &str = "id, created_at, updated_at, alias, description, default_status,
      default_content, default_content_type, response_headers, timeout, listen, cors,
      request_limit, expiry, creator_ip, creator_user_agent, password_hash";
@@ -94,29 +157,16 @@ impl Store {
                         return Err(StoreError::TooManyBins(max_bins));
                     }
                 }
-                conn.prepare_cached(&format!(
-                    "INSERT INTO bins ({BIN_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
-                ))?
-                .execute(params![
-                    row.id,
-                    row.created_at.as_micros(),
-                    row.updated_at.as_micros(),
-                    row.settings.alias,
-                    row.settings.description,
-                    row.settings.default_status,
-                    row.settings.default_content.as_bytes(),
-                    row.settings.default_content_type,
-                    encode_response_headers(&row.settings.response_headers),
-                    row.settings.timeout,
-                    row.settings.listen,
-                    row.settings.cors,
-                    row.settings.request_limit,
-                    row.settings.expiry,
-                    row.creator_ip,
-                    row.creator_user_agent,
-                    row.settings.password_hash,
-                ])?;
+                let identity = [
+                    Value::Blob(row.id.as_bytes().to_vec()),
+                    Value::from(row.created_at.as_micros()),
+                    Value::from(row.updated_at.as_micros()),
+                    Value::from(row.creator_ip),
+                    Value::from(row.creator_user_agent),
+                ];
+                conn.prepare_cached(&INSERT_BIN)?.execute(params_from_iter(
+                    identity.into_iter().chain(settings_values(row.settings)),
+                ))?;
                 Ok(())
             })
             .await?;
@@ -158,30 +208,13 @@ impl Store {
         let updated = self
             .writer
             .write(move |conn| {
-                Ok(conn
-                    .prepare_cached(
-                        "UPDATE bins SET updated_at = ?2, alias = ?3, description = ?4,
-                           default_status = ?5, default_content = ?6, default_content_type = ?7,
-                           response_headers = ?8, timeout = ?9, listen = ?10, cors = ?11,
-                           request_limit = ?12, expiry = ?13, password_hash = ?14
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![
-                        row.id,
-                        row.updated_at.as_micros(),
-                        row.settings.alias,
-                        row.settings.description,
-                        row.settings.default_status,
-                        row.settings.default_content.as_bytes(),
-                        row.settings.default_content_type,
-                        encode_response_headers(&row.settings.response_headers),
-                        row.settings.timeout,
-                        row.settings.listen,
-                        row.settings.cors,
-                        row.settings.request_limit,
-                        row.settings.expiry,
-                        row.settings.password_hash,
-                    ])?)
+                let identity = [
+                    Value::Blob(row.id.as_bytes().to_vec()),
+                    Value::from(row.updated_at.as_micros()),
+                ];
+                Ok(conn.prepare_cached(&UPDATE_BIN)?.execute(params_from_iter(
+                    identity.into_iter().chain(settings_values(row.settings)),
+                ))?)
             })
             .await?;
         if updated == 0 {
