@@ -16,12 +16,7 @@ async fn search(app: &TestApp, bin: Uuid, query: &str) -> Vec<String> {
     let response = app.client.get(url).send().await.expect("search");
     assert_eq!(response.status(), 200);
     let page: Value = response.json().await.expect("json");
-    page["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|r| r["content"].as_str().expect("content").to_owned())
-        .collect()
+    common::contents(&page)
 }
 
 #[tokio::test]

@@ -139,12 +139,7 @@ async fn stored_bodies(app: &TestApp, bin: Uuid) -> Vec<String> {
         page["total"].as_u64().expect("total") as usize,
         page["data"].as_array().expect("data").len()
     );
-    page["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|r| r["content"].as_str().expect("content").to_owned())
-        .collect()
+    common::contents(&page)
 }
 
 #[tokio::test]

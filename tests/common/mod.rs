@@ -164,3 +164,14 @@ pub fn header_of(answer: &[u8], name: &str) -> Option<String> {
         n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
     })
 }
+
+/// The `content` (body) of each request in a page of the token API's
+/// request list, in the page's order.
+pub fn contents(page: &serde_json::Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|r| r["content"].as_str().expect("content").to_owned())
+        .collect()
+}
