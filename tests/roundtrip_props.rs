@@ -61,14 +61,20 @@ fn wire(bin: Uuid, sent: &Sent) -> Vec<u8> {
     wire
 }
 
-#[test]
-fn random_bytes_round_trip_exactly_and_never_get_a_5xx() {
+/// A runtime for the property's blocking cases, and a server with one bin.
+fn server_with_bin() -> (tokio::runtime::Runtime, TestApp, Uuid) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (app, bin) = runtime.block_on(async {
         let app = TestApp::spawn().await;
         let bin = app.new_bin().await;
         (app, bin)
     });
+    (runtime, app, bin)
+}
+
+#[test]
+fn random_bytes_round_trip_exactly_and_never_get_a_5xx() {
+    let (runtime, app, bin) = server_with_bin();
     let strategy = (
         vec(any::<u8>(), 0..24),
         vec(any::<u8>(), 0..24),
@@ -104,12 +110,7 @@ fn random_bytes_round_trip_exactly_and_never_get_a_5xx() {
 
 #[test]
 fn raw_random_bytes_in_the_request_line_and_headers_never_get_a_5xx() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let (app, bin) = runtime.block_on(async {
-        let app = TestApp::spawn().await;
-        let bin = app.new_bin().await;
-        (app, bin)
-    });
+    let (runtime, app, bin) = server_with_bin();
     let strategy = (
         vec(any::<u8>(), 0..24),
         vec(any::<u8>(), 0..24),
