@@ -175,15 +175,46 @@ async fn assert_all_acked_stored(db: &Path, bin: Uuid, outcome: &Outcome) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_acknowledged_request_survives_sigkill() {
+/// A server on a fresh database with senders posting into one of its bins,
+/// once some of their requests have been acknowledged.
+struct Loaded {
+    _dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    server: Server,
+    bin: Uuid,
+    outcome: Arc<Outcome>,
+    /// Closes once every sender has stopped.
+    done: mpsc::Receiver<()>,
+}
+
+async fn under_load() -> Loaded {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("hookscope.db");
-    let mut server = Server::start(&db);
+    let server = Server::start(&db);
     let bin = new_bin(&client(), &server.base).await;
     let outcome = Arc::new(Outcome::default());
-    let mut done = start_senders(&server.base, bin, &outcome);
+    let done = start_senders(&server.base, bin, &outcome);
     wait_for_acks(&outcome, ACKED_BEFORE_STOP).await;
+    Loaded {
+        _dir: dir,
+        db,
+        server,
+        bin,
+        outcome,
+        done,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_acknowledged_request_survives_sigkill() {
+    let Loaded {
+        _dir,
+        db,
+        mut server,
+        bin,
+        outcome,
+        mut done,
+    } = under_load().await;
 
     // `Child::kill` sends SIGKILL on Unix: no flush, no shutdown code runs.
     server.child.kill().expect("SIGKILL");
@@ -197,13 +228,14 @@ async fn every_acknowledged_request_survives_sigkill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_under_load_exits_cleanly_and_keeps_every_answered_request() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("hookscope.db");
-    let mut server = Server::start(&db);
-    let bin = new_bin(&client(), &server.base).await;
-    let outcome = Arc::new(Outcome::default());
-    let mut done = start_senders(&server.base, bin, &outcome);
-    wait_for_acks(&outcome, ACKED_BEFORE_STOP).await;
+    let Loaded {
+        _dir,
+        db,
+        mut server,
+        bin,
+        outcome,
+        mut done,
+    } = under_load().await;
 
     let killed = Command::new("kill")
         .args(["-TERM", &server.pid().to_string()])
