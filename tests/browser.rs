@@ -158,21 +158,8 @@ async fn a_visitor_watches_requests_arrive_live_and_opens_one() {
 
     // The connection drops; what arrives meanwhile is filled in when the
     // page reconnects by itself, still without a reload.
-    wait_live(&browser).await;
-    browser.eval("window.__marker = 2; return true;").await;
-    relay.cut();
-    browser
-        .until(
-            "the indicator to leave 'live'",
-            "return document.getElementById('live-status').textContent !== 'live';",
-        )
-        .await;
-    let missed = app.post_to_bin(bin, "/while-away", "missed me?").await;
-    let missed = TestApp::request_id(&missed);
-    relay.restore();
-    browser
-        .wait_for("the request sent while disconnected", &row_css(missed))
-        .await;
+    let missed =
+        send_while_disconnected(&app, &browser, &relay, 2, bin, "/while-away", "missed me?").await;
     wait_live(&browser).await;
     assert_eq!(listed_ids(&browser).await, [missed, second, first]);
     assert_eq!(text_of(&browser, "#request-count").await, "3");
@@ -212,24 +199,7 @@ async fn a_visitor_watches_requests_arrive_live_and_opens_one() {
 
     // A drop while the list is still empty: the first request, sent while
     // disconnected, is filled in too.
-    wait_live(&browser).await;
-    browser.eval("window.__marker = 3; return true;").await;
-    relay.cut();
-    browser
-        .until(
-            "the indicator to leave 'live'",
-            "return document.getElementById('live-status').textContent !== 'live';",
-        )
-        .await;
-    let first_missed = app.post_to_bin(other, "", "first, while away").await;
-    let first_missed = TestApp::request_id(&first_missed);
-    relay.restore();
-    browser
-        .wait_for(
-            "the first request, sent while disconnected",
-            &row_css(first_missed),
-        )
-        .await;
+    send_while_disconnected(&app, &browser, &relay, 3, other, "", "first, while away").await;
     assert_eq!(text_of(&browser, "#request-count").await, "1");
     assert_eq!(browser.eval("return window.__marker;").await, json!(3));
 
@@ -365,6 +335,39 @@ async fn dashboard_bin(browser: &Browser) -> Uuid {
 fn bin_in(url: &reqwest::Url) -> Option<Uuid> {
     let id = url.path().strip_prefix("/view/")?;
     Uuid::try_parse(id).ok()
+}
+
+/// Once the page is live, marks it with `marker` (a reload would lose it),
+/// cuts its connection, sends a request to `bin` while it is down, restores
+/// the connection, and waits until the page lists the request without a
+/// reload; returns the request's id.
+async fn send_while_disconnected(
+    app: &TestApp,
+    browser: &Browser,
+    relay: &Relay,
+    marker: u32,
+    bin: Uuid,
+    sub_path: &str,
+    body: &'static str,
+) -> Uuid {
+    wait_live(browser).await;
+    browser
+        .eval(&format!("window.__marker = {marker}; return true;"))
+        .await;
+    relay.cut();
+    browser
+        .until(
+            "the indicator to leave 'live'",
+            "return document.getElementById('live-status').textContent !== 'live';",
+        )
+        .await;
+    let missed = app.post_to_bin(bin, sub_path, body).await;
+    let missed = TestApp::request_id(&missed);
+    relay.restore();
+    browser
+        .wait_for("the request sent while disconnected", &row_css(missed))
+        .await;
+    missed
 }
 
 async fn wait_live(browser: &Browser) {
