@@ -119,9 +119,8 @@ pub struct Config {
     #[arg(long, env = "HOOKSCOPE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
 
-    /// Threads that serve HTTP. Default: one less than the CPUs, at least
-    /// one: the store's writer thread, which every capture waits for,
-    /// keeps a core to itself (bench/RESULTS.md).
+    /// Threads that serve HTTP. Default: one per CPU (on 2 cores, one
+    /// fewer left a core idle about a tenth of the time; bench/RESULTS.md).
     #[arg(long, env = "HOOKSCOPE_WORKERS")]
     pub workers: Option<usize>,
 }
@@ -143,10 +142,7 @@ impl Config {
     /// How many threads serve HTTP (see `workers`).
     pub fn worker_threads(&self) -> usize {
         self.workers
-            .unwrap_or_else(|| {
-                let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-                cpus.saturating_sub(1)
-            })
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
             .max(1)
     }
 
@@ -161,10 +157,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn http_workers_leave_a_core_to_the_writer_and_are_never_zero() {
+    fn http_workers_default_to_one_per_cpu_and_are_never_zero() {
         let mut config = Config::with_db("x.db");
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        assert_eq!(config.worker_threads(), cpus.saturating_sub(1).max(1));
+        assert_eq!(config.worker_threads(), cpus);
         config.workers = Some(0);
         assert_eq!(config.worker_threads(), 1);
         config.workers = Some(3);
