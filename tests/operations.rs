@@ -85,3 +85,35 @@ async fn healthz_fails_when_the_database_does_not_answer() {
         .expect("healthz");
     assert_eq!(failing.status(), 503);
 }
+
+#[tokio::test]
+async fn the_wal_file_is_truncated_once_captures_pause_and_nothing_is_lost() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let body = "x".repeat(4096);
+    for _ in 0..100 {
+        assert_eq!(app.post_to_bin(bin, "", body.clone()).await.status(), 200);
+    }
+
+    // Each checkpoint period without a commit ends in a truncation; give
+    // it a few periods.
+    let wal = format!("{}-wal", app.db.display());
+    let wal_len = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while wal_len() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL still holds {} bytes",
+            wal_len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let page: serde_json::Value = app
+        .get(&format!("/token/{bin}/requests?per_page=1"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["total"], 100);
+}

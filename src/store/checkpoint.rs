@@ -17,6 +17,10 @@
 //!
 //! Between checkpoints the thread also flushes the WAL every 50 ms, so the
 //! sync a checkpoint starts with is short (see `run`).
+//!
+//! A WAL that starts over keeps its size on disk. So once no commit came
+//! for a whole period, the thread copies what is left and truncates the
+//! file to nothing: after a burst, the disk holds the database alone.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +40,12 @@ const FLUSH_WAL_EVERY: Duration = Duration::from_millis(50);
 const MAX_PASSES: usize = 6;
 /// A tail this short (in 4 KiB pages) is left to the writer.
 const SMALL_TAIL_FRAMES: i64 = 256;
+/// How long the truncating checkpoint may wait for the writer or a reader;
+/// it holds the write lock while it waits for readers, so keep it short
+/// (it is tried again after the next quiet period).
+const TRUNCATE_WAITS_AT_MOST: Duration = Duration::from_millis(20);
+/// How long other checkpoints may wait for a lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Handle to the checkpoint thread; stops it when told or when the last
 /// handle is dropped.
@@ -74,7 +84,7 @@ impl Checkpointer {
     /// Starts the thread; `tail` is handed to the writer.
     pub fn start(path: &Path, tail: Tail) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
-        conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         let db = std::fs::File::open(path)
             .map_err(|e| StoreError::Sqlite(format!("cannot open the database file: {e}")))?;
         let wal = PathBuf::from(format!("{}-wal", path.display()));
@@ -107,6 +117,9 @@ fn run(
     let mut wal = None;
     let mut next_checkpoint = Instant::now() + EVERY;
     let (mut flushed, mut checkpointed) = (0, 0);
+    // What opening the database wrote is truncated after the first quiet
+    // period too.
+    let mut truncated = u64::MAX;
     loop {
         let last = !matches!(
             stopped.recv_timeout(FLUSH_WAL_EVERY),
@@ -128,10 +141,17 @@ fn run(
             let _ = wal.sync_data();
             flushed = commits;
         }
-        if Instant::now() < next_checkpoint || commits == checkpointed {
+        if Instant::now() < next_checkpoint {
             continue;
         }
         next_checkpoint = Instant::now() + EVERY;
+        if commits == checkpointed {
+            // No commit since the last checkpoint began.
+            if commits != truncated && truncate(conn) {
+                truncated = commits;
+            }
+            continue;
+        }
         checkpointed = commits;
         // Each pass copies what was appended during the one before, then
         // flushes the database file (SQLite syncs it only in the pass that
@@ -153,6 +173,23 @@ fn run(
             }
         }
         tail.0.due.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Copies the whole WAL into the database and truncates the file; false
+/// when the writer or a reader kept it from finishing.
+fn truncate(conn: &Connection) -> bool {
+    let _ = conn.busy_timeout(TRUNCATE_WAITS_AT_MOST);
+    let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    match done {
+        Ok(busy) => busy == 0,
+        Err(e) => {
+            tracing::warn!(error = %e, "WAL truncation failed");
+            false
+        }
     }
 }
 

@@ -333,6 +333,10 @@ impl Store {
 
     /// Fills the search index whenever captures pause, until `stop`.
     pub async fn run_indexer(&self, stop: &tokio_util::sync::CancellationToken) {
+        // The last capture (by arrival time) known to be indexed: while no
+        // capture came since, the indexer leaves the writer alone (an idle
+        // writer lets the WAL file be truncated; see `checkpoint`).
+        let mut caught_up_with = None;
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -340,7 +344,9 @@ impl Store {
             }
             let quiet_since = self.last_insert.load(Ordering::Relaxed);
             let quiet_for = Timestamp::now().as_micros() - quiet_since;
-            if quiet_for < INDEX_WHEN_QUIET_FOR.as_micros() as i64 {
+            if quiet_for < INDEX_WHEN_QUIET_FOR.as_micros() as i64
+                || caught_up_with == Some(quiet_since)
+            {
                 continue;
             }
             // One chunk per pause check, so a new burst of captures waits
@@ -350,8 +356,14 @@ impl Store {
                 .write(|conn| index_chunk(conn, INDEX_CHUNK))
                 .await
             {
-                Ok(n) if n > 0 => tracing::debug!(indexed = n, "search index caught up a step"),
-                Ok(_) => {}
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::debug!(indexed = n, "search index caught up a step");
+                    }
+                    if n < INDEX_CHUNK as u64 {
+                        caught_up_with = Some(quiet_since);
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "search indexing failed"),
             }
         }
