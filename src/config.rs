@@ -47,7 +47,7 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
 
     /// Most header fields accepted in one request (431 above it).
-    #[arg(long, env = "HOOKSCOPE_MAX_HEADERS", default_value_t = 200)]
+    #[arg(long, env = "HOOKSCOPE_MAX_HEADERS", default_value_t = 100)]
     pub max_headers: usize,
 
     /// Longest a bin's `timeout` may delay its answer, in seconds.

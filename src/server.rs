@@ -18,6 +18,8 @@ use crate::wire::{HeadTap, TappedStream};
 
 /// hyper's smallest read buffer; `max_buf_size` panics below it.
 const MIN_HEAD_BUFFER: usize = 8192;
+/// The most header fields hyper accepts unless told otherwise.
+const HYPER_MAX_HEADERS: usize = 100;
 
 /// Serves hookscope on `listener` until `shutdown` resolves, then stops
 /// accepting, lets in-flight requests finish (up to the grace period),
@@ -30,12 +32,16 @@ pub async fn serve(
     let router = app::router(state.clone());
     let config = state.config.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
+    let mut http1 = builder.http1();
+    http1
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(config.header_read_timeout_secs))
-        .max_headers(config.max_headers)
         .max_buf_size(config.max_header_bytes.max(MIN_HEAD_BUFFER));
+    // hyper parses up to its default count on the stack; any other limit
+    // costs a heap array per request.
+    if config.max_headers != HYPER_MAX_HEADERS {
+        http1.max_headers(config.max_headers);
+    }
     let housekeeping = crate::retention::spawn(state.clone());
     let graceful = GracefulShutdown::new();
     let indexer = {

@@ -157,12 +157,15 @@ impl TapState {
             if data.is_empty() {
                 return data;
             }
+            // Usually a whole head comes in one read: parse it in place.
+            if let Some(end) = head_end(data) {
+                self.end_head(&data[..end]);
+                return &data[end..];
+            }
         }
         let searched_from = self.buf.len().saturating_sub(3);
         self.buf.extend_from_slice(data);
-        let Some(end) =
-            find(&self.buf[searched_from..], b"\r\n\r\n").map(|i| searched_from + i + 4)
-        else {
+        let Some(end) = head_end(&self.buf[searched_from..]).map(|end| searched_from + end) else {
             if self.buf.len() > MAX_HEAD_BYTES {
                 self.mode = Mode::Off;
             }
@@ -170,19 +173,25 @@ impl TapState {
         };
         let unread = self.buf.len() - end;
         let head = std::mem::take(&mut self.buf);
-        self.mode = match parse_head(&head[..end], self.max_headers) {
+        self.end_head(&head[..end]);
+        &data[data.len() - unread..]
+    }
+
+    /// Takes the complete head `bytes`; what follows is framed as it says.
+    fn end_head(&mut self, bytes: &[u8]) {
+        self.mode = match parse_head(bytes, self.max_headers) {
             Some((raw, next)) => {
                 self.heads.push_back(raw);
                 next
             }
             None => Mode::Off,
         };
-        &data[data.len() - unread..]
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// Where the head in `bytes` ends (just past its empty line), if it does.
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    memchr::memmem::find(bytes, b"\r\n\r\n").map(|i| i + 4)
 }
 
 fn chunk_size(line: &[u8]) -> Option<u64> {
@@ -199,7 +208,7 @@ const FEW_HEADERS: usize = 32;
 fn parse_head(bytes: &[u8], max_headers: usize) -> Option<(RawHead, Mode)> {
     // Each field takes a line, so the line count bounds the fields: most
     // heads fit on the stack instead of a `max_headers` array per request.
-    let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+    let lines = memchr::memchr_iter(b'\n', bytes).count();
     let wanted = lines.min(max_headers);
     let mut few = [httparse::EMPTY_HEADER; FEW_HEADERS];
     let mut many = Vec::new();
