@@ -57,6 +57,7 @@ impl AppState {
     pub fn open(config: Config) -> Result<Self, StoreError> {
         let store = Store::open(&config.db, config.durability)?.with_max_bins(config.max_bins);
         store.set_request_cap(config.max_requests_per_bin);
+        let auth = Auth::new(store.cookie_secret());
         Ok(Self(Arc::new(AppParts {
             store,
             hub: Hub::new(),
@@ -64,7 +65,7 @@ impl AppState {
             config: Arc::new(config),
             pending: PendingAnswers::new(),
             shutdown: Arc::new(CancellationToken::new()),
-            auth: Auth::new(),
+            auth,
         })))
     }
 }

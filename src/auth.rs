@@ -10,7 +10,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use askama::Template;
@@ -45,17 +45,15 @@ const API_KEY_LABEL: &[u8] = b"hookscope api key cookie v1";
 /// Longest bin password accepted.
 const MAX_PASSWORD: usize = 1024;
 
-/// The process's secret for bin cookies: random at start, so a restart
-/// logs browsers out of password-protected bins.
+/// The secret that signs bin cookies (the store keeps it, so a restart
+/// does not log browsers out of password-protected bins).
 #[derive(Clone)]
 pub struct Auth {
     secret: Arc<[u8; 32]>,
 }
 
 impl Auth {
-    pub fn new() -> Self {
-        let mut secret = [0u8; 32];
-        OsRng.fill_bytes(&mut secret);
+    pub fn new(secret: [u8; 32]) -> Self {
         Self {
             secret: Arc::new(secret),
         }
@@ -70,12 +68,6 @@ impl Auth {
         mac.update(bin.id.as_bytes());
         mac.update(hash.as_bytes());
         mac
-    }
-}
-
-impl Default for Auth {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

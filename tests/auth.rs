@@ -481,3 +481,34 @@ async fn wrong_passwords_from_one_address_are_cut_off_before_a_guess_gets_in() {
         200
     );
 }
+
+#[tokio::test]
+async fn an_unlocked_browser_stays_in_across_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("hookscope.db");
+    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let id = uuid_of(create_bin(&app, None, json!({ "password": PASSWORD })).await).await;
+    let unlocked = app
+        .client
+        .post(app.url(&format!("/unlock/{id}")))
+        .header("Accept", "text/html")
+        .form(&[("secret", PASSWORD)])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(unlocked.status(), 303);
+    let cookie = session_cookie(&unlocked);
+    app.stop().await;
+
+    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let view = |cookie: &str| {
+        app.client
+            .get(app.url(&format!("/view/{id}")))
+            .header("Accept", "text/html")
+            .header("Cookie", cookie)
+            .send()
+    };
+    assert_eq!(view(&cookie).await.expect("GET").status(), 200);
+    assert_eq!(view("").await.expect("GET").status(), 401);
+    app.stop().await;
+}

@@ -72,6 +72,7 @@ pub fn migrations() -> Migrations<'static> {
             "../../migrations/0004_deferred_search_index.sql"
         )),
         M::up(include_str!("../../migrations/0005_listen_responses.sql")),
+        M::up(include_str!("../../migrations/0006_cookie_secret.sql")),
     ])
 }
 
@@ -152,6 +153,8 @@ pub struct StoreParts {
     /// When the last capture was stored (µs): the search index is filled
     /// in the pauses between captures.
     last_insert: Arc<AtomicI64>,
+    /// Signs browsers' cookies; kept in the database across restarts.
+    cookie_secret: [u8; 32],
 }
 
 /// Requests indexed per writer operation, so captures queued behind
@@ -196,6 +199,7 @@ impl Store {
             [],
             |row| row.get(0),
         )?;
+        let cookie_secret = load_or_make_cookie_secret(&conn)?;
         let readers = ReadPool::new(path.to_owned());
         let tail = checkpoint::Tail::default();
         let checkpointer = Checkpointer::start(path, tail.clone())?;
@@ -217,7 +221,14 @@ impl Store {
             checkpointer: Arc::new(checkpointer),
             next_seq: Arc::new(AtomicI64::new(next_seq)),
             last_insert: Arc::default(),
+            cookie_secret,
         })))
+    }
+
+    /// The secret that signs browsers' cookies: made on the database's
+    /// first start, the same after every restart.
+    pub fn cookie_secret(&self) -> [u8; 32] {
+        self.cookie_secret
     }
 
     /// Refuses to create bins beyond `max` (0: no limit) with
@@ -537,6 +548,23 @@ fn first_v7_at(at: Timestamp) -> Uuid {
 
 fn count(row: &Row<'_>) -> rusqlite::Result<u64> {
     Ok(u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0))
+}
+
+/// Reads the cookie secret, storing a fresh random one on first start.
+fn load_or_make_cookie_secret(conn: &Connection) -> Result<[u8; 32], StoreError> {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    let mut fresh = [0u8; 32];
+    OsRng.fill_bytes(&mut fresh);
+    conn.execute(
+        "INSERT OR IGNORE INTO cookie_secret (id, value) VALUES (1, ?1)",
+        [&fresh[..]],
+    )?;
+    let kept: Vec<u8> =
+        conn.query_row("SELECT value FROM cookie_secret WHERE id = 1", [], |row| {
+            row.get(0)
+        })?;
+    kept.try_into()
+        .map_err(|_| StoreError::Sqlite("the stored cookie secret is not 32 bytes".into()))
 }
 
 /// Indexes up to `limit` requests above the index's high-water mark;
