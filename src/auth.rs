@@ -117,10 +117,23 @@ fn wants_page(headers: &HeaderMap) -> bool {
 }
 
 /// Middleware for the JSON API and bin creation: 401 without the API key
-/// (a browser is sent to the login page instead).
+/// (a browser is sent to the login page instead). A wrong `Api-Key`
+/// counts towards its address's limit of wrong secrets; past it, no key is
+/// checked (429) until the minute is over. (A stale login cookie does not
+/// count: it is a MAC of the key, nothing to guess.)
 pub async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let offered = state.config.api_key.is_some() && req.headers().contains_key(API_KEY_HEADER);
+    let client = client_ip(&req);
+    if offered {
+        if let Err(e) = state.limits.allow_secret_attempt(client) {
+            return e.into_response();
+        }
+    }
     if has_api_key(&state, req.headers()) {
         return next.run(req).await;
+    }
+    if offered {
+        state.limits.note_wrong_secret(client);
     }
     if wants_page(req.headers()) && !req.uri().path().starts_with("/token") {
         return Redirect::to("/login").into_response();
@@ -190,11 +203,11 @@ pub async fn check_bin(
             "this bin has a password: send it in X-Bin-Password or with Basic auth",
         ));
     };
-    state.limits.allow_password_attempt(client)?;
+    state.limits.allow_secret_attempt(client)?;
     if verify_password(password, hash.to_owned()).await {
         Ok(())
     } else {
-        state.limits.note_wrong_password(client);
+        state.limits.note_wrong_secret(client);
         Err(AppError::Unauthorized("wrong bin password"))
     }
 }
@@ -327,6 +340,7 @@ pub async fn login_form(State(state): State<AppState>) -> Response {
 /// `POST /login`: a right key sets the cookie and goes home.
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<SecretForm>,
 ) -> Result<Response, AppError> {
@@ -334,11 +348,13 @@ pub async fn login(
     let Some(key) = state.config.api_key.as_deref() else {
         return Ok(Redirect::to("/").into_response());
     };
+    state.limits.allow_secret_attempt(Some(client.ip()))?;
     let proof = api_key_mac(key.as_bytes()).finalize().into_bytes();
     if api_key_mac(form.secret.as_bytes())
         .verify_slice(&proof)
         .is_err()
     {
+        state.limits.note_wrong_secret(Some(client.ip()));
         return Ok(login_page(Some("Wrong API key."), StatusCode::UNAUTHORIZED));
     }
     let cookie = format!(
@@ -367,9 +383,9 @@ pub async fn unlock(
     let Some(hash) = bin.settings.password_hash.clone() else {
         return Ok(response);
     };
-    state.limits.allow_password_attempt(Some(client.ip()))?;
+    state.limits.allow_secret_attempt(Some(client.ip()))?;
     if !verify_password(form.secret.into_bytes(), hash).await {
-        state.limits.note_wrong_password(Some(client.ip()));
+        state.limits.note_wrong_secret(Some(client.ip()));
         return Ok(unlock_page(
             bin.id,
             Some("Wrong password."),

@@ -86,9 +86,10 @@ pub struct Config {
     #[arg(long, env = "HOOKSCOPE_BINS_PER_MINUTE_PER_IP", default_value_t = 30)]
     pub bins_per_minute_per_ip: u32,
 
-    /// Wrong bin passwords one client IP address may try per minute;
-    /// beyond it the address gets 429 with Retry-After, and its passwords
-    /// are not checked until the minute is over. 0: no limit.
+    /// Wrong bin passwords and API keys one client IP address may try per
+    /// minute; beyond it the address gets 429 with Retry-After, and none of
+    /// its passwords or keys is checked until the minute is over. 0: no
+    /// limit.
     #[arg(
         long,
         env = "HOOKSCOPE_PASSWORD_FAILURES_PER_MINUTE_PER_IP",

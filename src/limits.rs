@@ -1,6 +1,6 @@
 //! Rate limits that keep one client or one bin from taking the whole
 //! server: bin creation per client IP, captures per bin, and wrong bin
-//! passwords per client IP. All answer 429 with `Retry-After`; a refused
+//! passwords and API keys per client IP. All answer 429 with `Retry-After`; a refused
 //! capture stores nothing.
 
 use std::collections::HashMap;
@@ -28,7 +28,7 @@ struct Limiters {
     password_failures: Option<Failures>,
 }
 
-/// Wrong passwords per client address, counted in a minute that starts
+/// Wrong passwords and API keys per client address, counted in a minute that starts
 /// with the first one. A governor limiter cannot be asked whether a key is
 /// spent without spending it, and a password must be refused before it is
 /// checked (a right guess after the limit must not get in).
@@ -67,9 +67,9 @@ impl Limits {
         }
     }
 
-    /// May `client` have a bin password checked now? Not once it has
-    /// tried too many wrong ones this minute.
-    pub fn allow_password_attempt(&self, client: Option<IpAddr>) -> Result<(), AppError> {
+    /// May `client` have a bin password or API key checked now? Not once
+    /// it has tried too many wrong ones this minute.
+    pub fn allow_secret_attempt(&self, client: Option<IpAddr>) -> Result<(), AppError> {
         let (Some(failures), Some(client)) = (&self.inner.password_failures, client) else {
             return Ok(());
         };
@@ -80,7 +80,7 @@ impl Limits {
                     return Ok(());
                 }
                 Err(AppError::RateLimited {
-                    reason: "too many wrong passwords from this address",
+                    reason: "too many wrong passwords or API keys from this address",
                     retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
                 })
             }
@@ -88,8 +88,8 @@ impl Limits {
         }
     }
 
-    /// Counts a wrong bin password from `client`.
-    pub fn note_wrong_password(&self, client: Option<IpAddr>) {
+    /// Counts a wrong bin password or API key from `client`.
+    pub fn note_wrong_secret(&self, client: Option<IpAddr>) {
         let (Some(failures), Some(client)) = (&self.inner.password_failures, client) else {
             return;
         };

@@ -59,6 +59,25 @@ fn session_cookie(response: &reqwest::Response) -> String {
     set_cookie.split(';').next().expect("pair").to_owned()
 }
 
+/// Asserts a 429 whose `Retry-After` is within the minute being counted.
+fn assert_refused_for_the_minute(refused: &reqwest::Response) {
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "Retry-After: {retry}");
+}
+
+/// A client whose connections come from 127.0.0.2: another address.
+fn client_from_another_address() -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client")
+}
+
 /// Opens `/live/{bin}` with extra headers; the handshake's status.
 async fn feed_status(app: &TestApp, bin: Uuid, headers: &[(&'static str, &str)]) -> u16 {
     let mut request = format!("ws://{}/live/{bin}", app.addr)
@@ -452,14 +471,7 @@ async fn wrong_passwords_from_one_address_are_cut_off_before_a_guess_gets_in() {
         assert_eq!(read(&app.client, "guess").await.expect("GET").status(), 401);
     }
     // Past the limit even the right password is not checked...
-    let refused = read(&app.client, PASSWORD).await.expect("GET");
-    assert_eq!(refused.status(), 429);
-    let retry: u64 = refused.headers()["retry-after"]
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("seconds");
-    assert!((1..=60).contains(&retry), "Retry-After: {retry}");
+    assert_refused_for_the_minute(&read(&app.client, PASSWORD).await.expect("GET"));
     let unlock = app
         .client
         .post(app.url(&format!("/unlock/{id}")))
@@ -471,13 +483,52 @@ async fn wrong_passwords_from_one_address_are_cut_off_before_a_guess_gets_in() {
     assert_eq!(unlock.status(), 429);
 
     // ...while another address still gets in, and captures stay open.
-    let other = reqwest::Client::builder()
-        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
-        .build()
-        .expect("client");
+    let other = client_from_another_address();
     assert_eq!(read(&other, PASSWORD).await.expect("GET").status(), 200);
     assert_eq!(
         app.post_to_bin(id, "", "still captured").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn wrong_api_keys_from_one_address_are_cut_off_too() {
+    let app = TestApp::spawn_with(|config| {
+        config.api_key = Some(KEY.to_owned());
+        config.password_failures_per_minute_per_ip = 3;
+    })
+    .await;
+    // Asking without a key is no guess: it does not count...
+    for _ in 0..5 {
+        assert_unauthorized_json(create_bin(&app, None, json!({})).await).await;
+    }
+    // ...wrong keys do.
+    for _ in 0..3 {
+        assert_unauthorized_json(create_bin(&app, Some("guess"), json!({})).await).await;
+    }
+    assert_refused_for_the_minute(&create_bin(&app, Some(KEY), json!({})).await);
+    let login = app
+        .client
+        .post(app.url("/login"))
+        .header("Accept", "text/html")
+        .form(&[("secret", KEY)])
+        .send()
+        .await
+        .expect("POST /login");
+    assert_eq!(login.status(), 429);
+
+    let other = client_from_another_address();
+    let created = other
+        .post(app.url("/token"))
+        .header("Api-Key", KEY)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("POST /token");
+    assert!(created.status().is_success(), "{}", created.status());
+    let bin = uuid_of(created).await;
+    assert_eq!(
+        app.post_to_bin(bin, "", "still captured").await.status(),
         200
     );
 }
