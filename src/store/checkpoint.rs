@@ -160,7 +160,7 @@ fn run(
         // the tail left for the writer is small.
         let mut copied_up_to = 0;
         for _ in 0..MAX_PASSES {
-            let Some(log) = checkpoint(conn, "PASSIVE") else {
+            let Some((_, log)) = checkpoint(conn, "PASSIVE") else {
                 break;
             };
             if let Err(e) = db.sync_data() {
@@ -180,26 +180,19 @@ fn run(
 /// when the writer or a reader kept it from finishing.
 fn truncate(conn: &Connection) -> bool {
     let _ = conn.busy_timeout(TRUNCATE_WAITS_AT_MOST);
-    let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
-        row.get::<_, i64>(0)
-    });
+    let finished = checkpoint(conn, "TRUNCATE").is_some_and(|(finished, _)| finished);
     let _ = conn.busy_timeout(BUSY_TIMEOUT);
-    match done {
-        Ok(busy) => busy == 0,
-        Err(e) => {
-            tracing::warn!(error = %e, "WAL truncation failed");
-            false
-        }
-    }
+    finished
 }
 
-/// Runs one checkpoint; returns the WAL's length in frames when it began
-/// (all of which it copied, unless a reader held some back).
-fn checkpoint(conn: &Connection, mode: &str) -> Option<i64> {
+/// Runs one checkpoint; returns whether it finished (no lock held it
+/// back) and the WAL's length in frames when it began (all of which it
+/// copied, unless a reader held some back).
+fn checkpoint(conn: &Connection, mode: &str) -> Option<(bool, i64)> {
     match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
-        row.get(1)
+        Ok((row.get::<_, i64>(0)? == 0, row.get(1)?))
     }) {
-        Ok(frames) => Some(frames),
+        Ok(outcome) => Some(outcome),
         Err(e) => {
             tracing::warn!(error = %e, "WAL checkpoint failed");
             None
