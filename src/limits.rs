@@ -1,7 +1,7 @@
 //! Rate limits that keep one client or one bin from taking the whole
 //! server: bin creation per client IP, captures per bin, and wrong bin
-//! passwords and API keys per client IP. All answer 429 with `Retry-After`; a refused
-//! capture stores nothing.
+//! passwords and API keys per client IP. All answer 429 with
+//! `Retry-After`; a refused capture stores nothing.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -25,13 +25,14 @@ pub struct Limits {
 struct Limiters {
     bin_creation: Option<DefaultKeyedRateLimiter<IpAddr>>,
     captures: Option<DefaultKeyedRateLimiter<Uuid>>,
-    password_failures: Option<Failures>,
+    wrong_secrets: Option<Failures>,
 }
 
-/// Wrong passwords and API keys per client address, counted in a minute that starts
-/// with the first one. A governor limiter cannot be asked whether a key is
-/// spent without spending it, and a password must be refused before it is
-/// checked (a right guess after the limit must not get in).
+/// Wrong passwords and API keys per client address, counted in a minute
+/// that starts with the first one. A governor limiter cannot be asked
+/// whether a key is spent without spending it, and a secret must be
+/// refused before it is checked (a right guess after the limit must not
+/// get in).
 struct Failures {
     per_minute: u32,
     by_client: Mutex<HashMap<IpAddr, (Instant, u32)>>,
@@ -53,16 +54,15 @@ impl Limits {
             .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
         let captures = NonZeroU32::new(config.captures_per_second_per_bin)
             .map(|n| RateLimiter::keyed(Quota::per_second(n)));
-        let password_failures =
-            (config.password_failures_per_minute_per_ip > 0).then(|| Failures {
-                per_minute: config.password_failures_per_minute_per_ip,
-                by_client: Mutex::default(),
-            });
+        let wrong_secrets = (config.password_failures_per_minute_per_ip > 0).then(|| Failures {
+            per_minute: config.password_failures_per_minute_per_ip,
+            by_client: Mutex::default(),
+        });
         Self {
             inner: Arc::new(Limiters {
                 bin_creation,
                 captures,
-                password_failures,
+                wrong_secrets,
             }),
         }
     }
@@ -70,7 +70,7 @@ impl Limits {
     /// May `client` have a bin password or API key checked now? Not once
     /// it has tried too many wrong ones this minute.
     pub fn allow_secret_attempt(&self, client: Option<IpAddr>) -> Result<(), AppError> {
-        let (Some(failures), Some(client)) = (&self.inner.password_failures, client) else {
+        let (Some(failures), Some(client)) = (&self.inner.wrong_secrets, client) else {
             return Ok(());
         };
         match failures.lock().get(&client) {
@@ -90,7 +90,7 @@ impl Limits {
 
     /// Counts a wrong bin password or API key from `client`.
     pub fn note_wrong_secret(&self, client: Option<IpAddr>) {
-        let (Some(failures), Some(client)) = (&self.inner.password_failures, client) else {
+        let (Some(failures), Some(client)) = (&self.inner.wrong_secrets, client) else {
             return;
         };
         let mut by_client = failures.lock();
@@ -130,7 +130,7 @@ impl Limits {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
-        if let Some(failures) = &self.inner.password_failures {
+        if let Some(failures) = &self.inner.wrong_secrets {
             failures
                 .lock()
                 .retain(|_, (since, _)| since.elapsed() < FAILURE_WINDOW);
