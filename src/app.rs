@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::{FromRef, Request};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware;
-use axum::routing::{any, delete, get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -155,10 +155,10 @@ pub fn router(state: AppState) -> Router {
             auth::require_api_key,
         ));
 
-    let capture = Router::new()
-        .route("/{bin}", any(capture::handle))
-        .route("/{bin}/{*path}", any(capture::handle))
-        .fallback(capture::handle);
+    // Captures, `ANY /{bin}` and `ANY /{bin}/{*path}`, are everything no
+    // route above takes: as the fallback they skip the router's path
+    // parameters and matched path, which `capture` does not use.
+    let capture = Router::new().fallback(capture::handle);
 
     let mut layered = pages
         .merge(creation)

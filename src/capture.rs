@@ -180,6 +180,12 @@ async fn capture(
     Ok((stored, bin_settings, waiter))
 }
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_TOKEN_ID: HeaderName = HeaderName::from_static("x-token-id");
+/// Header fields of a usual answer: content type and length, the two ids,
+/// the sandbox, the default headers, the date, and a few the bin adds.
+const ANSWER_HEADERS: usize = 16;
+
 /// The answer a sender gets once its request is stored: the bin's
 /// configured status, body, content type and headers. A CORS preflight to a
 /// bin with `cors` on gets an empty 204 that allows everything.
@@ -212,10 +218,12 @@ fn answer_for(stored: &CapturedRequest, bin: &Bin) -> Response {
         response
     };
     let headers = response.headers_mut();
+    // Room for what follows and the default headers, without regrowing.
+    headers.reserve(ANSWER_HEADERS);
     if settings.cors {
         allow_cross_origin(headers, stored);
     }
-    for (name, id) in [("x-request-id", stored.id), ("x-token-id", stored.bin)] {
+    for (name, id) in [(X_REQUEST_ID, stored.id), (X_TOKEN_ID, stored.bin)] {
         let mut text = uuid::Uuid::encode_buffer();
         if let Ok(value) = HeaderValue::from_str(id.hyphenated().encode_lower(&mut text)) {
             headers.insert(name, value);
@@ -274,8 +282,13 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, AppError> {
 
 /// Whether the tapped head is the one hyper parsed for this request.
 fn agrees(raw: &RawHead, method: &Method, uri: &axum::http::Uri, headers: &HeaderMap) -> bool {
+    // A target in origin form (`/bin/path?query`) is all of the URI.
+    let target_agrees = match (uri.authority(), uri.path_and_query()) {
+        (None, Some(target)) => raw.target == target.as_str(),
+        _ => raw.target == uri.to_string(),
+    };
     raw.method == method.as_str()
-        && raw.target == uri.to_string()
+        && target_agrees
         && raw.headers.len() == headers.len()
         && raw
             .headers
