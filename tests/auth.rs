@@ -59,6 +59,24 @@ fn session_cookie(response: &reqwest::Response) -> String {
     set_cookie.split(';').next().expect("pair").to_owned()
 }
 
+/// `POST /login` with `secret` in the form (add headers, then send).
+fn login(app: &TestApp, secret: &str) -> reqwest::RequestBuilder {
+    app.client
+        .post(app.url("/login"))
+        .form(&[("secret", secret)])
+}
+
+/// `bin`'s unlock form sent by a browser with `secret`.
+async fn unlock(app: &TestApp, bin: Uuid, secret: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/unlock/{bin}")))
+        .header("Accept", "text/html")
+        .form(&[("secret", secret)])
+        .send()
+        .await
+        .expect("POST /unlock")
+}
+
 /// Asserts a 429 whose `Retry-After` is within the minute being counted.
 fn assert_refused_for_the_minute(refused: &reqwest::Response) {
     assert_eq!(refused.status(), 429);
@@ -159,34 +177,22 @@ async fn a_browser_logs_in_once_and_then_gets_bins() {
     assert_eq!(form.status(), 200);
     assert!(form.text().await.expect("page").contains("name=\"secret\""));
 
-    let wrong = app
-        .client
-        .post(app.url("/login"))
+    let wrong = login(&app, "wrong")
         .header("Accept", "text/html")
-        .form(&[("secret", "wrong")])
         .send()
         .await
         .expect("POST /login");
     assert_eq!(wrong.status(), 401);
     assert!(wrong.text().await.expect("page").contains("Wrong API key"));
 
-    let cross_site = app
-        .client
-        .post(app.url("/login"))
+    let cross_site = login(&app, KEY)
         .header("Sec-Fetch-Site", "cross-site")
-        .form(&[("secret", KEY)])
         .send()
         .await
         .expect("POST /login");
     assert_eq!(cross_site.status(), 403);
 
-    let right = app
-        .client
-        .post(app.url("/login"))
-        .form(&[("secret", KEY)])
-        .send()
-        .await
-        .expect("POST /login");
+    let right = login(&app, KEY).send().await.expect("POST /login");
     assert_eq!(right.status(), 303);
     let cookie = session_cookie(&right);
     assert!(!cookie.contains(KEY), "the cookie must not hold the key");
@@ -319,17 +325,10 @@ async fn the_unlock_form_lets_a_browser_in_until_the_password_changes() {
     let created = create_bin(&app, None, json!({ "password": PASSWORD })).await;
     let id: Uuid = uuid_of(created).await;
 
-    let unlock = |secret: &'static str| {
-        app.client
-            .post(app.url(&format!("/unlock/{id}")))
-            .header("Accept", "text/html")
-            .form(&[("secret", secret)])
-            .send()
-    };
-    let wrong = unlock("nope").await.expect("POST");
+    let wrong = unlock(&app, id, "nope").await;
     assert_eq!(wrong.status(), 401);
     assert!(wrong.text().await.expect("page").contains("Wrong password"));
-    let right = unlock(PASSWORD).await.expect("POST");
+    let right = unlock(&app, id, PASSWORD).await;
     assert_eq!(right.status(), 303);
     assert_eq!(
         right.headers()["location"].to_str().expect("ascii"),
@@ -472,15 +471,7 @@ async fn wrong_passwords_from_one_address_are_cut_off_before_a_guess_gets_in() {
     }
     // Past the limit even the right password is not checked...
     assert_refused_for_the_minute(&read(&app.client, PASSWORD).await.expect("GET"));
-    let unlock = app
-        .client
-        .post(app.url(&format!("/unlock/{id}")))
-        .header("Accept", "text/html")
-        .form(&[("secret", PASSWORD)])
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(unlock.status(), 429);
+    assert_eq!(unlock(&app, id, PASSWORD).await.status(), 429);
 
     // ...while another address still gets in, and captures stay open.
     let other = client_from_another_address();
@@ -507,15 +498,12 @@ async fn wrong_api_keys_from_one_address_are_cut_off_too() {
         assert_unauthorized_json(create_bin(&app, Some("guess"), json!({})).await).await;
     }
     assert_refused_for_the_minute(&create_bin(&app, Some(KEY), json!({})).await);
-    let login = app
-        .client
-        .post(app.url("/login"))
+    let refused = login(&app, KEY)
         .header("Accept", "text/html")
-        .form(&[("secret", KEY)])
         .send()
         .await
         .expect("POST /login");
-    assert_eq!(login.status(), 429);
+    assert_eq!(refused.status(), 429);
 
     let other = client_from_another_address();
     let created = other
@@ -539,14 +527,7 @@ async fn an_unlocked_browser_stays_in_across_a_restart() {
     let db = dir.path().join("hookscope.db");
     let app = TestApp::spawn_on(&db, |_| {}).await;
     let id = uuid_of(create_bin(&app, None, json!({ "password": PASSWORD })).await).await;
-    let unlocked = app
-        .client
-        .post(app.url(&format!("/unlock/{id}")))
-        .header("Accept", "text/html")
-        .form(&[("secret", PASSWORD)])
-        .send()
-        .await
-        .expect("POST");
+    let unlocked = unlock(&app, id, PASSWORD).await;
     assert_eq!(unlocked.status(), 303);
     let cookie = session_cookie(&unlocked);
     app.stop().await;
