@@ -48,15 +48,7 @@ async fn curl_line(app: &TestApp, bin: Uuid, id: Uuid) -> String {
 }
 
 async fn latest(app: &TestApp, bin: Uuid) -> CapturedRequest {
-    let page: Value = app
-        .client
-        .get(app.url(&format!("/token/{bin}/request/latest")))
-        .send()
-        .await
-        .expect("latest")
-        .json()
-        .await
-        .expect("json");
+    let page = app.json(&format!("/token/{bin}/request/latest")).await;
     let id = Uuid::parse_str(page["uuid"].as_str().expect("uuid")).expect("uuid");
     app.state
         .store

@@ -535,19 +535,9 @@ async fn listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_ti
     );
     assert_eq!(body_of(&target.next().await), b"charge");
     // The stored record notes the answer that was sent: in the API…
-    let latest: serde_json::Value = app
-        .get(&format!("/token/{bin}/request/latest"))
-        .await
-        .json()
-        .await
-        .expect("latest");
+    let latest = app.json(&format!("/token/{bin}/request/latest")).await;
     let id = latest["uuid"].as_str().expect("uuid").to_owned();
-    let noted: serde_json::Value = app
-        .get(&format!("/token/{bin}/request/{id}"))
-        .await
-        .json()
-        .await
-        .expect("request json");
+    let noted = app.json(&format!("/token/{bin}/request/{id}")).await;
     assert_eq!(noted["response"]["from"], "app");
     assert_eq!(noted["response"]["status"], 201);
     assert_eq!(noted["response"]["content"], "{\"paid\":true}");
@@ -591,12 +581,7 @@ async fn listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_ti
     let stored = app.state.store.count_requests(bin).await.expect("count");
     assert_eq!(stored, 1, "stored either way");
     let id = TestApp::request_id(&response);
-    let noted: serde_json::Value = app
-        .get(&format!("/token/{bin}/request/{id}"))
-        .await
-        .json()
-        .await
-        .expect("request json");
+    let noted = app.json(&format!("/token/{bin}/request/{id}")).await;
     assert_eq!(noted["response"]["from"], "default");
     assert_eq!(noted["response"]["status"], 200);
     forwarder.stop().await;

@@ -109,11 +109,6 @@ async fn the_wal_file_is_truncated_once_captures_pause_and_nothing_is_lost() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
-    let page: serde_json::Value = app
-        .get(&format!("/token/{bin}/requests?per_page=1"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let page = app.json(&format!("/token/{bin}/requests?per_page=1")).await;
     assert_eq!(page["total"], 100);
 }

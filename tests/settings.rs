@@ -126,15 +126,9 @@ async fn timeout_delays_the_answer_after_the_request_is_stored() {
 }
 
 async fn stored_bodies(app: &TestApp, bin: Uuid) -> Vec<String> {
-    let page: Value = app
-        .client
-        .get(app.url(&format!("/token/{bin}/requests?per_page=100")))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let page = app
+        .json(&format!("/token/{bin}/requests?per_page=100"))
+        .await;
     assert_eq!(
         page["total"].as_u64().expect("total") as usize,
         page["data"].as_array().expect("data").len()
@@ -156,15 +150,7 @@ async fn request_limit_prunes_the_oldest() {
     assert_eq!(app.state.store.count_requests(bin).await.expect("count"), 3);
 
     // Pruned requests leave the search index too.
-    let found: Value = app
-        .client
-        .get(app.url(&format!("/token/{bin}/requests?query=r1")))
-        .send()
-        .await
-        .expect("search")
-        .json()
-        .await
-        .expect("json");
+    let found = app.json(&format!("/token/{bin}/requests?query=r1")).await;
     assert_eq!(found["total"], 0);
 
     // No limit of its own (or a larger one): the server's cap applies.
@@ -409,12 +395,7 @@ async fn every_setting_survives_an_update_and_a_restart() {
 
     // A new process reads the bin from the database, not from its cache.
     let app = TestApp::spawn_on(&db, |_| {}).await;
-    let after: Value = app
-        .get(&format!("/token/{bin}"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let after = app.json(&format!("/token/{bin}")).await;
     assert_eq!(after, before);
     for (field, value) in settings.as_object().expect("object") {
         assert_eq!(&after[field], value, "{field}");

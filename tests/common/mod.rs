@@ -79,6 +79,11 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
 
+    /// The JSON answer of `GET path`, whatever its status.
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        self.get(path).await.json().await.expect("a JSON answer")
+    }
+
     /// The HTML of the page at `path`, whatever its status.
     pub async fn html(&self, path: &str) -> String {
         self.get(path).await.text().await.expect("html")
