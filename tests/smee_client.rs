@@ -1,7 +1,7 @@
 //! The npm `smee-client`, unmodified, relays a hookscope bin to a local
-//! app. Needs node and the package: `.ci/run` installs it into
-//! `target/smee` and runs this test with `--ignored`; set `SMEE_CLIENT` to
-//! another `bin/smee.js` to run it elsewhere.
+//! app. Needs node and npm (`.ci/run` installs them when missing); the test
+//! installs the package into `target/smee` on its first run. Set
+//! `SMEE_CLIENT` to another `bin/smee.js` to use that one instead.
 
 mod common;
 
@@ -12,25 +12,30 @@ use std::time::{Duration, Instant};
 use common::recorder::{body_of, Recorder};
 use common::TestApp;
 
-fn smee_js() -> PathBuf {
-    std::env::var_os("SMEE_CLIENT").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("target/smee/node_modules/smee-client/bin/smee.js")
-        },
-        PathBuf::from,
-    )
+/// The client's script: `SMEE_CLIENT`, or the package under `target/smee`,
+/// installed from the npm registry when it is not there yet.
+async fn smee_js() -> PathBuf {
+    if let Some(path) = std::env::var_os("SMEE_CLIENT") {
+        return PathBuf::from(path);
+    }
+    let prefix = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/smee");
+    let script = prefix.join("node_modules/smee-client/bin/smee.js");
+    if !script.exists() {
+        let status = tokio::process::Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg("smee-client@5")
+            .status()
+            .await
+            .expect("run npm (install node and npm; .ci/run does)");
+        assert!(status.success(), "npm install smee-client@5: {status}");
+    }
+    script
 }
 
 #[tokio::test]
-#[ignore = "needs node and the npm smee-client; .ci/run installs and runs it"]
 async fn the_npm_smee_client_relays_a_bin_to_a_local_app() {
-    let smee = smee_js();
-    assert!(
-        smee.exists(),
-        "{} is missing: run `npm install --prefix target/smee smee-client@5`",
-        smee.display()
-    );
+    let smee = smee_js().await;
     let app = TestApp::spawn().await;
     let bin = app.new_bin().await;
     let mut target = Recorder::start().await;
