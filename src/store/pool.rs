@@ -50,6 +50,7 @@ impl ReadPool {
             self.path.as_path(),
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        super::plan_once(&conn)?;
         conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")?;
         Ok(conn)
     }
