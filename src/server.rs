@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, State};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt as _;
 
 use crate::app::{self, AppState};
+use crate::capture;
 use crate::wire::{HeadTap, TappedStream};
 
 /// hyper's smallest read buffer; `max_buf_size` panics below it.
@@ -63,8 +64,13 @@ pub async fn serve(
                 }
             },
         };
-        let connection =
-            serve_connection(&builder, stream, remote, router.clone(), config.max_headers);
+        let connection = serve_connection(
+            &builder,
+            stream,
+            remote,
+            (router.clone(), state.clone()),
+            config.max_headers,
+        );
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = watched.await {
@@ -93,7 +99,7 @@ fn serve_connection(
     builder: &auto::Builder<TokioExecutor>,
     stream: TcpStream,
     remote: SocketAddr,
-    router: axum::Router,
+    (router, state): (axum::Router, AppState),
     max_headers: usize,
 ) -> impl hyper_util::server::graceful::GracefulConnection<
     Error = Box<dyn std::error::Error + Send + Sync>,
@@ -107,7 +113,17 @@ fn serve_connection(
         if let Some(head) = tap.next_head() {
             extensions.insert(head);
         }
-        router.clone().oneshot(req.map(axum::body::Body::new))
+        let req = req.map(axum::body::Body::new);
+        let (router, state) = (router.clone(), state.clone());
+        async move {
+            // A capture skips the router: its fallback route would match
+            // the path against every route and note it as a parameter.
+            if capture::takes(req.uri().path()) {
+                Ok(capture::handle(State(state), req).await)
+            } else {
+                router.oneshot(req).await
+            }
+        }
     });
     builder
         .serve_connection_with_upgrades(io, service)
