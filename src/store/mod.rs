@@ -646,11 +646,6 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> Result<(
     Ok(())
 }
 
-/// Deletes the `n` oldest requests of `bin` (and their index rows):
-/// O(log n + n) through the (bin_id, id) index.
-/// Deletes up to `n` of the oldest requests of `bin` (only those with an id
-/// below `before`, when given), with their index rows, keeping the bin's
-/// count in step; returns how many went.
 /// Keeps every prepared statement's plan for its lifetime. By default
 /// SQLite plans `LIMIT ?n` with the bound value and so re-prepares (parses
 /// and plans again) the statement each time `?n` is bound: pruning a full
@@ -660,6 +655,10 @@ fn plan_once(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Deletes up to `n` of the oldest requests of `bin` (only those with an id
+/// below `before`, when given), with their index rows, keeping the bin's
+/// count in step; returns how many went. O(log n + n) through the
+/// (bin_id, id) index.
 fn delete_oldest(
     conn: &Connection,
     bin: Uuid,
