@@ -16,59 +16,19 @@ BASELINE_ADDR=127.0.0.1:9091
 FULL_ADDR=127.0.0.1:9092
 DEFAULT_CAP=10000
 
-if ! command -v wrk >/dev/null; then
-    echo "installing wrk"
-    SUDO=""
-    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
-fi
+# shellcheck source=bench/common.sh
+source bench/common.sh
+install_wrk
 
 cargo build --release --quiet --bin hookscope --example baseline --example db --example live
 BIN=target/release
 EX=target/release/examples
 
 WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        kill -CONT "$pid" 2>/dev/null || true # a stopped process takes its TERM once resumed
-    done
-    rm -rf "$WORK"
-}
 trap cleanup EXIT
-
-wait_until_up() { # url
-    for _ in $(seq 1 100); do
-        if curl -s -o /dev/null "$1"; then return 0; fi
-        sleep 0.1
-    done
-    echo "server at $1 did not come up" >&2
-    exit 1
-}
 
 peak_rss_kib() { # pid
     awk '/^VmHWM/ { print $2 }' "/proc/$1/status"
-}
-
-field() { # name line
-    sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"
-}
-
-# Only the server being measured runs: the others are stopped (SIGSTOP),
-# so that work they do between their own runs (hookscope indexes for
-# search once captures pause) is not charged to another server.
-SERVERS=()
-drive() { # url -> wrk's "result ..." line
-    local url="$1" server
-    for server in "${SERVERS[@]}"; do # "pid|url"
-        [ "$url" = "${server#*|}" ] || kill -STOP "${server%%|*}"
-    done
-    wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/post.lua "$url" >"$WORK/wrk.out"
-    for server in "${SERVERS[@]}"; do kill -CONT "${server%%|*}"; done
-    cat "$WORK/wrk.out" >&2
-    grep '^result ' "$WORK/wrk.out"
 }
 
 echo "== machine"
@@ -92,7 +52,6 @@ PIDS+=("$FULL_PID")
 wait_until_up "http://$HOOKSCOPE_ADDR/healthz"
 wait_until_up "http://$BASELINE_ADDR/"
 wait_until_up "http://$FULL_ADDR/healthz"
-new_bin() { curl -fs -o /dev/null -w '%{redirect_url}' "http://$1/" | sed 's#.*/view/##'; }
 WARM_BIN="$(new_bin "$HOOKSCOPE_ADDR")"
 BENCH_BIN="$(new_bin "$HOOKSCOPE_ADDR")"
 FULL_BIN="$(new_bin "$FULL_ADDR")"
@@ -112,12 +71,12 @@ FULL_RUNS=()
 WRK_2XX=0
 for round in $(seq 1 "$ROUNDS"); do
     echo "-- round $round: hookscope"
-    HS_RUNS+=("$(drive "$HS_URL")")
+    HS_RUNS+=("$(drive "$HS_URL" "$DURATION")")
     WRK_2XX=$((WRK_2XX + $(field requests "${HS_RUNS[-1]}") - $(field non2xx "${HS_RUNS[-1]}")))
     echo "-- round $round: baseline"
-    BASE_RUNS+=("$(drive "$BASE_URL")")
+    BASE_RUNS+=("$(drive "$BASE_URL" "$DURATION")")
     echo "-- round $round: hookscope, full bin"
-    FULL_RUNS+=("$(drive "$FULL_URL")")
+    FULL_RUNS+=("$(drive "$FULL_URL" "$DURATION")")
 done
 HS_RSS="$(peak_rss_kib "$HS_PID")"
 BASE_RSS="$(peak_rss_kib "$BASE_PID")"
@@ -131,10 +90,6 @@ FULL_ROWS="$("$EX/db" count "$WORK/full.db" "$FULL_BIN")"
 NON2XX=0
 for run in "${HS_RUNS[@]}"; do NON2XX=$((NON2XX + $(field non2xx "$run"))); done
 
-median_of() { # field runs...
-    local name="$1"; shift
-    for run in "$@"; do field "$name" "$run"; done | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
 HS_RPS="$(median_of rps "${HS_RUNS[@]}")"
 BASE_RPS="$(median_of rps "${BASE_RUNS[@]}")"
 FULL_RPS="$(median_of rps "${FULL_RUNS[@]}")"
@@ -152,12 +107,12 @@ LARGE="$("$EX/db" large "$WORK/large.db" "$LARGE_ROWS")"
 
 echo
 echo "================ summary (${DURATION}s, $CONNECTIONS connections, 1 KiB JSON POST)"
-printf '%-10s %5s %10s %10s %10s\n' server round "req/s" "p50 ms" "p99 ms"
+printf '%-10s %5s %10s %10s %10s %7s\n' server round "req/s" "p50 ms" "p99 ms" "idle %"
 for i in "${!HS_RUNS[@]}"; do
     for pair in "hookscope|${HS_RUNS[$i]}" "baseline|${BASE_RUNS[$i]}" "full bin|${FULL_RUNS[$i]}"; do
         run="${pair#*|}"
-        printf '%-10s %5s %10s %10s %10s\n' "${pair%%|*}" $((i + 1)) "$(field rps "$run")" \
-            "$(field p50_ms "$run")" "$(field p99_ms "$run")"
+        printf '%-10s %5s %10s %10s %10s %7s\n' "${pair%%|*}" $((i + 1)) "$(field rps "$run")" \
+            "$(field p50_ms "$run")" "$(field p99_ms "$run")" "$(field idle_pct "$run")"
     done
 done
 echo "median req/s: hookscope $HS_RPS, baseline $BASE_RPS"
