@@ -30,6 +30,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+use tokio::sync::oneshot;
 
 use super::StoreError;
 
@@ -51,8 +52,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// handle is dropped.
 #[derive(Clone)]
 pub struct Checkpointer {
-    stop: Arc<Mutex<Option<mpsc::Sender<()>>>>,
+    stop: Arc<Mutex<Option<mpsc::Sender<Stopped>>>>,
 }
+
+/// Told once the thread has made its last checkpoint and closed the file.
+type Stopped = oneshot::Sender<()>;
 
 /// What the writer and the checkpoint thread tell each other.
 #[derive(Clone, Default)]
@@ -88,21 +92,32 @@ impl Checkpointer {
         let db = std::fs::File::open(path)
             .map_err(|e| StoreError::Sqlite(format!("cannot open the database file: {e}")))?;
         let wal = PathBuf::from(format!("{}-wal", path.display()));
-        let (stop, stopped) = mpsc::channel::<()>();
+        let (stop, stopped) = mpsc::channel::<Stopped>();
         thread::Builder::new()
             .name("hookscope-checkpoint".into())
-            .spawn(move || run(&conn, &db, &wal, &stopped, &tail))
+            .spawn(move || {
+                let done = run(&conn, &db, &wal, &stopped, &tail);
+                // Closed before saying so: a store opened on the same file
+                // next (a restart) must not meet this connection's locks.
+                drop((conn, db));
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+            })
             .map_err(|e| StoreError::Sqlite(format!("cannot start checkpoints: {e}")))?;
         Ok(Self {
             stop: Arc::new(Mutex::new(Some(stop))),
         })
     }
 
-    /// Stops the thread after one last checkpoint.
-    pub fn stop(&self) {
-        let mut stop = self.stop.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(stop) = stop.take() {
-            let _ = stop.send(());
+    /// Stops the thread after one last checkpoint; resolves once it has
+    /// closed the database.
+    pub async fn stop(&self) {
+        let stop = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(stop) = stop else { return };
+        let (done, stopped) = oneshot::channel();
+        if stop.send(done).is_ok() {
+            let _ = stopped.await;
         }
     }
 }
@@ -111,9 +126,9 @@ fn run(
     conn: &Connection,
     db: &std::fs::File,
     wal_path: &Path,
-    stopped: &mpsc::Receiver<()>,
+    stopped: &mpsc::Receiver<Stopped>,
     tail: &Tail,
-) {
+) -> Option<Stopped> {
     let mut wal = None;
     let mut next_checkpoint = Instant::now() + EVERY;
     let (mut flushed, mut checkpointed) = (0, 0);
@@ -121,13 +136,13 @@ fn run(
     // period too.
     let mut truncated = u64::MAX;
     loop {
-        let last = !matches!(
-            stopped.recv_timeout(FLUSH_WAL_EVERY),
-            Err(RecvTimeoutError::Timeout)
-        );
-        if last {
-            checkpoint(conn, "TRUNCATE");
-            return;
+        match stopped.recv_timeout(FLUSH_WAL_EVERY) {
+            Err(RecvTimeoutError::Timeout) => {}
+            // Told to stop, or every handle dropped.
+            last => {
+                checkpoint(conn, "TRUNCATE");
+                return last.ok();
+            }
         }
         // A checkpoint first syncs the WAL. Syncing tens of megabytes at
         // once stalled the writer for 10-30 ms: its next frame shares a

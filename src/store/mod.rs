@@ -254,10 +254,14 @@ impl Store {
             .store(cap, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Commits everything queued and stops the writer. Later writes fail.
+    /// Commits everything queued, stops the writer and the checkpoint
+    /// thread, and closes their connections and the idle readers', so the
+    /// file can be opened again at once (a restart in the same process).
+    /// Later writes fail.
     pub async fn close(&self) {
         self.writer.stop().await;
-        self.checkpointer.stop();
+        self.checkpointer.stop().await;
+        self.readers.clear();
     }
 
     /// Answers when the database can be read and the writer commits.
@@ -703,6 +707,30 @@ mod tests {
             headers: Vec::new(),
             body: bytes::Bytes::from_static(body.as_bytes()),
         }
+    }
+
+    /// The search indexer reads before it writes. While another connection
+    /// holds the write lock (the checkpoint thread's TRUNCATE does), its
+    /// batch must wait for the lock, not fail at its first write.
+    #[tokio::test]
+    async fn a_batch_that_reads_first_waits_for_the_write_lock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path, Durability::Normal).expect("open");
+        let bin = crate::model::Bin::new();
+        store.create_bin(bin.clone()).await.expect("create");
+        let to_index = capture_for(bin.id, "to index");
+        store.insert_request(to_index).await.expect("insert");
+        let other = Connection::open(&path).expect("open");
+        other
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("take the write lock");
+        let indexing = store.index_pending();
+        tokio::pin!(indexing);
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(300), &mut indexing);
+        assert!(waited.await.is_err(), "the batch failed instead of waiting");
+        other.execute_batch("COMMIT").expect("release the lock");
+        assert_eq!(indexing.await.expect("indexed once the lock is free"), 1);
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 use std::sync::mpsc;
 use std::thread;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::checkpoint::Tail;
@@ -136,10 +136,13 @@ fn run(
         commit_batch(&mut conn, &mut batch, before_commit);
         tail.after_commit(&conn);
     }
+    // Closed before saying so: a store opened on the same file next (a
+    // restart) must not meet this connection's locks.
+    drop(conn);
+    tracing::debug!("writer stopped");
     if let Some(done) = stop {
         let _ = done.send(());
     }
-    tracing::debug!("writer stopped");
 }
 
 fn commit_batch(
@@ -152,7 +155,11 @@ fn commit_batch(
     }
     let started = std::time::Instant::now();
     let size = batch.len();
-    let commit = match conn.transaction() {
+    // IMMEDIATE: the write lock is taken first, waiting (busy timeout) if
+    // the checkpoint thread holds it. A deferred transaction that read
+    // first (the search indexer does) would get SQLITE_BUSY at its first
+    // write without waiting, and fail every capture in its batch.
+    let commit = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => {
             for job in batch.iter_mut() {
                 job.apply(&tx);
