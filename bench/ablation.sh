@@ -68,11 +68,15 @@ done
 
 echo
 echo "================ medians of $ROUNDS rounds (${DURATION}s, $CONNECTIONS connections, 1 KiB JSON POST)"
-BASE_RPS="$(mapfile -t runs <<<"${RUNS[0]%$'\n'}" && median_of rps "${runs[@]}")"
-printf '%-10s %10s %8s %7s\n' server "req/s" ratio "idle %"
+RPS=()
+IDLE=()
 for i in 0 1 2 3; do
     mapfile -t runs <<<"${RUNS[i]%$'\n'}"
-    rps="$(median_of rps "${runs[@]}")"
-    printf '%-10s %10s %8s %7s\n' "${NAMES[i]}" "$rps" "$(awk "BEGIN { printf \"%.2f\", $rps / $BASE_RPS }")" \
-        "$(median_of idle_pct "${runs[@]}")"
+    RPS[i]="$(median_of rps "${runs[@]}")"
+    IDLE[i]="$(median_of idle_pct "${runs[@]}")"
+done
+printf '%-10s %10s %8s %7s\n' server "req/s" ratio "idle %"
+for i in 0 1 2 3; do
+    printf '%-10s %10s %8s %7s\n' "${NAMES[i]}" "${RPS[i]}" \
+        "$(awk "BEGIN { printf \"%.2f\", ${RPS[i]} / ${RPS[0]} }")" "${IDLE[i]}"
 done
