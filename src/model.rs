@@ -5,6 +5,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -272,7 +273,57 @@ impl CapturedRequest {
     pub fn body_text(&self) -> Option<&str> {
         std::str::from_utf8(&self.body).ok()
     }
+
+    /// One entry per file part of a `multipart/form-data` body (the
+    /// request object's `files`): field name, file name, size, content
+    /// type and extension.
+    pub fn file_parts(&self) -> Vec<Value> {
+        let Some(content_type) = self.header_str("content-type") else {
+            return Vec::new();
+        };
+        if !content_type
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/form-data")
+            || self.body.len() > MULTIPART_PARSE_LIMIT
+        {
+            return Vec::new();
+        }
+        let Ok(boundary) = multer::parse_boundary(&content_type) else {
+            return Vec::new();
+        };
+        // The whole body is in memory and the stream yields it at once, so
+        // multer never waits: each step completes on its first poll. That
+        // keeps this synchronous, for the live feed's message builder.
+        let body =
+            futures_util::stream::iter([Ok::<_, std::convert::Infallible>(self.body.clone())]);
+        let mut multipart = multer::Multipart::new(body, boundary);
+        let mut files = Vec::new();
+        while let Some(Ok(Some(field))) = multipart.next_field().now_or_never() {
+            let Some(filename) = field.file_name().map(str::to_owned) else {
+                continue;
+            };
+            let name = field.name().unwrap_or("").to_owned();
+            let mime = field.content_type().map(ToString::to_string);
+            let Some(Ok(bytes)) = field.bytes().now_or_never() else {
+                break;
+            };
+            let extension = filename.rsplit_once('.').map(|(_, ext)| ext.to_owned());
+            files.push(serde_json::json!({
+                "id": format!("{name}-{}", files.len()),
+                "name": name,
+                "filename": filename,
+                "bytes": bytes.len(),
+                "mime": mime,
+                "extension": extension,
+            }));
+        }
+        files
+    }
 }
+
+/// Most bytes of a body parsed for file parts.
+const MULTIPART_PARSE_LIMIT: usize = 16 * 1024 * 1024;
 
 /// What a listen-mode capture answered its sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -442,7 +493,7 @@ impl RequestJson {
             query_string: req.query.clone(),
             http_version: req.version.clone(),
             size: req.size(),
-            files: Vec::new(),
+            files: req.file_parts(),
             updated_at: created.clone(),
             created_at: created,
             sorting: req.received_at.as_micros(),

@@ -115,58 +115,9 @@ fn number(name: &str, text: Option<&str>, default: u64) -> Result<u64, AppError>
     }
 }
 
-/// The request object, with `files` listing the file parts of a
-/// multipart body.
-async fn request_json(state: &AppState, req: &CapturedRequest) -> RequestJson {
-    let mut json = RequestJson::new(req, &req.base_url(state.config.public_base()));
-    json.files = files_of(req).await;
-    json
-}
-
-/// Most bytes of a body parsed for file parts.
-const MULTIPART_PARSE_LIMIT: usize = 16 * 1024 * 1024;
-
-/// One entry per file part of a `multipart/form-data` body: its field name,
-/// file name, size, content type and extension.
-async fn files_of(req: &CapturedRequest) -> Vec<serde_json::Value> {
-    let Some(content_type) = req.header_str("content-type") else {
-        return Vec::new();
-    };
-    if !content_type
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("multipart/form-data")
-        || req.body.len() > MULTIPART_PARSE_LIMIT
-    {
-        return Vec::new();
-    }
-    let Ok(boundary) = multer::parse_boundary(&content_type) else {
-        return Vec::new();
-    };
-    let body = req.body.clone();
-    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
-    let mut multipart = multer::Multipart::new(stream, boundary);
-    let mut files = Vec::new();
-    while let Ok(Some(field)) = multipart.next_field().await {
-        let Some(filename) = field.file_name().map(str::to_owned) else {
-            continue;
-        };
-        let name = field.name().unwrap_or("").to_owned();
-        let mime = field.content_type().map(ToString::to_string);
-        let Ok(bytes) = field.bytes().await else {
-            break;
-        };
-        let extension = filename.rsplit_once('.').map(|(_, ext)| ext.to_owned());
-        files.push(serde_json::json!({
-            "id": format!("{name}-{}", files.len()),
-            "name": name,
-            "filename": filename,
-            "bytes": bytes.len(),
-            "mime": mime,
-            "extension": extension,
-        }));
-    }
-    files
+/// The request object as the API, the live feed and the export all send it.
+fn request_json(state: &AppState, req: &CapturedRequest) -> RequestJson {
+    RequestJson::new(req, &req.base_url(state.config.public_base()))
 }
 
 /// `GET /token/{id}/requests`: a page of requests, oldest first unless
@@ -209,12 +160,8 @@ pub async fn list(
         Vec::new()
     };
     let shown = requests.len() as u64;
-    let mut data = Vec::with_capacity(requests.len());
-    for req in &requests {
-        data.push(request_json(&state, req).await);
-    }
     let body = RequestPage {
-        data,
+        data: requests.iter().map(|r| request_json(&state, r)).collect(),
         total,
         per_page,
         current_page: page,
@@ -257,7 +204,7 @@ pub async fn latest(
         )
         .await?;
     let req = found.first().ok_or(AppError::UnknownRequest)?;
-    Ok(json(StatusCode::OK, &request_json(&state, req).await))
+    Ok(json(StatusCode::OK, &request_json(&state, req)))
 }
 
 /// `GET /token/{id}/request/{rid}`.
@@ -266,7 +213,7 @@ pub async fn request(
     Path((id, rid)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let req = stored(&state, &id, &rid).await?;
-    let mut body = request_json(&state, &req).await;
+    let mut body = request_json(&state, &req);
     body.response = state
         .store
         .sent_response(req.bin, req.id)
