@@ -52,6 +52,15 @@ impl<const N: usize> Histogram<N> {
     }
 }
 
+/// What `/metrics` reports from the store.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreFigures {
+    /// Bins in the database.
+    pub bins: u64,
+    /// Requests the search indexer skipped since the start.
+    pub index_skipped: u64,
+}
+
 pub struct Metrics {
     captures: [AtomicU64; 5],
     captured_bytes: AtomicU64,
@@ -94,8 +103,9 @@ impl Metrics {
         self.live_viewers.fetch_sub(1, Relaxed);
     }
 
-    /// Prometheus text exposition; `bins` is read from the store by the caller.
-    pub fn render(&self, bins: u64) -> String {
+    /// Prometheus text exposition; `store` holds what the caller read
+    /// from the store.
+    pub fn render(&self, store: StoreFigures) -> String {
         let mut out = String::new();
         out.push_str(
             "# HELP hookscope_captures_total Capture attempts answered, by status class.\n",
@@ -119,9 +129,14 @@ impl Metrics {
              hookscope_live_viewers {}\n\
              # HELP hookscope_bins Bins in the database.\n\
              # TYPE hookscope_bins gauge\n\
-             hookscope_bins {bins}",
+             hookscope_bins {}\n\
+             # HELP hookscope_search_index_skipped_total Requests the search indexer could not index and skipped.\n\
+             # TYPE hookscope_search_index_skipped_total counter\n\
+             hookscope_search_index_skipped_total {}",
             self.captured_bytes.load(Relaxed),
             self.live_viewers.load(Relaxed),
+            store.bins,
+            store.index_skipped,
         );
         self.batch_size.render(
             &mut out,

@@ -148,3 +148,52 @@ async fn search_finds_what_was_stored_before_it_across_deletes_and_restarts() {
     assert!(search(&app, bin, "alpha").await.is_empty());
     app.stop().await;
 }
+
+/// The bug a plain GET caused: a request with an empty body stopped the
+/// search index, and every search on the server answered 503 from then on.
+#[tokio::test]
+async fn requests_without_a_body_keep_search_working() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let json = app
+        .client
+        .post(app.url(&format!("/{bin}/orders")))
+        .header("Content-Type", "application/json")
+        .body(r#"{"status":"paid"}"#)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(json.status(), 200);
+    assert_eq!(search(&app, bin, "paid").await.len(), 1);
+
+    let ping = app.get(&format!("/{bin}/ping")).await;
+    assert_eq!(ping.status(), 200);
+    let head = app
+        .client
+        .head(app.url(&format!("/{bin}/ping")))
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(head.status(), 200);
+    assert_eq!(app.post_to_bin(bin, "/empty", "").await.status(), 200);
+
+    assert_eq!(search(&app, bin, "paid").await, [r#"{"status":"paid"}"#]);
+    assert_eq!(search(&app, bin, "method:GET path:ping").await, [""]);
+    assert_eq!(search(&app, bin, "path:empty").await, [""]);
+    let dashboard = app.get(&format!("/view/{bin}?q=paid")).await;
+    assert_eq!(dashboard.status(), 200);
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/token/{bin}/request?query=method:HEAD")))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(search(&app, bin, "ping").await, [""]);
+
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    assert!(
+        metrics.contains("\nhookscope_search_index_skipped_total 0\n"),
+        "{metrics}"
+    );
+}

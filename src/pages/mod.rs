@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::app::{find_bin, parse_bin, AppState};
 use crate::error::AppError;
 use crate::limits::Limits;
-use crate::metrics::METRICS;
+use crate::metrics::{StoreFigures, METRICS};
 use crate::model::{sub_path_of, Bin};
 use crate::store::{Page, RequestFilter, RequestSummary, SearchQuery, Store};
 use detail::RequestDetail;
@@ -384,13 +384,16 @@ pub async fn healthz(State(store): State<Store>) -> Result<&'static str, AppErro
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(store): State<Store>) -> Result<Response, AppError> {
-    let bins = store.count_bins().await?;
+    let figures = StoreFigures {
+        bins: store.count_bins().await?,
+        index_skipped: store.index_skipped(),
+    };
     Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        METRICS.render(bins),
+        METRICS.render(figures),
     )
         .into_response())
 }

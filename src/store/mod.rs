@@ -7,15 +7,15 @@ mod bins;
 mod checkpoint;
 mod codec;
 mod counts;
+mod indexer;
 mod pool;
 mod requests;
 mod search;
 mod writer;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -116,9 +116,6 @@ impl RequestFilter {
 /// Most requests a bin keeps when neither it nor the server says otherwise.
 pub const DEFAULT_REQUEST_CAP: u32 = 10_000;
 
-/// Most bytes of a body put into the search index.
-const INDEXED_BODY_BYTES: usize = 64 * 1024;
-
 /// Handle to the database; cheap to clone: one reference count, as the
 /// state holding it is cloned for every request (several counts and the
 /// writer channel's sender showed up at ~5 % of a capture's CPU).
@@ -156,13 +153,9 @@ pub struct StoreParts {
     last_insert: Arc<AtomicI64>,
     /// Signs browsers' cookies; kept in the database across restarts.
     cookie_secret: [u8; 32],
+    /// Requests the search indexer could not index and skipped.
+    index_skipped: Arc<AtomicU64>,
 }
-
-/// Requests indexed per writer operation, so captures queued behind
-/// indexing wait for a short step only.
-const INDEX_CHUNK: i64 = 2_000;
-/// How long captures must pause before the background indexer works.
-const INDEX_WHEN_QUIET_FOR: Duration = Duration::from_millis(500);
 
 /// What one retention pass deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -224,6 +217,7 @@ impl Store {
             next_seq: Arc::new(AtomicI64::new(next_seq)),
             last_insert: Arc::default(),
             cookie_secret,
+            index_skipped: Arc::default(),
         })))
     }
 
@@ -329,61 +323,6 @@ impl Store {
                 Ok(req)
             })
             .await
-    }
-
-    /// Indexes stored requests that are not in the search index yet, in
-    /// short writer steps, until none is left; a search calls this first,
-    /// so it sees every request stored before it.
-    pub async fn index_pending(&self) -> Result<u64, StoreError> {
-        let mut indexed = 0;
-        loop {
-            let n = self
-                .writer
-                .write(|conn| index_chunk(conn, INDEX_CHUNK))
-                .await?;
-            indexed += n;
-            if n < INDEX_CHUNK as u64 {
-                return Ok(indexed);
-            }
-        }
-    }
-
-    /// Fills the search index whenever captures pause, until `stop`.
-    pub async fn run_indexer(&self, stop: &tokio_util::sync::CancellationToken) {
-        // The last capture (by arrival time) known to be indexed: while no
-        // capture came since, the indexer leaves the writer alone (an idle
-        // writer lets the WAL file be truncated; see `checkpoint`).
-        let mut caught_up_with = None;
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(INDEX_WHEN_QUIET_FOR) => {}
-            }
-            let quiet_since = self.last_insert.load(Ordering::Relaxed);
-            let quiet_for = Timestamp::now().as_micros() - quiet_since;
-            if quiet_for < INDEX_WHEN_QUIET_FOR.as_micros() as i64
-                || caught_up_with == Some(quiet_since)
-            {
-                continue;
-            }
-            // One chunk per pause check, so a new burst of captures waits
-            // for at most one short step.
-            match self
-                .writer
-                .write(|conn| index_chunk(conn, INDEX_CHUNK))
-                .await
-            {
-                Ok(n) => {
-                    if n > 0 {
-                        tracing::debug!(indexed = n, "search index caught up a step");
-                    }
-                    if n < INDEX_CHUNK as u64 {
-                        caught_up_with = Some(quiet_since);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "search indexing failed"),
-            }
-        }
     }
 
     /// Notes what a listen-mode capture answered its sender.
@@ -571,83 +510,6 @@ fn load_or_make_cookie_secret(conn: &Connection) -> Result<[u8; 32], StoreError>
         })?;
     kept.try_into()
         .map_err(|_| StoreError::Sqlite("the stored cookie secret is not 32 bytes".into()))
-}
-
-/// Indexes up to `limit` requests above the index's high-water mark;
-/// returns how many.
-fn index_chunk(conn: &Connection, limit: i64) -> Result<u64, StoreError> {
-    let mark: i64 = conn
-        .prepare_cached("SELECT indexed_up_to FROM search_index_state WHERE id = 1")?
-        .query_row([], |row| row.get(0))?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, id, bin_id, received_at, method, path, query, version, remote_addr,
-                headers, substr(body, 1, ?3)
-         FROM requests WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    )?;
-    let mut rows = stmt.query(params![mark, limit, INDEXED_BODY_BYTES as i64])?;
-    let mut last = mark;
-    let mut indexed = 0;
-    while let Some(row) = rows.next()? {
-        let seq: i64 = row.get(0)?;
-        let headers: Vec<u8> = row.get(9)?;
-        let body: Vec<u8> = row.get(10)?;
-        let req = CapturedRequest {
-            id: row.get(1)?,
-            bin: row.get(2)?,
-            received_at: Timestamp(row.get(3)?),
-            method: row.get(4)?,
-            path: row.get(5)?,
-            query: row.get(6)?,
-            version: row.get(7)?,
-            remote_addr: row.get(8)?,
-            headers: codec::decode_headers(&headers).unwrap_or_default(),
-            body: body.into(),
-        };
-        index_request(conn, seq, &req)?;
-        last = seq;
-        indexed += 1;
-    }
-    if last > mark {
-        conn.prepare_cached("UPDATE search_index_state SET indexed_up_to = ?1 WHERE id = 1")?
-            .execute([last])?;
-    }
-    Ok(indexed)
-}
-
-/// Adds one request to the search index (row `seq`): its bin token,
-/// method, IP, path, header names and values, and the start of its body
-/// when that is UTF-8.
-fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> Result<(), StoreError> {
-    let mut headers = String::new();
-    for h in &req.headers {
-        headers.push_str(&h.name);
-        headers.push(' ');
-        headers.push_str(&String::from_utf8_lossy(&h.value));
-        headers.push('\n');
-    }
-    let body = &req.body[..req.body.len().min(INDEXED_BODY_BYTES)];
-    let body = match std::str::from_utf8(body) {
-        Ok(text) => text,
-        // Cut inside a character: index up to the last whole one.
-        Err(e) if e.error_len().is_none() => {
-            std::str::from_utf8(&body[..e.valid_up_to()]).unwrap_or_default()
-        }
-        Err(_) => "",
-    };
-    conn.prepare_cached(
-        "INSERT INTO requests_fts (rowid, bin, method, ip, path, headers, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        seq,
-        search::bin_token(req.bin),
-        req.method,
-        req.ip(),
-        req.path,
-        headers,
-        body,
-    ])?;
-    Ok(())
 }
 
 /// Keeps every prepared statement's plan for its lifetime. By default

@@ -84,12 +84,16 @@ fn qualified(columns: &str) -> String {
 
 impl Store {
     /// Before a search: index whatever is not indexed yet, so the search
-    /// sees every request stored before it.
-    async fn index_for(&self, filter: &RequestFilter) -> Result<(), StoreError> {
-        if !filter.query.is_empty() {
-            self.index_pending().await?;
+    /// sees every request stored before it. Should indexing fail, the
+    /// search still answers, from what is indexed: a background step's
+    /// failure never fails a read.
+    async fn index_for(&self, filter: &RequestFilter) {
+        if filter.query.is_empty() {
+            return;
         }
-        Ok(())
+        if let Err(e) = self.index_pending().await {
+            tracing::warn!(error = %e, "search index not caught up; searching what is indexed");
+        }
     }
 
     /// A page of a bin's requests matching `filter`, with headers and body.
@@ -99,7 +103,7 @@ impl Store {
         filter: RequestFilter,
         page: Page,
     ) -> Result<Vec<CapturedRequest>, StoreError> {
-        self.index_for(&filter).await?;
+        self.index_for(&filter).await;
         self.readers
             .read(move |conn| {
                 let (sql, params) = Selection::new(bin, &filter).page_sql(FULL_COLUMNS, page);
@@ -118,7 +122,7 @@ impl Store {
         filter: RequestFilter,
         page: Page,
     ) -> Result<Vec<RequestSummary>, StoreError> {
-        self.index_for(&filter).await?;
+        self.index_for(&filter).await;
         self.readers
             .read(move |conn| {
                 let (sql, params) = Selection::new(bin, &filter).page_sql(SUMMARY_COLUMNS, page);
@@ -148,7 +152,7 @@ impl Store {
         if filter.is_everything() {
             return self.count_requests(bin).await;
         }
-        self.index_for(&filter).await?;
+        self.index_for(&filter).await;
         self.readers
             .read(move |conn| {
                 let (sql, params) = if filter.from.is_none() && filter.to.is_none() {
@@ -203,7 +207,7 @@ impl Store {
         if filter.is_everything() {
             return self.clear_requests(bin).await;
         }
-        self.index_for(&filter).await?;
+        self.index_for(&filter).await;
         self.writer
             .write(move |conn| {
                 let selection = Selection::new(bin, &filter);

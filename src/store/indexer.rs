@@ -1,0 +1,313 @@
+//! Filling the search index off the capture path. Captures are stored
+//! unindexed; the writer indexes them in short steps when captures pause,
+//! and before any search runs. A request that cannot be indexed is skipped
+//! (logged once with its id, counted): one odd row never stalls the index,
+//! and never turns searches into errors.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, ErrorCode, Row};
+use uuid::Uuid;
+
+use super::{codec, search, Store, StoreError};
+use crate::model::{CapturedRequest, Timestamp};
+
+/// Most bytes of a body put into the search index.
+const INDEXED_BODY_BYTES: usize = 64 * 1024;
+/// Requests indexed per writer operation, so captures queued behind
+/// indexing wait for a short step only.
+const INDEX_CHUNK: i64 = 2_000;
+/// How long captures must pause before the background indexer works.
+const INDEX_WHEN_QUIET_FOR: Duration = Duration::from_millis(500);
+/// While indexing keeps failing as a whole (a full disk, say), how often
+/// the failure is logged again.
+const WARN_AGAIN_AFTER: Duration = Duration::from_secs(60);
+
+impl Store {
+    /// Indexes stored requests that are not in the search index yet, in
+    /// short writer steps, until none is left; a search calls this first,
+    /// so it sees every request stored before it.
+    pub async fn index_pending(&self) -> Result<u64, StoreError> {
+        let mut indexed = 0;
+        loop {
+            let n = self.index_step().await?;
+            indexed += n;
+            if n < INDEX_CHUNK as u64 {
+                return Ok(indexed);
+            }
+        }
+    }
+
+    /// Requests the indexer skipped since the start, because it could not
+    /// read or index them.
+    pub fn index_skipped(&self) -> u64 {
+        self.index_skipped.load(Ordering::Relaxed)
+    }
+
+    /// One writer step: indexes up to [`INDEX_CHUNK`] requests.
+    async fn index_step(&self) -> Result<u64, StoreError> {
+        let skipped = std::sync::Arc::clone(&self.index_skipped);
+        self.writer
+            .write(move |conn| index_chunk(conn, INDEX_CHUNK, &skipped))
+            .await
+    }
+
+    /// Fills the search index whenever captures pause, until `stop`.
+    pub async fn run_indexer(&self, stop: &tokio_util::sync::CancellationToken) {
+        // The last capture (by arrival time) known to be indexed: while no
+        // capture came since, the indexer leaves the writer alone (an idle
+        // writer lets the WAL file be truncated; see `checkpoint`).
+        let mut caught_up_with = None;
+        let mut warned_at: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(INDEX_WHEN_QUIET_FOR) => {}
+            }
+            let quiet_since = self.last_insert.load(Ordering::Relaxed);
+            let quiet_for = Timestamp::now().as_micros() - quiet_since;
+            if quiet_for < INDEX_WHEN_QUIET_FOR.as_micros() as i64
+                || caught_up_with == Some(quiet_since)
+            {
+                continue;
+            }
+            // One chunk per pause check, so a new burst of captures waits
+            // for at most one short step.
+            match self.index_step().await {
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::debug!(indexed = n, "search index caught up a step");
+                    }
+                    if n < INDEX_CHUNK as u64 {
+                        caught_up_with = Some(quiet_since);
+                    }
+                    warned_at = None;
+                }
+                Err(e) => {
+                    if warned_at.is_none_or(|at| at.elapsed() >= WARN_AGAIN_AFTER) {
+                        tracing::warn!(error = %e, "search indexing failed; retrying");
+                        warned_at = Some(Instant::now());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Indexes up to `limit` requests above the index's high-water mark and
+/// moves the mark past them; returns how many were read. A request that
+/// cannot be indexed is skipped and counted in `skipped`; an error of the
+/// database itself (busy, full, I/O) fails the whole step, which is retried.
+fn index_chunk(conn: &Connection, limit: i64, skipped: &AtomicU64) -> Result<u64, StoreError> {
+    let mark: i64 = conn
+        .prepare_cached("SELECT indexed_up_to FROM search_index_state WHERE id = 1")?
+        .query_row([], |row| row.get(0))?;
+    // `substr` of a zero-length blob is NULL, not an empty blob.
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, bin_id, received_at, method, path, query, version, remote_addr,
+                headers, ifnull(substr(body, 1, ?3), X'')
+         FROM requests WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![mark, limit, INDEXED_BODY_BYTES as i64])?;
+    let mut last = mark;
+    let mut read = 0;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        match request_of(row).and_then(|req| index_request(conn, seq, &req)) {
+            Ok(()) => {}
+            Err(e) if is_database_failure(&e) => return Err(e.into()),
+            Err(e) => {
+                let id: Option<Uuid> = row.get(1).ok();
+                tracing::warn!(
+                    request = ?id, seq, error = %e,
+                    "search index: skipped a request it could not index"
+                );
+                skipped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        last = seq;
+        read += 1;
+    }
+    if last > mark {
+        conn.prepare_cached("UPDATE search_index_state SET indexed_up_to = ?1 WHERE id = 1")?
+            .execute([last])?;
+    }
+    Ok(read)
+}
+
+/// Whether `e` is the database's own failure (busy, full, read-only, I/O)
+/// rather than something about one row: the step is then retried whole.
+fn is_database_failure(e: &rusqlite::Error) -> bool {
+    let rusqlite::Error::SqliteFailure(failure, _) = e else {
+        return false;
+    };
+    matches!(
+        failure.code,
+        ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::ReadOnly
+            | ErrorCode::CannotOpen
+            | ErrorCode::OutOfMemory
+            | ErrorCode::DatabaseCorrupt
+            | ErrorCode::NotADatabase
+            | ErrorCode::OperationInterrupted
+            | ErrorCode::FileLockingProtocolFailed
+    )
+}
+
+/// The indexed parts of a request row (its body cut to what is indexed).
+fn request_of(row: &Row<'_>) -> rusqlite::Result<CapturedRequest> {
+    let headers: Vec<u8> = row.get(9)?;
+    let body: Vec<u8> = row.get(10)?;
+    Ok(CapturedRequest {
+        id: row.get(1)?,
+        bin: row.get(2)?,
+        received_at: Timestamp(row.get(3)?),
+        method: row.get(4)?,
+        path: row.get(5)?,
+        query: row.get(6)?,
+        version: row.get(7)?,
+        remote_addr: row.get(8)?,
+        headers: codec::decode_headers(&headers).unwrap_or_default(),
+        body: body.into(),
+    })
+}
+
+/// Adds one request to the search index (row `seq`): its bin token,
+/// method, IP, path, header names and values, and the start of its body
+/// when that is UTF-8.
+fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite::Result<()> {
+    let mut headers = String::new();
+    for h in &req.headers {
+        headers.push_str(&h.name);
+        headers.push(' ');
+        headers.push_str(&String::from_utf8_lossy(&h.value));
+        headers.push('\n');
+    }
+    let body = &req.body[..req.body.len().min(INDEXED_BODY_BYTES)];
+    let body = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        // Cut inside a character: index up to the last whole one.
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&body[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => "",
+    };
+    conn.prepare_cached(
+        "INSERT INTO requests_fts (rowid, bin, method, ip, path, headers, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        seq,
+        search::bin_token(req.bin),
+        req.method,
+        req.ip(),
+        req.path,
+        headers,
+        body,
+    ])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Durability, Page, RequestFilter, SearchQuery};
+
+    fn capture(bin: Uuid, method: &str, body: &'static [u8]) -> CapturedRequest {
+        CapturedRequest {
+            id: Uuid::nil(),
+            bin,
+            received_at: Timestamp::now(),
+            method: method.into(),
+            path: format!("/{bin}/ping"),
+            query: None,
+            version: "HTTP/1.1".into(),
+            remote_addr: "127.0.0.1:1".into(),
+            headers: Vec::new(),
+            body: bytes::Bytes::from_static(body),
+        }
+    }
+
+    async fn found(store: &Store, bin: Uuid, query: &str) -> usize {
+        let filter = RequestFilter {
+            query: SearchQuery::parse(query),
+            ..RequestFilter::default()
+        };
+        let page = Page {
+            offset: 0,
+            limit: 50,
+        };
+        store
+            .find_summaries(bin, filter, page)
+            .await
+            .expect("search answers")
+            .len()
+    }
+
+    #[tokio::test]
+    async fn requests_with_empty_bodies_are_indexed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("s.db"), Durability::Normal).expect("open");
+        let bin = crate::model::Bin::new();
+        store.create_bin(bin.clone()).await.expect("create");
+        store
+            .insert_request(capture(bin.id, "POST", b"{\"word\":\"invoice\"}"))
+            .await
+            .expect("insert");
+        assert_eq!(found(&store, bin.id, "invoice").await, 1);
+        for method in ["GET", "HEAD", "POST"] {
+            store
+                .insert_request(capture(bin.id, method, b""))
+                .await
+                .expect("insert");
+        }
+        assert_eq!(found(&store, bin.id, "invoice").await, 1);
+        assert_eq!(found(&store, bin.id, "method:GET").await, 1);
+        assert_eq!(found(&store, bin.id, "ping").await, 4);
+        assert_eq!(store.index_skipped(), 0);
+        store.close().await;
+    }
+
+    /// A row the indexer cannot read (here a method that is not UTF-8,
+    /// written behind the store's back) is skipped and counted; the rows
+    /// after it are indexed and searches keep answering.
+    #[tokio::test]
+    async fn a_request_that_cannot_be_indexed_is_skipped_and_counted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path, Durability::Normal).expect("open");
+        let bin = crate::model::Bin::new();
+        store.create_bin(bin.clone()).await.expect("create");
+        store
+            .insert_request(capture(bin.id, "POST", b"before"))
+            .await
+            .expect("insert");
+        let bad = store
+            .insert_request(capture(bin.id, "POST", b"odd"))
+            .await
+            .expect("insert");
+        Connection::open(&path)
+            .expect("open")
+            .execute(
+                "UPDATE requests SET method = CAST(X'FF' AS TEXT) WHERE id = ?1",
+                [bad.id],
+            )
+            .expect("break the row");
+        store
+            .insert_request(capture(bin.id, "POST", b"after"))
+            .await
+            .expect("insert");
+        assert_eq!(found(&store, bin.id, "before").await, 1);
+        assert_eq!(found(&store, bin.id, "after").await, 1);
+        assert_eq!(found(&store, bin.id, "odd").await, 0);
+        assert_eq!(store.index_skipped(), 1);
+        // Skipped once: later steps do not meet it again.
+        store.index_pending().await.expect("index");
+        assert_eq!(store.index_skipped(), 1);
+        store.close().await;
+    }
+}
