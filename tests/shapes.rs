@@ -350,7 +350,9 @@ fn shapes() -> Vec<Shape> {
         Shape::new("non-utf8-header", "POST")
             .header("X-Bin", b"caf\xe9".to_vec())
             .body("text/plain", "latin one header"),
-        Shape::new("utf8-path", "GET").path_tail("/café/ünïcödé/日本".as_bytes()),
+        Shape::new("utf8-path", "GET")
+            .path_tail("/café/ünïcödé/日本".as_bytes())
+            .query("city=Zürich", json!({ "city": "Zürich" })),
         Shape::new("chunked", "POST")
             .chunked(7)
             .body("text/plain", "chunkword arrives in pieces of seven bytes")
@@ -480,6 +482,8 @@ async fn every_shape_reads_back_right_through_every_read_path() {
     let started = Instant::now();
     let app = TestApp::spawn().await;
     let bin = app.new_bin().await;
+    // A dashboard watching while the requests land.
+    let watching = open_feed(&app, bin, "").await;
     let captured = capture_all(&app, bin).await;
     let run = Run { app, bin, captured };
 
@@ -490,7 +494,9 @@ async fn every_shape_reads_back_right_through_every_read_path() {
     api_search(&run).await;
     dashboard_search(&run).await;
     exports(&run, &api).await;
-    live_feed(&run, &api).await;
+    live_feed(&run, &api, watching, "live feed as requests land").await;
+    let replayed = open_feed(&run.app, bin, &format!("?after={}", Uuid::nil())).await;
+    live_feed(&run, &api, replayed, "live feed replayed after the nil id").await;
     forward_replay(&run).await;
     search_after_everything(&run).await;
 
@@ -735,6 +741,8 @@ async fn api_search(run: &Run) {
 async fn dashboard_search(run: &Run) {
     let every = run.ids();
     let checks: Vec<(String, BTreeSet<Uuid>)> = vec![
+        // No search: the first page lists them all.
+        (String::new(), every.iter().copied().collect()),
         (
             "header.x-shape:kxml".to_owned(),
             run.ids_where(|s| s.name == "xml"),
@@ -870,36 +878,40 @@ async fn exports(run: &Run, api: &HashMap<Uuid, Value>) {
 }
 
 // ---------------------------------------------------------------------------
-// Read path 8: the live feed's replay
+// Read path 8: the live feed, as requests land and replayed from the start
 
-async fn live_feed(run: &Run, api: &HashMap<Uuid, Value>) {
-    let url = format!(
-        "ws://{}/live/{}?after={}",
-        run.app.addr,
-        run.bin,
-        Uuid::nil()
-    );
-    let (mut socket, response) = tokio_tungstenite::connect_async(url)
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open_feed(app: &TestApp, bin: Uuid, query: &str) -> Socket {
+    let url = format!("ws://{}/live/{bin}{query}", app.addr);
+    let (socket, response) = tokio_tungstenite::connect_async(url)
         .await
         .expect("live feed: websocket");
     assert_eq!(response.status(), 101, "live feed: upgrade");
+    socket
+}
+
+/// Reads one message per captured request from `socket`: each must be the
+/// API's object, and they come in capture order.
+async fn live_feed(run: &Run, api: &HashMap<Uuid, Value>, mut socket: Socket, feed: &str) {
     let mut seen = Vec::new();
     while seen.len() < run.captured.len() {
         let message = tokio::time::timeout(WAIT, socket.next())
             .await
-            .unwrap_or_else(|_| panic!("live feed: only {} messages came", seen.len()))
-            .expect("live feed: socket open")
-            .expect("live feed: valid frame");
+            .unwrap_or_else(|_| panic!("{feed}: only {} messages came", seen.len()))
+            .unwrap_or_else(|| panic!("{feed}: socket closed"))
+            .unwrap_or_else(|e| panic!("{feed}: {e}"));
         let text = match message {
             Message::Text(text) => text,
             Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("live feed: unexpected frame {other:?}"),
+            other => panic!("{feed}: unexpected frame {other:?}"),
         };
         let message: Value = serde_json::from_str(&text).expect("live feed: JSON");
-        assert_eq!(message["type"], "request", "live feed: message type");
+        assert_eq!(message["type"], "request", "{feed}: message type");
         let object = &message["request"];
-        let id = uuid_of(object, "live feed");
-        let what = format!("shape {}, live feed", run.name_of(id));
+        let id = uuid_of(object, feed);
+        let what = format!("shape {}, {feed}", run.name_of(id));
         let mut expected = api
             .get(&id)
             .cloned()
@@ -914,7 +926,7 @@ async fn live_feed(run: &Run, api: &HashMap<Uuid, Value>) {
         );
         seen.push(id);
     }
-    assert_eq!(seen, run.ids(), "live feed: every request once, in order");
+    assert_eq!(seen, run.ids(), "{feed}: every request once, in order");
     let _ = socket.close(None).await;
 }
 
