@@ -73,8 +73,8 @@ struct Shape {
     /// Named in every failure message.
     name: &'static str,
     method: &'static str,
-    /// The request target below `/{bin}`, as on the wire (not always UTF-8
-    /// in principle; these are).
+    /// The path below `/{bin}` as on the wire: bytes, because a sender may
+    /// write raw UTF-8 there.
     sub_path: Vec<u8>,
     /// The raw query string, without `?`.
     query: Option<String>,
