@@ -28,7 +28,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::app::{find_bin, AppState};
-use crate::error::{AppError, Verbatim};
+use crate::error::AppError;
 use crate::model::Bin;
 use crate::pages::require_same_origin;
 
@@ -293,11 +293,9 @@ struct LoginPage {
     error: Option<&'static str>,
 }
 
-/// A page that `negotiate` must not replace with an error page.
+/// The login form, shown again with its error when one is given.
 fn form_page(status: StatusCode, page: LoginPage) -> Response {
-    let mut response = (status, [(header::CACHE_CONTROL, "no-store")], page).into_response();
-    response.extensions_mut().insert(Verbatim);
-    response
+    (status, [(header::CACHE_CONTROL, "no-store")], page).into_response()
 }
 
 fn unlock_page(bin: Uuid, error: Option<&'static str>, status: StatusCode) -> Response {

@@ -108,11 +108,6 @@ struct ErrorPage<'a> {
     reason: &'a str,
 }
 
-/// Marks a response that must reach the client exactly as built (a page
-/// that is not an error, though its status says so).
-#[derive(Debug, Clone, Copy)]
-pub struct Verbatim;
-
 /// How the client wants errors: decided from the request path and Accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -155,14 +150,16 @@ impl Format {
 }
 
 /// Middleware: re-renders error responses (ours and axum's extractor
-/// rejections alike) in the format the client asked for.
+/// rejections alike) in the format the client asked for. A response that
+/// is already a page or JSON (a form shown again with its errors, say) is
+/// the handler's own answer and passes as it is.
 pub async fn negotiate(req: Request, next: Next) -> Response {
     let format = Format::wanted(&req);
     let response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || format == Format::Text
-        || response.extensions().get::<Verbatim>().is_some()
+        || !is_plain_error(&response)
     {
         return response;
     }
@@ -187,6 +184,18 @@ pub async fn negotiate(req: Request, next: Next) -> Response {
     };
     let (parts, _) = response.into_parts();
     render(format, parts, reason)
+}
+
+/// An error answer in plain text (ours, or an axum rejection), as opposed
+/// to a page or JSON a handler rendered itself.
+fn is_plain_error(response: &Response) -> bool {
+    if response.extensions().get::<ErrorReason>().is_some() {
+        return true;
+    }
+    match response.headers().get(header::CONTENT_TYPE) {
+        None => true,
+        Some(value) => value.as_bytes().starts_with(b"text/plain"),
+    }
 }
 
 fn render(format: Format, mut parts: axum::http::response::Parts, reason: String) -> Response {

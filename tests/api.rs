@@ -320,7 +320,18 @@ async fn bad_input_gets_a_json_4xx() {
     expect_error(post("not json").await.expect("POST"), 400).await;
     expect_error(post(r#"{"timeout": -1}"#).await.expect("POST"), 422).await;
     expect_error(post(r#"{"expiry": 0}"#).await.expect("POST"), 422).await;
-    expect_error(post(r#"[1, 2]"#).await.expect("POST"), 422).await;
+    for (body, kind) in [
+        ("[1, 2]", "an array"),
+        (r#""text""#, "a string"),
+        ("42", "a number"),
+        ("null", "null"),
+    ] {
+        let message = expect_error(post(body).await.expect("POST"), 422).await;
+        assert!(
+            message.contains("must be a JSON object") && message.ends_with(kind),
+            "{body}: {message}"
+        );
+    }
     expect_error(
         post(r#"{"response_headers": [{"name": "Content-Length", "value": "1"}]}"#)
             .await

@@ -305,10 +305,17 @@ async fn dashboard_settings_form_saves_and_validates() {
         .expect("POST bad settings");
     assert_eq!(refused.status(), 422);
     let html = refused.text().await.expect("html");
+    // The form itself comes back (not an error page quoting it), with the
+    // reason under the field.
+    assert!(html.contains("<form method=\"post\""), "{html}");
+    assert!(!html.contains("&lt;form"), "{html}");
     assert!(
-        html.contains("default_status must be between 100 and 599"),
+        html.contains(
+            "<p class=\"field-error\" id=\"default_status-error\">Must be between 100 and 599, not 999.</p>"
+        ),
         "{html}"
     );
+    assert!(html.contains("aria-describedby=\"default_status-error\""));
     assert!(html.contains("teapot"), "the form keeps what was typed");
     assert!(!html.contains("<b>teapot"), "escaped");
 

@@ -7,7 +7,7 @@ mod requests;
 mod tokens;
 
 pub use requests::{clear, delete_request, filter_from, latest, list, raw, request};
-pub use tokens::{create, delete, read, update, BinInput, BinJson};
+pub use tokens::{create, delete, read, update, BinInput, BinJson, SettingError};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -27,8 +27,20 @@ fn parse_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T
     if body.trim_ascii().is_empty() {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => AppError::Invalid(format!("invalid field: {e}")),
-        _ => AppError::BadRequest(format!("the body is not valid JSON: {e}")),
-    })
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let kind = match &value {
+        serde_json::Value::Object(_) => {
+            return serde_json::from_value(value)
+                .map_err(|e| AppError::Invalid(format!("invalid field: {e}")))
+        }
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Null => "null",
+    };
+    Err(AppError::Invalid(format!(
+        "the body must be a JSON object like {{\"default_status\": 200}}, not {kind}"
+    )))
 }

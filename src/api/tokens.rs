@@ -129,6 +129,21 @@ pub struct BinInput {
     password: Option<Option<String>>,
 }
 
+/// A setting that cannot be accepted: which field (its name in the API and
+/// in the settings form) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct SettingError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl From<SettingError> for AppError {
+    fn from(e: SettingError) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
 fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -151,32 +166,37 @@ impl BinInput {
         Ok(settings)
     }
 
-    /// `settings` with this input applied, or a 422 naming the first bad
-    /// field. The password is left as it was (see [`Self::apply_all`]).
-    pub fn apply(self, mut settings: BinSettings) -> Result<BinSettings, AppError> {
-        let invalid = |message: String| Err(AppError::Invalid(message));
+    /// `settings` with this input applied, or the first bad field and why.
+    /// The password is left as it was (see [`Self::apply_all`]).
+    pub fn apply(self, mut settings: BinSettings) -> Result<BinSettings, SettingError> {
+        let invalid = |field, problem: String| Err(SettingError { field, problem });
         if let Some(status) = self.default_status {
             if !(100..=599).contains(&status) {
-                return invalid(format!(
-                    "default_status must be between 100 and 599, not {status}"
-                ));
+                return invalid(
+                    "default_status",
+                    format!("must be between 100 and 599, not {status}"),
+                );
             }
             settings.default_status = status;
         }
         if let Some(content) = self.default_content {
             if content.len() > MAX_DEFAULT_CONTENT {
-                return invalid(format!(
-                    "default_content is longer than {MAX_DEFAULT_CONTENT} bytes"
-                ));
+                return invalid(
+                    "default_content",
+                    format!("is longer than {MAX_DEFAULT_CONTENT} bytes"),
+                );
             }
             settings.default_content = content;
         }
         if let Some(content_type) = self.default_content_type {
             if content_type.len() > MAX_TEXT_FIELD || HeaderValue::from_str(&content_type).is_err()
             {
-                return invalid(String::from(
-                    "default_content_type is not a valid header value",
-                ));
+                return invalid(
+                    "default_content_type",
+                    format!(
+                        "is not a valid header value (one line, at most {MAX_TEXT_FIELD} bytes)"
+                    ),
+                );
             }
             settings.default_content_type = content_type;
         }
@@ -197,7 +217,7 @@ impl BinInput {
                 None | Some(Expiry::Flag(false)) => None,
                 Some(Expiry::Flag(true)) => Some(EXPIRY_TRUE_SECS),
                 Some(Expiry::Secs(0)) => {
-                    return invalid(String::from("expiry must be at least 1 second, or null"))
+                    return invalid("expiry", String::from("must be at least 1 second, or null"))
                 }
                 Some(Expiry::Secs(secs)) => Some(secs),
             };
@@ -215,11 +235,12 @@ impl BinInput {
     }
 }
 
-fn text_field(name: &str, value: Option<String>) -> Result<Option<String>, AppError> {
+fn text_field(field: &'static str, value: Option<String>) -> Result<Option<String>, SettingError> {
     match value {
-        Some(v) if v.len() > MAX_TEXT_FIELD => Err(AppError::Invalid(format!(
-            "{name} is longer than {MAX_TEXT_FIELD} bytes"
-        ))),
+        Some(v) if v.len() > MAX_TEXT_FIELD => Err(SettingError {
+            field,
+            problem: format!("is longer than {MAX_TEXT_FIELD} bytes"),
+        }),
         Some(v) if v.trim().is_empty() => Ok(None),
         other => Ok(other),
     }
@@ -241,29 +262,29 @@ const RESERVED_HEADERS: [&str; 12] = [
     "x-token-id",
 ];
 
-fn response_headers(headers: Vec<ResponseHeader>) -> Result<Vec<(String, String)>, AppError> {
+fn response_headers(headers: Vec<ResponseHeader>) -> Result<Vec<(String, String)>, SettingError> {
+    let invalid = |problem| SettingError {
+        field: "response_headers",
+        problem,
+    };
     if headers.len() > MAX_RESPONSE_HEADERS {
-        return Err(AppError::Invalid(format!(
-            "at most {MAX_RESPONSE_HEADERS} response headers"
-        )));
+        return Err(invalid(format!("at most {MAX_RESPONSE_HEADERS} headers")));
     }
     headers
         .into_iter()
         .map(|ResponseHeader { name, value }| {
             let name = name.trim().to_owned();
             if HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(AppError::Invalid(format!(
-                    "response header name {name:?} is not a valid header name"
-                )));
+                return Err(invalid(format!("{name:?} is not a valid header name")));
             }
             if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                return Err(AppError::Invalid(format!(
-                    "response header {name} is set by the server (use default_content_type for the content type)"
+                return Err(invalid(format!(
+                    "{name} is set by the server (use default_content_type for the content type)"
                 )));
             }
             if value.len() > MAX_TEXT_FIELD || HeaderValue::from_str(&value).is_err() {
-                return Err(AppError::Invalid(format!(
-                    "response header {name} has an invalid value"
+                return Err(invalid(format!(
+                    "{name} has an invalid value (one line, at most {MAX_TEXT_FIELD} bytes)"
                 )));
             }
             Ok((name, value))

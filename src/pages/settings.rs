@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::require_same_origin;
-use crate::api::BinInput;
+use crate::api::{BinInput, SettingError};
 use crate::app::{find_bin, AppState};
 use crate::error::AppError;
 use crate::model::BinSettings;
@@ -60,69 +60,135 @@ impl SettingsForm {
         }
     }
 
-    /// The form as API input; a field that is not a number is a 422.
-    fn to_input(&self) -> Result<BinInput, AppError> {
-        let number = |name: &str, text: &str, empty: Value| -> Result<Value, AppError> {
-            let text = text.trim();
-            if text.is_empty() {
-                return Ok(empty);
-            }
-            text.parse::<u64>()
-                .map(Value::from)
-                .map_err(|_| AppError::Invalid(format!("{name} must be a whole number")))
-        };
-        let mut headers = Vec::new();
-        for line in self
-            .response_headers
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-        {
-            let Some((name, value)) = line.split_once(':') else {
-                return Err(AppError::Invalid(format!(
-                    "response header line {line:?} needs the form Name: value"
-                )));
-            };
-            headers.push(json!({ "name": name.trim(), "value": value.trim() }));
-        }
+    /// The form as API input, checked field by field with the API's rules
+    /// (each field alone against `current`), so every bad field is named at
+    /// once; `max_delay` is the server's longest answer delay.
+    fn check(&self, current: &BinSettings, max_delay: u32) -> Result<BinInput, FormErrors> {
+        let fields = [
+            ("default_status", self.status()),
+            (
+                "default_content_type",
+                Ok(self.default_content_type.trim().into()),
+            ),
+            ("default_content", Ok(self.default_content.clone().into())),
+            ("response_headers", self.headers()),
+            ("timeout", self.delay(max_delay)),
+            ("cors", Ok(self.cors.is_some().into())),
+            (
+                "request_limit",
+                number("request_limit", &self.request_limit, Value::Null),
+            ),
+            ("expiry", number("expiry", &self.expiry, Value::Null)),
+            ("alias", Ok(self.alias.trim().into())),
+            ("description", Ok(self.description.trim().into())),
+        ];
         let mut input = Map::new();
-        input.insert(
-            "default_status".into(),
-            number("Status", &self.default_status, Value::Null)?,
-        );
-        input.insert(
-            "default_content_type".into(),
-            self.default_content_type.trim().into(),
-        );
-        input.insert(
-            "default_content".into(),
-            self.default_content.clone().into(),
-        );
-        input.insert("response_headers".into(), headers.into());
-        input.insert(
-            "timeout".into(),
-            number("Timeout", &self.timeout, 0.into())?,
-        );
-        input.insert("cors".into(), self.cors.is_some().into());
-        input.insert(
-            "request_limit".into(),
-            number("Request limit", &self.request_limit, Value::Null)?,
-        );
-        input.insert(
-            "expiry".into(),
-            number("Expiry", &self.expiry, Value::Null)?,
-        );
-        input.insert("alias".into(), self.alias.trim().into());
-        input.insert("description".into(), self.description.trim().into());
+        let mut errors = Vec::new();
+        for (field, value) in fields {
+            let checked = value.and_then(|value| {
+                let alone = Value::Object(Map::from_iter([(field.to_owned(), value.clone())]));
+                serde_json::from_value::<BinInput>(alone)
+                    .map_err(|e| SettingError {
+                        field,
+                        problem: format!("is not valid: {e}"),
+                    })?
+                    .apply(current.clone())?;
+                Ok(value)
+            });
+            match checked {
+                Ok(value) => {
+                    input.insert(field.to_owned(), value);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(FormErrors(errors));
+        }
         if self.remove_password.is_some() {
             input.insert("password".into(), Value::Null);
         } else if !self.password.is_empty() {
             input.insert("password".into(), self.password.clone().into());
         }
-        if input["default_status"].is_null() {
-            return Err(AppError::Invalid(String::from("Status is required")));
+        serde_json::from_value(Value::Object(input)).map_err(|e| {
+            FormErrors(vec![SettingError {
+                field: "password",
+                problem: format!("is not valid: {e}"),
+            }])
+        })
+    }
+
+    fn status(&self) -> Result<Value, SettingError> {
+        match number("default_status", &self.default_status, Value::Null)? {
+            Value::Null => Err(SettingError {
+                field: "default_status",
+                problem: "is required".into(),
+            }),
+            status => Ok(status),
         }
-        serde_json::from_value(Value::Object(input))
-            .map_err(|e| AppError::Invalid(format!("invalid setting: {e}")))
+    }
+
+    fn delay(&self, max_delay: u32) -> Result<Value, SettingError> {
+        let delay = number("timeout", &self.timeout, 0.into())?;
+        if delay.as_u64().is_some_and(|d| d > u64::from(max_delay)) {
+            return Err(SettingError {
+                field: "timeout",
+                problem: format!("can be at most {max_delay} seconds on this server"),
+            });
+        }
+        Ok(delay)
+    }
+
+    /// The header lines as the API's `[{"name", "value"}]`.
+    fn headers(&self) -> Result<Value, SettingError> {
+        let mut headers = Vec::new();
+        let lines = self.response_headers.lines().map(str::trim);
+        for (n, line) in lines.enumerate().filter(|(_, l)| !l.is_empty()) {
+            let Some((name, value)) = line.split_once(':') else {
+                return Err(SettingError {
+                    field: "response_headers",
+                    problem: format!("line {} needs the form Name: value", n + 1),
+                });
+            };
+            headers.push(json!({ "name": name.trim(), "value": value.trim() }));
+        }
+        Ok(headers.into())
+    }
+}
+
+/// A form field as a JSON number; `empty` when left blank.
+fn number(field: &'static str, text: &str, empty: Value) -> Result<Value, SettingError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(empty);
+    }
+    text.parse::<u64>()
+        .map(Value::from)
+        .map_err(|_| SettingError {
+            field,
+            problem: format!("must be a whole number, not {text:?}"),
+        })
+}
+
+/// What is wrong with a submitted form, field by field, in form order.
+#[derive(Debug, Default)]
+pub struct FormErrors(Vec<SettingError>);
+
+impl FormErrors {
+    /// The problem with `field`, as a sentence to show next to it.
+    pub fn of(&self, field: &str) -> Option<String> {
+        let e = self.0.iter().find(|e| e.field == field)?;
+        let mut chars = e.problem.chars();
+        let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+        Some(format!("{}{}.", first.unwrap_or_default(), chars.as_str()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -131,7 +197,7 @@ impl SettingsForm {
 struct SettingsPage {
     bin: Uuid,
     form: SettingsForm,
-    error: Option<String>,
+    errors: FormErrors,
     saved: bool,
     max_delay: u32,
     max_requests: u32,
@@ -153,7 +219,7 @@ pub async fn settings(
     let page = SettingsPage {
         bin: bin.id,
         form: SettingsForm::from_settings(&bin.settings),
-        error: None,
+        errors: FormErrors::default(),
         saved: params.saved.is_some(),
         max_delay: state.config.max_response_delay_secs,
         max_requests: state.config.max_requests_per_bin,
@@ -172,12 +238,10 @@ pub async fn save_settings(
 ) -> Result<Response, AppError> {
     require_same_origin(&headers)?;
     let bin = find_bin(&state.store, &bin).await?;
-    let checked = match form.to_input() {
-        Ok(input) => input.apply_all(bin.settings.clone()).await,
-        Err(e) => Err(e),
-    };
-    match checked {
-        Ok(settings) => {
+    let max_delay = state.config.max_response_delay_secs;
+    match form.check(&bin.settings, max_delay) {
+        Ok(input) => {
+            let settings = input.apply_all(bin.settings.clone()).await?;
             let bin = state.store.update_bin(bin.id, settings).await?;
             let mut response =
                 Redirect::to(&format!("/view/{}/settings?saved=1", bin.id)).into_response();
@@ -187,11 +251,11 @@ pub async fn save_settings(
             }
             Ok(response)
         }
-        Err(e) => {
+        Err(errors) => {
             let page = SettingsPage {
                 bin: bin.id,
                 form,
-                error: Some(e.to_string()),
+                errors,
                 saved: false,
                 max_delay: state.config.max_response_delay_secs,
                 max_requests: state.config.max_requests_per_bin,

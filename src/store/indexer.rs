@@ -7,10 +7,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, ErrorCode, Row};
+use rusqlite::{params, Connection, ErrorCode};
 use uuid::Uuid;
 
-use super::{codec, search, Store, StoreError};
+use super::{full_request, search, Store, StoreError};
 use crate::model::{CapturedRequest, Timestamp};
 
 /// Most bytes of a body put into the search index.
@@ -105,20 +105,28 @@ fn index_chunk(conn: &Connection, limit: i64, skipped: &AtomicU64) -> Result<u64
         .query_row([], |row| row.get(0))?;
     // `substr` of a zero-length blob is NULL, not an empty blob.
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, id, bin_id, received_at, method, path, query, version, remote_addr,
-                headers, ifnull(substr(body, 1, ?3), X'')
+        "SELECT id, bin_id, received_at, method, path, query, version, remote_addr,
+                headers, ifnull(substr(body, 1, ?3), X''), seq
          FROM requests WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     let mut rows = stmt.query(params![mark, limit, INDEXED_BODY_BYTES as i64])?;
     let mut last = mark;
     let mut read = 0;
     while let Some(row) = rows.next()? {
-        let seq: i64 = row.get(0)?;
-        match request_of(row).and_then(|req| index_request(conn, seq, &req)) {
+        let seq: i64 = row.get(10)?;
+        // Why this row cannot be indexed, if it cannot.
+        let indexed = match full_request(row) {
+            Ok(Ok(req)) => match index_request(conn, seq, &req) {
+                Err(e) if is_database_failure(&e) => return Err(e.into()),
+                other => other.map_err(|e| e.to_string()),
+            },
+            Ok(Err(corrupt)) => Err(corrupt.to_string()),
+            Err(unreadable) => Err(unreadable.to_string()),
+        };
+        match indexed {
             Ok(()) => {}
-            Err(e) if is_database_failure(&e) => return Err(e.into()),
             Err(e) => {
-                let id: Option<Uuid> = row.get(1).ok();
+                let id: Option<Uuid> = row.get(0).ok();
                 tracing::warn!(
                     request = ?id, seq, error = %e,
                     "search index: skipped a request it could not index"
@@ -156,24 +164,6 @@ fn is_database_failure(e: &rusqlite::Error) -> bool {
             | ErrorCode::OperationInterrupted
             | ErrorCode::FileLockingProtocolFailed
     )
-}
-
-/// The indexed parts of a request row (its body cut to what is indexed).
-fn request_of(row: &Row<'_>) -> rusqlite::Result<CapturedRequest> {
-    let headers: Vec<u8> = row.get(9)?;
-    let body: Vec<u8> = row.get(10)?;
-    Ok(CapturedRequest {
-        id: row.get(1)?,
-        bin: row.get(2)?,
-        received_at: Timestamp(row.get(3)?),
-        method: row.get(4)?,
-        path: row.get(5)?,
-        query: row.get(6)?,
-        version: row.get(7)?,
-        remote_addr: row.get(8)?,
-        headers: codec::decode_headers(&headers).unwrap_or_default(),
-        body: body.into(),
-    })
 }
 
 /// Adds one request to the search index (row `seq`): its bin token,
