@@ -310,7 +310,8 @@ document.addEventListener("DOMContentLoaded", function () {
     body.classList.add("picked");
     if (how.push) history.pushState({ r: id }, "", url);
     if (narrow.matches) {
-      window.scrollTo(0, 0);
+      // On a phone the detail replaces the list: show its top at once.
+      window.scrollTo(0, Math.max(0, detail.getBoundingClientRect().top + window.scrollY - 8));
       detail.focus({ preventScroll: true });
     }
   }

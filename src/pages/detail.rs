@@ -143,7 +143,11 @@ impl RequestDetail {
             // still shown as text: the preview never reaches the bad part.
             Err(e) if e.valid_up_to() >= PREVIEW_LIMIT => {
                 let text = String::from_utf8_lossy(&body[..e.valid_up_to()]);
-                (Some(truncate_at_char(&text, PREVIEW_LIMIT).to_owned()), None, true)
+                (
+                    Some(truncate_at_char(&text, PREVIEW_LIMIT).to_owned()),
+                    None,
+                    true,
+                )
             }
             Err(_) => (
                 None,

@@ -18,7 +18,8 @@ pub fn indent(text: &str) -> Option<String> {
             depth = depth.saturating_sub(1);
             push_line(&mut out, depth, token);
         } else if token.starts_with('<') {
-            let opens = !token.ends_with("/>") && !token.starts_with("<?") && !token.starts_with("<!");
+            let opens =
+                !token.ends_with("/>") && !token.starts_with("<?") && !token.starts_with("<!");
             // `<a>text</a>` stays on one line.
             if opens {
                 if let (Some(text), Some(close)) = (tokens.get(i + 1), tokens.get(i + 2)) {
