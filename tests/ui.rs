@@ -710,15 +710,8 @@ async fn the_page_lists_the_bins_this_browser_made_or_opened() {
     let browser = Browser::start().await;
     open(&browser, &app.url("/")).await;
     let first = current_bin(&browser).await;
-    let mut settings = (*app
-        .state
-        .store
-        .bin(first)
-        .await
-        .expect("read")
-        .expect("bin"))
-    .settings
-    .clone();
+    let stored = app.state.store.bin(first).await.expect("read");
+    let mut settings = stored.expect("bin").settings.clone();
     settings.alias = Some("stripe-staging".into());
     app.state
         .store
