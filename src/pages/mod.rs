@@ -380,9 +380,12 @@ pub async fn view(
     let mut remembered = Vec::new();
     for &id in known.iter().rev() {
         if let Some(other) = store.bin(id).await? {
+            // The cookie is the visitor's to edit: a password-guarded
+            // bin's name shows only on its own (unlocked) page.
+            let guarded = other.settings.password_hash.is_some() && id != bin;
             remembered.push(RememberedBin {
                 id,
-                alias: other.settings.alias.clone(),
+                alias: other.settings.alias.clone().filter(|_| !guarded),
                 current: id == bin,
             });
         }
