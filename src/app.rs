@@ -112,6 +112,9 @@ pub fn router(state: AppState) -> Router {
     let bin_pages = Router::new()
         .route("/view/{bin}", get(pages::view))
         .route("/view/{bin}/{request}/body", get(pages::download_body))
+        .route("/view/{bin}/{request}/text", get(pages::body_text))
+        .route("/view/{bin}/{request}/curl", get(pages::curl_text))
+        .route("/view/{bin}/{request}/part/{n}", get(pages::download_part))
         .route("/view/{bin}/{request}/delete", post(pages::delete_request))
         .route("/view/{bin}/clear", post(pages::clear))
         .route(

@@ -286,3 +286,55 @@ async fn health_and_metrics_answer() {
     assert!(text.contains("hookscope_bins 1"), "{text}");
     assert!(text.contains("hookscope_writer_batch_size_count"), "{text}");
 }
+
+#[tokio::test]
+async fn show_all_and_curl_text_are_plain_text_that_never_runs() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let payload = "<script>alert(1)</script>".repeat(4000);
+    let id = TestApp::request_id(
+        &app.client
+            .post(app.url(&format!("/{bin}/page")))
+            .header("Content-Type", "text/html")
+            .body(payload.clone())
+            .send()
+            .await
+            .expect("capture"),
+    );
+    let (_, html) = page(&app, &format!("/view/{bin}?r={id}")).await;
+    assert!(
+        html.contains(&format!("/view/{bin}/{id}/text")),
+        "a capped preview links to all of it"
+    );
+    for (path, expected) in [
+        (format!("/view/{bin}/{id}/text"), payload.clone()),
+        (
+            format!("/view/{bin}/{id}/curl"),
+            format!("--data-raw '{payload}'"),
+        ),
+    ] {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert!(headers["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("sandbox"));
+        let text = response.text().await.expect("text");
+        assert!(text.ends_with(&expected), "{path}");
+    }
+    let unknown = app
+        .get(&format!("/view/{bin}/{}/text", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(unknown.status(), 404);
+
+    // Opening a bin's dashboard remembers it for `/`.
+    let response = app.get(&format!("/view/{bin}")).await;
+    let cookie = response.headers()["set-cookie"].to_str().expect("ascii");
+    assert!(
+        cookie.starts_with(&format!("hookscope_bins={bin}")),
+        "{cookie}"
+    );
+}

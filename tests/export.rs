@@ -300,9 +300,23 @@ async fn dashboard_deletes_one_request_or_clears_the_bin() {
         .await
         .expect("POST");
     assert_eq!(forged.status(), 403);
+    // The button alone only asks (a page, so that it works without
+    // JavaScript); the confirmation's own form deletes.
+    let asked = app
+        .client
+        .post(app.url(&format!("/view/{bin}/clear")))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(asked.status(), 200);
+    let question = asked.text().await.expect("html");
+    assert!(question.contains("Yes, delete 1 request<"), "{question}");
+    assert!(question.contains("name=\"confirm\" value=\"yes\""));
+    assert_eq!(store.count_requests(bin).await.expect("count"), 1);
     let cleared = app
         .client
         .post(app.url(&format!("/view/{bin}/clear")))
+        .form(&[("confirm", "yes")])
         .send()
         .await
         .expect("POST");

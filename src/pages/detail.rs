@@ -1,30 +1,48 @@
 //! The detail pane of one request: what the body is, decoded for reading.
-//! Storage never decodes; this only shows, and caps what it shows.
+//! Storage never decodes; this only shows, and caps what it shows so that
+//! a page stays small whatever the body weighs (the rest is one click or a
+//! download away).
 
 use std::fmt::Write as _;
 
 use uuid::Uuid;
 
+use super::parts::{self, Part};
 use crate::model::{CapturedRequest, Header, SentResponse};
 
-/// Most body text shown inline; the download has the rest.
-const TEXT_LIMIT: usize = 256 * 1024;
+/// Most body text shown inline, also the largest body we pretty-print or
+/// split into form fields; "show all" and the download have the rest.
+pub const PREVIEW_LIMIT: usize = 64 * 1024;
 /// Most body bytes shown as hex.
 const HEX_LIMIT: usize = 16 * 1024;
-/// Largest body we try to pretty-print or split into form fields.
-const PARSE_LIMIT: usize = 2 * 1024 * 1024;
+/// Largest multipart body split into parts (parts can be downloaded one by
+/// one, so this is larger than what is shown).
+pub const PARTS_LIMIT: usize = 16 * 1024 * 1024;
 
-/// One field of a urlencoded or multipart form.
+/// One field of a urlencoded form (repeated names kept, in order).
 pub struct FormField {
     pub name: String,
-    /// The value as text, or a description of a file part.
     pub value: String,
+}
+
+/// One part of a multipart body, for reading.
+pub struct PartView {
+    /// Position in the body, from 1 (the download link's `{n}`).
+    pub number: usize,
+    pub name: String,
     pub file_name: Option<String>,
+    pub content_type: Option<String>,
+    pub headers: Vec<(String, String)>,
+    /// The part's text, for a text field (capped).
+    pub text: Option<String>,
+    pub size: String,
 }
 
 pub struct RequestDetail {
     pub id: Uuid,
     pub method: String,
+    /// The method's colour class (see `pages::method_class`).
+    pub method_class: &'static str,
     pub url: String,
     pub version: String,
     pub remote_addr: String,
@@ -35,7 +53,9 @@ pub struct RequestDetail {
     pub headers: Vec<(String, String)>,
     pub query: Vec<(String, String)>,
     pub form: Vec<FormField>,
+    pub parts: Vec<PartView>,
     pub json: Option<String>,
+    pub xml: Option<String>,
     pub text: Option<String>,
     pub hex: Option<String>,
     /// Shown text or hex is only the start of the body.
@@ -56,7 +76,7 @@ pub struct Answered {
 
 impl Answered {
     pub fn new(sent: &SentResponse) -> Self {
-        let body = String::from_utf8_lossy(&sent.body[..sent.body.len().min(TEXT_LIMIT)]);
+        let body = String::from_utf8_lossy(&sent.body[..sent.body.len().min(PREVIEW_LIMIT)]);
         Self {
             from_app: sent.from_app,
             status: sent.status,
@@ -66,50 +86,69 @@ impl Answered {
     }
 }
 
+/// The media type of a `Content-Type` value, lower case, without
+/// parameters.
+pub fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 impl RequestDetail {
     pub async fn new(req: &CapturedRequest, public_base: Option<&str>) -> Self {
         let content_type = req.header_str("content-type");
-        let mime = content_type
-            .as_deref()
-            .map(|ct| {
-                ct.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default();
+        let mime = content_type.as_deref().map(essence).unwrap_or_default();
         let body = &req.body;
+        let small = body.len() <= PREVIEW_LIMIT;
         let mut form = Vec::new();
+        let mut parts = Vec::new();
         let mut json = None;
-        if body.len() <= PARSE_LIMIT {
-            if mime == "application/x-www-form-urlencoded" && req.body_text().is_some() {
-                form = form_urlencoded::parse(body)
-                    .map(|(k, v)| FormField {
-                        name: k.into_owned(),
-                        value: v.into_owned(),
-                        file_name: None,
-                    })
-                    .collect();
-            } else if mime == "multipart/form-data" {
-                form = multipart_fields(req, content_type.as_deref().unwrap_or("")).await;
-            }
-            if mime.contains("json")
-                || body.trim_ascii_start().starts_with(b"{")
-                || body.trim_ascii_start().starts_with(b"[")
-            {
-                json = serde_json::from_slice::<serde_json::Value>(body)
-                    .ok()
-                    .and_then(|v| serde_json::to_string_pretty(&v).ok());
-            }
+        let mut xml = None;
+        if small && mime == "application/x-www-form-urlencoded" && req.body_text().is_some() {
+            form = form_urlencoded::parse(body)
+                .map(|(k, v)| FormField {
+                    name: k.into_owned(),
+                    value: v.into_owned(),
+                })
+                .collect();
+        }
+        if mime == "multipart/form-data" && body.len() <= PARTS_LIMIT {
+            parts = parts::parts(body.clone(), content_type.as_deref().unwrap_or(""))
+                .await
+                .iter()
+                .enumerate()
+                .map(|(i, part)| PartView::new(i + 1, part))
+                .collect();
+        }
+        let starts = body.trim_ascii_start();
+        if small && (mime.contains("json") || starts.starts_with(b"{") || starts.starts_with(b"["))
+        {
+            json = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok());
+        }
+        if small && (mime.contains("xml") || starts.starts_with(b"<?xml")) {
+            xml = req.body_text().and_then(super::xml::indent);
         }
         let (text, hex, truncated) = match std::str::from_utf8(body) {
-            Ok(text) if text.len() <= TEXT_LIMIT => (Some(text.to_owned()), None, false),
             Ok(text) => (
-                Some(truncate_at_char(text, TEXT_LIMIT).to_owned()),
+                Some(truncate_at_char(text, PREVIEW_LIMIT).to_owned()),
                 None,
-                true,
+                text.len() > PREVIEW_LIMIT,
             ),
+            // Text whose first bytes are fine and only later go wrong is
+            // still shown as text: the preview never reaches the bad part.
+            Err(e) if e.valid_up_to() >= PREVIEW_LIMIT => {
+                let text = String::from_utf8_lossy(&body[..e.valid_up_to()]);
+                (
+                    Some(truncate_at_char(&text, PREVIEW_LIMIT).to_owned()),
+                    None,
+                    true,
+                )
+            }
             Err(_) => (
                 None,
                 Some(hex_dump(&body[..body.len().min(HEX_LIMIT)])),
@@ -119,6 +158,7 @@ impl RequestDetail {
         Self {
             id: req.id,
             method: req.method.clone(),
+            method_class: super::method_class(&req.method),
             url: format!("{}{}", req.base_url(public_base), req.path_and_query()),
             version: req.version.clone(),
             remote_addr: req.remote_addr.clone(),
@@ -129,12 +169,35 @@ impl RequestDetail {
             headers: Header::pairs_lossy(&req.headers),
             query: req.query_pairs(),
             form,
+            parts,
             json,
+            xml,
             text,
             hex,
             truncated,
             empty: body.is_empty(),
             answered: None,
+        }
+    }
+}
+
+impl PartView {
+    fn new(number: usize, part: &Part) -> Self {
+        let text = if part.is_text() {
+            std::str::from_utf8(&part.bytes)
+                .ok()
+                .map(|t| truncate_at_char(t, PREVIEW_LIMIT).to_owned())
+        } else {
+            None
+        };
+        Self {
+            number,
+            name: part.name.clone(),
+            file_name: part.file_name.clone(),
+            content_type: part.content_type.clone(),
+            headers: part.headers.clone(),
+            text,
+            size: super::human_size(part.bytes.len()),
         }
     }
 }
@@ -145,38 +208,6 @@ fn truncate_at_char(text: &str, limit: usize) -> &str {
         end -= 1;
     }
     &text[..end]
-}
-
-async fn multipart_fields(req: &CapturedRequest, content_type: &str) -> Vec<FormField> {
-    let Ok(boundary) = multer::parse_boundary(content_type) else {
-        return Vec::new();
-    };
-    let body = req.body.clone();
-    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
-    let mut multipart = multer::Multipart::new(stream, boundary);
-    let mut fields = Vec::new();
-    while let Ok(Some(field)) = multipart.next_field().await {
-        let name = field.name().unwrap_or("").to_owned();
-        let file_name = field.file_name().map(str::to_owned);
-        let part_type = field.content_type().map(ToString::to_string);
-        let Ok(bytes) = field.bytes().await else {
-            break;
-        };
-        let value = match (&file_name, std::str::from_utf8(&bytes)) {
-            (None, Ok(text)) => truncate_at_char(text, TEXT_LIMIT).to_owned(),
-            _ => format!(
-                "{} file, {}",
-                part_type.as_deref().unwrap_or("binary"),
-                super::human_size(bytes.len())
-            ),
-        };
-        fields.push(FormField {
-            name,
-            value,
-            file_name,
-        });
-    }
-    fields
 }
 
 /// Classic hex dump: offset, 16 bytes in hex, the printable ASCII.

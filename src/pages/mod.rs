@@ -4,15 +4,19 @@
 mod curl;
 mod detail;
 mod export;
+mod parts;
 mod settings;
+mod xml;
 
 use askama::Template;
 use askama_web::WebTemplate;
 use std::net::SocketAddr;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -86,19 +90,30 @@ fn remembered_bins(headers: &HeaderMap) -> Vec<Uuid> {
 
 /// 303 to the bin's dashboard, remembering it (last) in the cookie.
 fn to_dashboard(bin: Uuid, known: &[Uuid]) -> Response {
+    let mut response = Redirect::to(&format!("/view/{bin}")).into_response();
+    remember(&mut response, &with_last(known, bin));
+    response
+}
+
+/// `known` with `bin` moved (or added) to the end, at most
+/// [`REMEMBERED_BINS`] of them.
+fn with_last(known: &[Uuid], bin: Uuid) -> Vec<Uuid> {
     let mut ids: Vec<Uuid> = known.iter().copied().filter(|&id| id != bin).collect();
     ids.push(bin);
     let keep = ids.len().saturating_sub(REMEMBERED_BINS);
-    let list: Vec<String> = ids[keep..].iter().map(Uuid::to_string).collect();
+    ids.split_off(keep)
+}
+
+/// Sets the cookie that remembers `ids` on `response`.
+fn remember(response: &mut Response, ids: &[Uuid]) {
+    let list: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     let cookie = format!(
         "{BINS_COOKIE}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax",
         list.join(".")
     );
-    let mut response = Redirect::to(&format!("/view/{bin}")).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
-    response
 }
 
 /// Refuses form posts made by another site's page. Browsers say where a
@@ -154,16 +169,21 @@ pub struct ViewParams {
 struct Row {
     id: Uuid,
     method: String,
+    /// The method as a CSS class suffix (`m-post`); odd methods get `m-other`.
+    method_class: &'static str,
     target: String,
     received: String,
     received_iso: String,
     size: String,
+    /// A short name of the body's type (`json`, `form`…), and its full
+    /// `Content-Type`.
+    kind: Option<(String, String)>,
     ip: String,
     selected: bool,
 }
 
 impl Row {
-    fn new(summary: &RequestSummary, selected: Option<Uuid>) -> Self {
+    fn new(summary: &RequestSummary, content_type: Option<String>, selected: Option<Uuid>) -> Self {
         let path = match sub_path_of(&summary.path) {
             "" => "/",
             sub => sub,
@@ -175,14 +195,44 @@ impl Row {
         Self {
             id: summary.id,
             method: summary.method.clone(),
+            method_class: method_class(&summary.method),
             target,
             received: summary.received_at.to_sql_datetime(),
             received_iso: summary.received_at.to_rfc3339(),
             size: human_size(summary.size),
+            kind: content_type.map(|ct| (kind_of(&ct), ct)),
             ip: ip_of(&summary.remote_addr).to_owned(),
             selected: selected == Some(summary.id),
         }
     }
+}
+
+/// The colour class of a method: the common ones have their own.
+pub fn method_class(method: &str) -> &'static str {
+    match method.to_ascii_uppercase().as_str() {
+        "GET" => "m-get",
+        "POST" => "m-post",
+        "PUT" => "m-put",
+        "PATCH" => "m-patch",
+        "DELETE" => "m-delete",
+        "HEAD" => "m-head",
+        "OPTIONS" => "m-options",
+        _ => "m-other",
+    }
+}
+
+/// A badge-sized name for a `Content-Type`: `json`, `form`, `xml`…
+fn kind_of(content_type: &str) -> String {
+    let mime = detail::essence(content_type);
+    let kind = match mime.as_str() {
+        "application/x-www-form-urlencoded" => "form",
+        "multipart/form-data" => "multipart",
+        "application/octet-stream" => "binary",
+        m if m.ends_with("json") => "json",
+        m if m.ends_with("xml") => "xml",
+        m => m.rsplit('/').next().unwrap_or(m),
+    };
+    kind.trim_start_matches("x-").chars().take(16).collect()
 }
 
 fn ip_of(remote_addr: &str) -> &str {
@@ -206,10 +256,23 @@ pub fn human_size(bytes: usize) -> String {
     format!("{size:.1} {}", UNITS[unit])
 }
 
+/// A bin this browser made or opened, for the "your bins" list.
+struct RememberedBin {
+    id: Uuid,
+    alias: Option<String>,
+    current: bool,
+}
+
+/// Longest "copy as curl" line inlined in the page; a longer one is
+/// fetched from `/view/{bin}/{request}/curl` when copied.
+const CURL_INLINE_LIMIT: usize = 8 * 1024;
+/// Rows whose body is larger are listed without a type badge: the badge
+/// comes from the stored headers, and reading them loads the body.
+const BADGE_BODY_LIMIT: usize = 64 * 1024;
+
 #[derive(Template, WebTemplate)]
 #[template(path = "view.html")]
 struct ViewPage {
-    asset_version: &'static str,
     bin: Uuid,
     /// The bin's name and description, when it has them.
     alias: Option<String>,
@@ -221,20 +284,27 @@ struct ViewPage {
     page: u64,
     pages: u64,
     selected: Option<RequestDetail>,
+    /// A request was chosen (`?r=`), not just the newest shown: on a phone
+    /// the detail then replaces the list.
+    picked: bool,
     /// The search text, and the same as a URL query parameter (`&q=…`).
     search: String,
     search_param: String,
-    /// "Copy as curl" of the selected request.
+    /// "Copy as curl" of the selected request; `None` inside when it is
+    /// too long to inline.
     curl: Option<curl::CurlCommand>,
+    curl_inline: bool,
+    remembered: Vec<RememberedBin>,
 }
 
-/// `GET /view/{bin}`: the dashboard.
+/// `GET /view/{bin}`: the dashboard. Opening it remembers the bin in the
+/// visitor's cookie.
 pub async fn view(
     State(state): State<AppState>,
     Path(bin): Path<String>,
     Query(params): Query<ViewParams>,
     headers: HeaderMap,
-) -> Result<impl IntoResponse, AppError> {
+) -> Result<Response, AppError> {
     let store = &state.store;
     let found = find_bin(store, &bin).await?;
     let (bin, settings) = (found.id, found.settings.clone());
@@ -257,7 +327,8 @@ pub async fn view(
             },
         )
         .await?;
-    let wanted = match params.r.as_deref().filter(|r| !r.is_empty()) {
+    let chosen = params.r.as_deref().filter(|r| !r.is_empty());
+    let wanted = match chosen {
         Some(id) => Some(Uuid::try_parse(id).map_err(|_| AppError::UnknownRequest)?),
         None => summaries.first().map(|s| s.id),
     };
@@ -268,26 +339,35 @@ pub async fn view(
                 .request(bin, id)
                 .await?
                 .ok_or(AppError::UnknownRequest)?;
-            let query = req.query.as_deref().map(|q| format!("?{q}"));
-            let url = format!(
-                "{capture_url}{}{}",
-                req.sub_path(),
-                query.unwrap_or_default()
-            );
             let mut detail = RequestDetail::new(&req, state.config.public_base()).await;
             detail.answered = store
                 .sent_response(bin, id)
                 .await?
                 .as_ref()
                 .map(detail::Answered::new);
-            (Some(detail), Some(curl::curl_command(&req, &url)))
+            (Some(detail), Some(curl_of(&req, &capture_url)))
         }
         None => (None, None),
     };
+    let curl_inline = curl
+        .as_ref()
+        .is_some_and(|c| c.line.len() <= CURL_INLINE_LIMIT);
     let curl_example = format!(
         "curl -X POST '{capture_url}/hello?source=curl' -H 'Content-Type: application/json' -d '{{\"hello\":\"world\"}}'"
     );
     let selected_id = selected.as_ref().map(|d| d.id);
+    let mut rows = Vec::with_capacity(summaries.len());
+    for summary in &summaries {
+        let content_type = if summary.size <= BADGE_BODY_LIMIT {
+            store
+                .request(bin, summary.id)
+                .await?
+                .and_then(|r| r.header_str("content-type"))
+        } else {
+            None
+        };
+        rows.push(Row::new(summary, content_type, selected_id));
+    }
     let search_param = if search.is_empty() {
         String::new()
     } else {
@@ -296,23 +376,132 @@ pub async fn view(
             form_urlencoded::byte_serialize(search.as_bytes()).collect::<String>()
         )
     };
+    let known = with_last(&remembered_bins(&headers), bin);
+    let mut remembered = Vec::new();
+    for &id in known.iter().rev() {
+        if let Some(other) = store.bin(id).await? {
+            // The cookie is the visitor's to edit: a password-guarded
+            // bin's name shows only on its own (unlocked) page.
+            let guarded = other.settings.password_hash.is_some() && id != bin;
+            remembered.push(RememberedBin {
+                id,
+                alias: other.settings.alias.clone().filter(|_| !guarded),
+                current: id == bin,
+            });
+        }
+    }
     let page = ViewPage {
-        asset_version: crate::assets::version(),
         bin,
         alias: settings.alias,
         description: settings.description,
         capture_url,
         curl_example,
-        rows: summaries.iter().map(|s| Row::new(s, selected_id)).collect(),
+        rows,
         total,
         page,
         pages,
         selected,
+        picked: chosen.is_some(),
         search,
         search_param,
         curl,
+        curl_inline,
+        remembered,
     };
-    Ok(([(header::CACHE_CONTROL, "no-store")], page))
+    let mut response = ([(header::CACHE_CONTROL, "no-store")], page).into_response();
+    remember(&mut response, &known);
+    Ok(response)
+}
+
+/// "Copy as curl" of `req`, sent to the same place below `capture_url`.
+fn curl_of(req: &crate::model::CapturedRequest, capture_url: &str) -> curl::CurlCommand {
+    let query = req.query.as_deref().map(|q| format!("?{q}"));
+    let url = format!(
+        "{capture_url}{}{}",
+        req.sub_path(),
+        query.unwrap_or_default()
+    );
+    curl::curl_command(req, &url)
+}
+
+/// The stored request `request` of the bin `bin` (both URL segments).
+async fn find_request(
+    store: &Store,
+    bin: &str,
+    request: &str,
+) -> Result<crate::model::CapturedRequest, AppError> {
+    let bin = parse_bin(bin)?;
+    let id = Uuid::try_parse(request).map_err(|_| AppError::UnknownRequest)?;
+    store
+        .request(bin, id)
+        .await?
+        .ok_or(AppError::UnknownRequest)
+}
+
+/// `GET /view/{bin}/{request}/curl`: the whole "copy as curl" command as
+/// text (the page inlines only short ones).
+pub async fn curl_text(
+    State(state): State<AppState>,
+    Path((bin, request)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let req = find_request(&state.store, &bin, &request).await?;
+    let capture_url = format!("{}/{}", site_base(&state, &headers), req.bin);
+    Ok(plain_text(curl_of(&req, &capture_url).line.into()))
+}
+
+/// `GET /view/{bin}/{request}/text`: the whole body as text ("show all"
+/// under a capped preview); bytes that are not UTF-8 show as U+FFFD.
+pub async fn body_text(
+    State(store): State<Store>,
+    Path((bin, request)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let req = find_request(&store, &bin, &request).await?;
+    let text = match String::from_utf8_lossy(&req.body) {
+        std::borrow::Cow::Borrowed(_) => req.body,
+        std::borrow::Cow::Owned(text) => text.into(),
+    };
+    Ok(plain_text(text))
+}
+
+/// Text a browser shows as text and nothing else: `text/plain`, `nosniff`
+/// (a default header) and a sandbox that runs nothing.
+fn plain_text(text: bytes::Bytes) -> Response {
+    let mut response = (StatusCode::OK, text).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /view/{bin}/{request}/part/{n}`: one part of a multipart body
+/// (from 1), as a download.
+pub async fn download_part(
+    State(store): State<Store>,
+    Path((bin, request, number)): Path<(String, String, usize)>,
+) -> Result<Response, AppError> {
+    let req = find_request(&store, &bin, &request).await?;
+    let content_type = req.header_str("content-type").unwrap_or_default();
+    if detail::essence(&content_type) != "multipart/form-data"
+        || req.body.len() > detail::PARTS_LIMIT
+    {
+        return Err(AppError::NotFound);
+    }
+    let mut parts = parts::parts(req.body.clone(), &content_type).await;
+    let index = number.checked_sub(1).ok_or(AppError::NotFound)?;
+    if index >= parts.len() {
+        return Err(AppError::NotFound);
+    }
+    let part = parts.swap_remove(index);
+    let name = parts::download_name(&part, number);
+    Ok(attachment(part.bytes, &name))
 }
 
 /// `POST /view/{bin}/{request}/delete`: the delete button of one request.
@@ -330,14 +519,37 @@ pub async fn delete_request(
     Ok(Redirect::to(&format!("/view/{bin}")).into_response())
 }
 
-/// `POST /view/{bin}/clear`: the "clear all" button; the bin stays.
+/// The "clear all" form: only `confirm=yes` deletes.
+#[derive(Debug, Deserialize)]
+pub struct ClearForm {
+    confirm: Option<String>,
+}
+
+/// The page that asks before "clear all" deletes anything.
+#[derive(Template, WebTemplate)]
+#[template(path = "confirm_clear.html")]
+struct ConfirmClearPage {
+    bin: Uuid,
+    count: u64,
+}
+
+/// `POST /view/{bin}/clear`: the "clear all" button; the bin stays. Without
+/// `confirm=yes` it deletes nothing and asks first (a page, so that the
+/// question works without JavaScript too).
 pub async fn clear(
     State(store): State<Store>,
     Path(bin): Path<String>,
     headers: HeaderMap,
+    form: Result<Form<ClearForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     require_same_origin(&headers)?;
     let bin = find_bin(&store, &bin).await?.id;
+    let confirmed = form.is_ok_and(|Form(f)| f.confirm.as_deref() == Some("yes"));
+    if !confirmed {
+        let count = store.count_requests(bin).await?;
+        let page = ConfirmClearPage { bin, count };
+        return Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response());
+    }
     store.clear_requests(bin).await?;
     Ok(Redirect::to(&format!("/view/{bin}")).into_response())
 }
@@ -348,13 +560,8 @@ pub async fn download_body(
     State(store): State<Store>,
     Path((bin, request)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let bin = parse_bin(&bin)?;
-    let id = Uuid::try_parse(&request).map_err(|_| AppError::UnknownRequest)?;
-    let req = store
-        .request(bin, id)
-        .await?
-        .ok_or(AppError::UnknownRequest)?;
-    Ok(attachment(req.body, &format!("{id}.bin")))
+    let req = find_request(&store, &bin, &request).await?;
+    Ok(attachment(req.body, &format!("{}.bin", req.id)))
 }
 
 /// Bytes served so that a browser saves them and never renders them.

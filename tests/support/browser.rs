@@ -195,6 +195,54 @@ impl Browser {
         }
     }
 
+    /// Runs a Chrome DevTools Protocol command through ChromeDriver.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .expect("session id")
+            .expect("a session");
+        let answer = reqwest::Client::new()
+            .post(format!(
+                "{}/session/{session}/goog/cdp/execute",
+                self.driver.url()
+            ))
+            .json(&json!({"cmd": cmd, "params": params}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"));
+        assert!(answer.status().is_success(), "CDP {cmd}: {answer:?}");
+        answer.json().await.expect("CDP answer")
+    }
+
+    /// Makes the page see a viewport `width` CSS pixels wide (as a phone or
+    /// tablet would), or the window's own size again with `None`.
+    pub async fn set_viewport_width(&self, width: Option<u32>) {
+        match width {
+            Some(width) => {
+                self.cdp(
+                    "Emulation.setDeviceMetricsOverride",
+                    json!({"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+                )
+                .await
+            }
+            None => {
+                self.cdp("Emulation.clearDeviceMetricsOverride", json!({}))
+                    .await
+            }
+        };
+    }
+
+    /// Makes `prefers-color-scheme` answer `scheme` (`light` or `dark`).
+    pub async fn set_color_scheme(&self, scheme: &str) {
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        )
+        .await;
+    }
+
     /// Browser console messages since the last call (ChromeDriver's log).
     pub async fn console(&self) -> Vec<String> {
         let Ok(Some(session)) = self.client.session_id().await else {
