@@ -7,19 +7,27 @@
 //! keeps case and order) and skips bodies by their framing. The server hands
 //! each request the next tapped head; the capture handler uses it only when
 //! it agrees with what hyper parsed, else it falls back to the `HeaderMap`.
+//!
+//! The same tap gives hyper's own refusals a reason. hyper answers a head it
+//! cannot parse (or one too large) itself, before any handler runs, with a
+//! bare `400`/`431` and an empty body; the sender learns nothing. hyper stays
+//! the judge of what is refused — the tap never refuses anything — but when
+//! such a bare answer goes out, [`TappedStream`] swaps it for the same status
+//! with a one-line plain-text reason taken from what the tap saw. Keeping
+//! hyper as the judge means the tap can never turn away a request hyper would
+//! have served, and the happy path does no extra work: the reason is worked
+//! out only once a head has failed.
 
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::model::Header;
 
-/// A head longer than this is left to hyper to refuse; the tap stops.
-const MAX_HEAD_BYTES: usize = 1024 * 1024;
 /// A chunk-size or trailer line longer than this stops the tap.
 const MAX_LINE_BYTES: usize = 64 * 1024;
 
@@ -49,11 +57,31 @@ enum Mode {
     Off,
 }
 
+/// Why hyper will refuse a request, as its sender should read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Refusal {
+    status: u16,
+    reason: String,
+}
+
+impl Refusal {
+    fn bad_request(reason: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            reason: reason.into(),
+        }
+    }
+}
+
 struct TapState {
     mode: Mode,
     buf: Vec<u8>,
     heads: VecDeque<RawHead>,
     max_headers: usize,
+    /// hyper's limit on a head's bytes (its read buffer).
+    max_head_bytes: usize,
+    /// Set when the tap stopped at a head hyper will refuse.
+    refusal: Option<Refusal>,
 }
 
 /// The parsed heads of one connection, shared between its stream and its
@@ -64,13 +92,17 @@ pub struct HeadTap {
 }
 
 impl HeadTap {
-    pub fn new(max_headers: usize) -> Self {
+    /// A tap for a connection whose heads hyper limits to `max_headers`
+    /// fields and `max_head_bytes` bytes.
+    pub fn new(max_headers: usize, max_head_bytes: usize) -> Self {
         Self {
             state: Arc::new(Mutex::new(TapState {
                 mode: Mode::Head,
                 buf: Vec::new(),
                 heads: VecDeque::new(),
                 max_headers,
+                max_head_bytes,
+                refusal: None,
             })),
         }
     }
@@ -166,8 +198,10 @@ impl TapState {
         let searched_from = self.buf.len().saturating_sub(3);
         self.buf.extend_from_slice(data);
         let Some(end) = head_end(&self.buf[searched_from..]).map(|end| searched_from + end) else {
-            if self.buf.len() > MAX_HEAD_BYTES {
-                self.mode = Mode::Off;
+            if self.buf.len() >= self.max_head_bytes {
+                // hyper's read buffer is full of this head by now: it answers 431.
+                self.buf = Vec::new();
+                self.stop(Some(head_too_large(self.max_head_bytes)));
             }
             return &[];
         };
@@ -179,14 +213,170 @@ impl TapState {
 
     /// Takes the complete head `bytes`; what follows is framed as it says.
     fn end_head(&mut self, bytes: &[u8]) {
-        self.mode = match parse_head(bytes, self.max_headers) {
-            Some((raw, next)) => {
+        match parse_head(bytes, self.max_headers) {
+            Ok((raw, next)) => {
                 self.heads.push_back(raw);
-                next
+                self.mode = next;
             }
-            None => Mode::Off,
-        };
+            Err(refusal) => self.stop(refusal),
+        }
     }
+
+    /// Stops tapping this connection, noting why hyper will refuse it if
+    /// it will.
+    fn stop(&mut self, refusal: Option<Refusal>) {
+        self.mode = Mode::Off;
+        self.refusal = refusal;
+    }
+
+    /// Whether hyper may be refusing a head now: one the tap parsed but
+    /// hyper did not take, one the tap stopped at, or one still arriving.
+    fn awaits_refusal(&self) -> bool {
+        !self.heads.is_empty()
+            || self.mode == Mode::Off
+            || (self.mode == Mode::Head && !self.buf.is_empty())
+    }
+
+    /// The reason to give with hyper's bare `status` answer.
+    fn explain(&self, status: u16) -> String {
+        let refusal = self.refusal.as_ref().filter(|r| r.status == status);
+        match status {
+            431 => refusal.map_or_else(
+                || head_too_large(self.max_head_bytes).reason,
+                |r| r.reason.clone(),
+            ),
+            414 => "the request target is too long: send long data in the body".to_owned(),
+            // A head the tap parsed but hyper did not take: httparse let its
+            // target through, hyper's URI parser did not.
+            _ => match self.heads.front() {
+                Some(head) => target_problem(head.target.as_bytes())
+                    .unwrap_or_else(|| "the request target is not a valid URL".to_owned()),
+                None => match refusal {
+                    Some(r) => r.reason.clone(),
+                    // hyper can refuse a head before its end has arrived.
+                    None if self.mode == Mode::Head && !self.buf.is_empty() => {
+                        diagnose(&self.buf).reason
+                    }
+                    None => NOT_HTTP1.to_owned(),
+                },
+            },
+        }
+    }
+}
+
+const NOT_HTTP1: &str = "the request line is not HTTP/1: METHOD /path HTTP/1.1 expected";
+
+/// How HTTP/2 with prior knowledge starts; hyper switches to HTTP/2 on it.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+
+fn head_too_large(limit: usize) -> Refusal {
+    Refusal {
+        status: 431,
+        reason: format!(
+            "the request line and headers are larger than {limit} bytes, this server's limit"
+        ),
+    }
+}
+
+/// What is wrong with `head`, a complete or partial head httparse refused.
+fn diagnose(head: &[u8]) -> Refusal {
+    if head.first() == Some(&0x16) {
+        return Refusal::bad_request(
+            "this is a TLS handshake on a plain-HTTP port: use http://, not https://",
+        );
+    }
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+    let request_line = lines.next().unwrap_or_default();
+    let reason = request_line_problem(request_line)
+        .or_else(|| header_problem(lines))
+        .unwrap_or_else(|| "the request head is not valid HTTP/1".to_owned());
+    Refusal::bad_request(reason)
+}
+
+fn request_line_problem(line: &[u8]) -> Option<String> {
+    let Some(space) = line.iter().position(|&b| b == b' ') else {
+        return Some(NOT_HTTP1.to_owned());
+    };
+    let (method, rest) = (&line[..space], &line[space + 1..]);
+    if method.is_empty() || !method.iter().all(|&b| is_token(b)) {
+        return Some(NOT_HTTP1.to_owned());
+    }
+    // The version is the last word: a space inside the target leaves it last.
+    let (target, version) = match rest.iter().rposition(|&b| b == b' ') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &b""[..]),
+    };
+    target_problem(target).or_else(|| {
+        (version != b"HTTP/1.1" && version != b"HTTP/1.0").then(|| NOT_HTTP1.to_owned())
+    })
+}
+
+/// The first byte of `target` that hyper (httparse, then the `http`
+/// crate's URI parser) refuses, named with its percent-encoding.
+fn target_problem(target: &[u8]) -> Option<String> {
+    let query_from = target
+        .iter()
+        .position(|&b| b == b'?')
+        .unwrap_or(target.len());
+    let refused = |(i, &b): (usize, &u8)| {
+        let not_in_url = if i < query_from {
+            b"<>`".contains(&b)
+        } else {
+            b"\"<>".contains(&b)
+        };
+        b <= b' ' || b == 0x7f || not_in_url
+    };
+    let bad = target
+        .iter()
+        .enumerate()
+        .find(|&at| refused(at))
+        .map(|(_, &b)| b);
+    // Raw UTF-8 is taken as sent; other bytes above 0x7F are not.
+    let bad = bad.or_else(|| {
+        std::str::from_utf8(target)
+            .err()
+            .map(|e| target[e.valid_up_to()])
+    })?;
+    Some(format!(
+        "the request target has a byte that is not allowed in a URL: percent-encode it (%{bad:02X})"
+    ))
+}
+
+fn header_problem<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Option<String> {
+    for (field, line) in (1..).zip(lines) {
+        if line.is_empty() {
+            return None;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            return Some(format!(
+                "header field {field} starts with a space: folded header lines are not accepted"
+            ));
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return Some(format!(
+                "header field {field} has no colon: Name: value expected"
+            ));
+        };
+        if let Some(&b) = line[..colon].iter().find(|&&b| !is_token(b)) {
+            return Some(format!(
+                "header field {field} has a byte that is not allowed in a name (0x{b:02X})"
+            ));
+        }
+        let allowed = |b: u8| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80;
+        if let Some(&b) = line[colon + 1..].iter().find(|&&b| !allowed(b)) {
+            return Some(format!(
+                "header field {field} has a control byte (0x{b:02X}) in its value"
+            ));
+        }
+    }
+    None
+}
+
+/// A `tchar` of RFC 9110: what method and header names are made of.
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Where the head in `bytes` ends (just past its empty line), if it does.
@@ -204,8 +394,9 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
 const FEW_HEADERS: usize = 32;
 
 /// Parses a complete head; returns it and how the body that follows is
-/// framed.
-fn parse_head(bytes: &[u8], max_headers: usize) -> Option<(RawHead, Mode)> {
+/// framed, or why hyper will refuse it (`None`: it will not, but the tap
+/// cannot follow what comes next).
+fn parse_head(bytes: &[u8], max_headers: usize) -> Result<(RawHead, Mode), Option<Refusal>> {
     // Each field takes a line, so the line count bounds the fields: most
     // heads fit on the stack instead of a `max_headers` array per request.
     let lines = memchr::memchr_iter(b'\n', bytes).count();
@@ -219,16 +410,30 @@ fn parse_head(bytes: &[u8], max_headers: usize) -> Option<(RawHead, Mode)> {
         &mut many[..]
     };
     let mut req = httparse::Request::new(fields);
-    if !matches!(req.parse(bytes), Ok(httparse::Status::Complete(_))) {
-        return None;
+    match req.parse(bytes) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(None),
+        Err(_) if bytes.starts_with(H2_PREFACE) => return Err(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(Some(Refusal {
+                status: 431,
+                reason: format!(
+                    "the request has more than {max_headers} header fields, this server's limit"
+                ),
+            }))
+        }
+        Err(_) => return Err(Some(diagnose(bytes))),
     }
+    let http10 = req.version == Some(0);
     let headers: Vec<Header> = req
         .headers
         .iter()
         .map(|h| Header::new(h.name, h.value))
         .collect();
-    let method = req.method?.to_owned();
-    let target = req.path?.to_owned();
+    let (Some(method), Some(target)) = (req.method, req.path) else {
+        return Err(None);
+    };
+    let (method, target) = (method.to_owned(), target.to_owned());
     let named = |name: &'static str| {
         headers
             .iter()
@@ -239,12 +444,22 @@ fn parse_head(bytes: &[u8], max_headers: usize) -> Option<(RawHead, Mode)> {
     if method == "CONNECT" || named("upgrade").next().is_some() {
         next = Mode::Off;
     } else if let Some(te) = named("transfer-encoding").next_back() {
+        if http10 {
+            return Err(Some(Refusal::bad_request(
+                "an HTTP/1.0 request cannot have a Transfer-Encoding header",
+            )));
+        }
         let chunked = te
             .value
             .rsplit(|&b| b == b',')
             .next()
             .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        next = if chunked { Mode::ChunkSize } else { Mode::Off };
+        if !chunked {
+            return Err(Some(Refusal::bad_request(
+                "Transfer-Encoding does not end in chunked, so the body's end cannot be found",
+            )));
+        }
+        next = Mode::ChunkSize;
     } else {
         let mut lengths = named("content-length").map(|h| {
             std::str::from_utf8(&h.value)
@@ -252,19 +467,24 @@ fn parse_head(bytes: &[u8], max_headers: usize) -> Option<(RawHead, Mode)> {
                 .and_then(|v| v.trim().parse::<u64>().ok())
         });
         if let Some(first) = lengths.next() {
-            next = match first {
-                Some(n) if lengths.all(|other| other == Some(n)) => {
-                    if n == 0 {
-                        Mode::Head
-                    } else {
-                        Mode::Body(n)
-                    }
-                }
-                _ => Mode::Off,
+            // hyper may read a list ("5, 5") this tap does not: whether it
+            // refuses is its call, the reason is only used if it does.
+            let Some(n) = first else {
+                return Err(Some(Refusal::bad_request(
+                    "the Content-Length header is not a number of bytes",
+                )));
             };
+            if !lengths.all(|other| other == Some(n)) {
+                return Err(Some(Refusal::bad_request(
+                    "the request has Content-Length headers that disagree",
+                )));
+            }
+            if n > 0 {
+                next = Mode::Body(n);
+            }
         }
     }
-    Some((
+    Ok((
         RawHead {
             method,
             target,
@@ -274,15 +494,106 @@ fn parse_head(bytes: &[u8], max_headers: usize) -> Option<(RawHead, Mode)> {
     ))
 }
 
-/// A connection's byte stream with its request heads tapped on the way in.
+/// hyper's own answer to a head it refuses: status line, then exactly
+/// these fields, no body (hyper 1.x, `Server::on_error`).
+const BARE_FIELDS: &[u8] = b"\r\nconnection: close\r\ncontent-length: 0\r\ndate: ";
+
+/// If `bytes` are the whole of hyper's bare refusal, its status, status
+/// line and date line.
+fn bare_refusal(bytes: &[u8]) -> Option<(u16, &[u8], &[u8])> {
+    // Every answer hyper writes passes here: most fail this first test.
+    if !bytes.starts_with(b"HTTP/1.1 4") || bytes.len() > 128 || !bytes.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    let status_end = bytes.iter().position(|&b| b == b'\r')?;
+    let (status_line, rest) = bytes.split_at(status_end);
+    let date = rest.strip_prefix(BARE_FIELDS)?;
+    if date.iter().filter(|&&b| b == b'\r').count() != 2 {
+        return None;
+    }
+    let status = match &status_line[9..] {
+        b"400 Bad Request" => 400,
+        b"414 URI Too Long" => 414,
+        b"431 Request Header Fields Too Large" => 431,
+        _ => return None,
+    };
+    let date_line = &bytes[status_end + BARE_FIELDS.len() - b"date: ".len()..bytes.len() - 4];
+    Some((status, status_line, date_line))
+}
+
+/// The same refusal with its reason as a one-line plain-text body.
+fn explained(status_line: &[u8], date_line: &[u8], reason: &str) -> Vec<u8> {
+    let body_len = reason.len() + 1;
+    let mut answer = Vec::with_capacity(256 + body_len);
+    answer.extend_from_slice(status_line);
+    answer.extend_from_slice(
+        b"\r\ncontent-type: text/plain; charset=utf-8\r\n\
+          x-content-type-options: nosniff\r\n\
+          connection: close\r\n\
+          content-length: ",
+    );
+    answer.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
+    answer.extend_from_slice(b"\r\n");
+    answer.extend_from_slice(date_line);
+    answer.extend_from_slice(b"\r\n\r\n");
+    answer.extend_from_slice(reason.as_bytes());
+    answer.push(b'\n');
+    answer
+}
+
+/// A connection's byte stream with its request heads tapped on the way in,
+/// and hyper's bare refusals explained on the way out.
 pub struct TappedStream<S> {
     inner: S,
     tap: HeadTap,
+    /// An explained refusal hyper believes written, and how much of it is.
+    explained: Option<(Vec<u8>, usize)>,
 }
 
 impl<S> TappedStream<S> {
     pub fn new(inner: S, tap: HeadTap) -> Self {
-        Self { inner, tap }
+        Self {
+            inner,
+            tap,
+            explained: None,
+        }
+    }
+
+    /// Swaps `bytes` for an explained refusal when they are hyper's bare
+    /// one. A bare refusal is told apart by its exact shape, and only
+    /// while the tap has a head hyper did not take or stopped at one:
+    /// a handler's answer always carries more fields, and a body written
+    /// on its own would have to match byte for byte on a connection whose
+    /// next request is already refused.
+    fn explain(&mut self, bytes: &[u8]) -> bool {
+        let Some((status, status_line, date_line)) = bare_refusal(bytes) else {
+            return false;
+        };
+        let state = self.tap.lock();
+        if !state.awaits_refusal() {
+            return false;
+        }
+        let reason = state.explain(status);
+        drop(state);
+        self.explained = Some((explained(status_line, date_line, &reason), 0));
+        true
+    }
+}
+
+impl<S: AsyncWrite + Unpin> TappedStream<S> {
+    /// Writes what is left of an explained refusal.
+    fn poll_explained(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some((answer, written)) = &mut self.explained {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &answer[*written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            *written += n;
+            if *written == answer.len() {
+                self.explained = None;
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -314,7 +625,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TappedStream<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        ready!(this.poll_explained(cx))?;
+        if this.explain(buf) {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -322,7 +638,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TappedStream<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        ready!(this.poll_explained(cx))?;
+        // hyper writes a head as one slice.
+        let mut filled = bufs.iter().filter(|b| !b.is_empty());
+        if let (Some(only), None) = (filled.next(), filled.next()) {
+            if this.explain(only) {
+                return Poll::Ready(Ok(only.len()));
+            }
+        }
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -330,11 +655,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TappedStream<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        ready!(this.poll_explained(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        ready!(this.poll_explained(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
 
@@ -343,7 +672,7 @@ mod tests {
     use super::*;
 
     fn tap_all(chunks: &[&[u8]]) -> Vec<RawHead> {
-        let tap = HeadTap::new(100);
+        let tap = HeadTap::new(100, 65536);
         for chunk in chunks {
             tap.lock().feed(chunk);
         }
