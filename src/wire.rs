@@ -359,9 +359,14 @@ fn header_problem<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Option<String> {
                 "header field {field} has no colon: Name: value expected"
             ));
         };
+        if colon == 0 {
+            return Some(format!(
+                "header field {field} has no name: Name: value expected"
+            ));
+        }
         if let Some(&b) = line[..colon].iter().find(|&&b| !is_token(b)) {
             return Some(format!(
-                "header field {field} has a byte that is not allowed in a name (0x{b:02X})"
+                "header field {field} has a byte that is not allowed in a header name (0x{b:02X})"
             ));
         }
         let allowed = |b: u8| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80;
@@ -494,30 +499,28 @@ fn parse_head(bytes: &[u8], max_headers: usize) -> Result<(RawHead, Mode), Optio
     ))
 }
 
-/// hyper's own answer to a head it refuses: status line, then exactly
-/// these fields, no body (hyper 1.x, `Server::on_error`).
-const BARE_FIELDS: &[u8] = b"\r\nconnection: close\r\ncontent-length: 0\r\ndate: ";
-
-/// If `bytes` are the whole of hyper's bare refusal, its status, status
-/// line and date line.
+/// If `bytes` are the whole of hyper's own answer to a head it refuses
+/// (hyper 1.x `Server::on_error`: a status line, then exactly these
+/// fields and no body), its status, status line and date line.
 fn bare_refusal(bytes: &[u8]) -> Option<(u16, &[u8], &[u8])> {
     // Every answer hyper writes passes here: most fail this first test.
-    if !bytes.starts_with(b"HTTP/1.1 4") || bytes.len() > 128 || !bytes.ends_with(b"\r\n\r\n") {
+    if !bytes.starts_with(b"HTTP/1.1 4") || bytes.len() > 160 {
         return None;
     }
     let status_end = bytes.iter().position(|&b| b == b'\r')?;
-    let (status_line, rest) = bytes.split_at(status_end);
-    let date = rest.strip_prefix(BARE_FIELDS)?;
-    if date.iter().filter(|&&b| b == b'\r').count() != 2 {
+    let (status_line, fields) = bytes.split_at(status_end);
+    let date_line = fields
+        .strip_prefix(b"\r\nconnection: close\r\ncontent-length: 0\r\n")?
+        .strip_suffix(b"\r\n\r\n")?;
+    if !date_line.starts_with(b"date: ") || date_line.contains(&b'\r') {
         return None;
     }
-    let status = match &status_line[9..] {
+    let status = match &status_line[b"HTTP/1.1 ".len()..] {
         b"400 Bad Request" => 400,
         b"414 URI Too Long" => 414,
         b"431 Request Header Fields Too Large" => 431,
         _ => return None,
     };
-    let date_line = &bytes[status_end + BARE_FIELDS.len() - b"date: ".len()..bytes.len() - 4];
     Some((status, status_line, date_line))
 }
 
@@ -702,5 +705,159 @@ PROPFIND /d HTTP/1.1\r\nA: \xff\r\n\r\n";
         let heads =
             tap_all(&[b"GET /live HTTP/1.1\r\nUpgrade: websocket\r\n\r\nGET /x HTTP/1.1\r\n\r\n"]);
         assert_eq!(heads.len(), 1);
+    }
+
+    const BARE_400: &[u8] = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\
+        content-length: 0\r\ndate: Tue, 01 Dec 2026 22:29:22 GMT\r\n\r\n";
+
+    #[test]
+    fn knows_hyper_bare_refusals_from_any_other_answer() {
+        let (status, line, date) = bare_refusal(BARE_400).expect("bare");
+        assert_eq!(status, 400);
+        assert_eq!(line, b"HTTP/1.1 400 Bad Request");
+        assert_eq!(date, b"date: Tue, 01 Dec 2026 22:29:22 GMT");
+        let with_body = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\
+            content-length: 3\r\ndate: Tue, 01 Dec 2026 22:29:22 GMT\r\n\r\nno\n";
+        assert_eq!(bare_refusal(with_body), None);
+        let handler = b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\n\
+            connection: close\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        assert_eq!(bare_refusal(handler), None);
+        assert_eq!(bare_refusal(b"HTTP/1.1 200 OK\r\n\r\n"), None);
+    }
+
+    fn reason(head: &[u8]) -> String {
+        diagnose(head).reason
+    }
+
+    #[test]
+    fn names_what_is_wrong_with_a_head() {
+        let target = "the request target has a byte that is not allowed in a URL";
+        assert!(reason(b"GET /caf\xe9 HTTP/1.1\r\n\r\n").starts_with(target));
+        assert!(reason(b"GET /caf\xe9 HTTP/1.1\r\n\r\n").ends_with("(%E9)"));
+        assert!(reason(b"GET /a?q=a b HTTP/1.1\r\n\r\n").ends_with("(%20)"));
+        assert!(reason(b"GET /a?q=\x01 HTTP/1.1\r\n\r\n").ends_with("(%01)"));
+        // `"` is taken in a path, not in a query; raw UTF-8 is taken.
+        assert!(reason("GET /\"é?q=\"<\x01 HTTP/1.1\r\n\r\n".as_bytes()).ends_with("(%22)"));
+        for line in [
+            &b"hello world\r\n\r\n"[..],
+            b"GET /a HTTP/2.0\r\n\r\n",
+            b"GET /a\r\n\r\n",
+            b"G(T /a HTTP/1.1\r\n\r\n",
+        ] {
+            assert_eq!(reason(line), NOT_HTTP1, "{}", line.escape_ascii());
+        }
+        assert!(reason(b"\x16\x03\x01\x02\x00").contains("TLS"));
+        let head = |field: &str| {
+            reason(format!("GET / HTTP/1.1\r\nHost: x\r\n{field}\r\n\r\n").as_bytes())
+        };
+        assert!(head("Bad Name: v")
+            .contains("field 2 has a byte that is not allowed in a header name (0x20)"));
+        assert!(head("NoColon").contains("field 2 has no colon"));
+        assert!(head(": v").contains("field 2 has no name"));
+        assert!(head(" folded").contains("folded"));
+        assert!(head("X: a\x01").contains("field 2 has a control byte (0x01)"));
+    }
+
+    #[test]
+    fn a_head_hyper_refuses_by_its_framing_is_explained_and_not_tapped() {
+        for (head, says) in [
+            (
+                &b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"[..],
+                "disagree",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+                "not a number",
+            ),
+            (
+                b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "HTTP/1.0",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+                "does not end in chunked",
+            ),
+        ] {
+            let tap = HeadTap::new(100, 65536);
+            tap.lock().feed(head);
+            let state = tap.lock();
+            assert!(state.heads.is_empty());
+            assert!(state.awaits_refusal());
+            assert!(state.explain(400).contains(says), "{}", head.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn explains_too_many_fields_or_bytes_with_the_limit() {
+        let tap = HeadTap::new(3, 8192);
+        tap.lock()
+            .feed(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n");
+        assert!(tap
+            .lock()
+            .explain(431)
+            .contains("more than 3 header fields"));
+        let tap = HeadTap::new(100, 8192);
+        tap.lock().feed(b"GET / HTTP/1.1\r\nX: ");
+        assert!(tap.lock().awaits_refusal());
+        tap.lock().feed(&[b'a'; 8192]);
+        assert!(
+            tap.lock().buf.is_empty(),
+            "stops buffering at hyper's limit"
+        );
+        assert!(tap.lock().explain(431).contains("larger than 8192 bytes"));
+    }
+
+    #[test]
+    fn a_parsed_head_hyper_did_not_take_is_explained_by_its_target() {
+        let tap = HeadTap::new(100, 65536);
+        tap.lock().feed(b"GET /a<b HTTP/1.1\r\n\r\n");
+        assert!(tap.lock().awaits_refusal());
+        assert!(tap.lock().explain(400).ends_with("(%3C)"));
+        // Once hyper takes it, nothing is awaited.
+        assert!(tap.next_head().is_some());
+        assert!(!tap.lock().awaits_refusal());
+    }
+
+    #[tokio::test]
+    async fn swaps_hyper_bare_refusal_for_an_explained_one_even_in_small_writes() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        // A 7-byte pipe makes every write partial.
+        let (server, mut client) = tokio::io::duplex(7);
+        let tap = HeadTap::new(100, 65536);
+        tap.lock().feed(b"GET /caf\xe9 HTTP/1.1\r\n\r\n");
+        let mut stream = TappedStream::new(server, tap);
+        let reader = tokio::spawn(async move {
+            let mut answer = Vec::new();
+            client.read_to_end(&mut answer).await.expect("read");
+            answer
+        });
+        stream.write_all(BARE_400).await.expect("write");
+        stream.shutdown().await.expect("shutdown");
+        drop(stream);
+        let answer = reader.await.expect("reader");
+        let text = String::from_utf8(answer).expect("utf-8");
+        assert!(text.starts_with(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        ));
+        assert!(text.contains("\r\nconnection: close\r\n"));
+        assert!(text.contains("\r\ndate: Tue, 01 Dec 2026 22:29:22 GMT\r\n"));
+        let (head, body) = text.split_once("\r\n\r\n").expect("head");
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        assert_eq!(
+            body,
+            "the request target has a byte that is not allowed in a URL: percent-encode it (%E9)\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn leaves_a_bare_looking_answer_alone_when_no_head_is_refused() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let (server, mut client) = tokio::io::duplex(1024);
+        let mut stream = TappedStream::new(server, HeadTap::new(100, 65536));
+        stream.write_all(BARE_400).await.expect("write");
+        drop(stream);
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).await.expect("read");
+        assert_eq!(answer, BARE_400);
     }
 }
