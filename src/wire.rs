@@ -109,7 +109,15 @@ impl HeadTap {
 
     /// The head of the next request on this connection, in order.
     pub fn next_head(&self) -> Option<RawHead> {
-        self.lock().heads.pop_front()
+        let mut state = self.lock();
+        let head = state.heads.pop_front();
+        if head.is_none() {
+            // hyper took a request the tap stopped at (the tap reads heads
+            // as hyper does, but not every byte of every rule): the refusal
+            // it expected did not come, so it must not explain a later one.
+            state.refusal = None;
+        }
+        head
     }
 
     fn lock(&self) -> MutexGuard<'_, TapState> {
@@ -389,6 +397,17 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
     memchr::memmem::find(bytes, b"\r\n\r\n").map(|i| i + 4)
 }
 
+/// A Content-Length value read as hyper reads it: decimal digits only (no
+/// sign, no list), so the tap frames bodies, and explains refusals, as
+/// hyper does.
+fn content_length(value: &[u8]) -> Option<u64> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
 fn chunk_size(line: &[u8]) -> Option<u64> {
     let digits = line.split(|&b| b == b';').next()?;
     let digits = std::str::from_utf8(digits).ok()?.trim();
@@ -466,14 +485,8 @@ fn parse_head(bytes: &[u8], max_headers: usize) -> Result<(RawHead, Mode), Optio
         }
         next = Mode::ChunkSize;
     } else {
-        let mut lengths = named("content-length").map(|h| {
-            std::str::from_utf8(&h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        });
+        let mut lengths = named("content-length").map(|h| content_length(&h.value));
         if let Some(first) = lengths.next() {
-            // hyper may read a list ("5, 5") this tap does not: whether it
-            // refuses is its call, the reason is only used if it does.
             let Some(n) = first else {
                 return Err(Some(Refusal::bad_request(
                     "the Content-Length header is not a number of bytes",
@@ -643,11 +656,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TappedStream<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         ready!(this.poll_explained(cx))?;
-        // hyper writes a head as one slice.
-        let mut filled = bufs.iter().filter(|b| !b.is_empty());
-        if let (Some(only), None) = (filled.next(), filled.next()) {
-            if this.explain(only) {
-                return Poll::Ready(Ok(only.len()));
+        // hyper writes a head as one slice; an answer with a body has more.
+        if let [head, rest @ ..] = bufs {
+            if rest.iter().all(|b| b.is_empty()) && this.explain(head) {
+                return Poll::Ready(Ok(head.len()));
             }
         }
         Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
@@ -770,6 +782,10 @@ PROPFIND /d HTTP/1.1\r\nA: \xff\r\n\r\n";
                 "not a number",
             ),
             (
+                b"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
+                "not a number",
+            ),
+            (
                 b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
                 "HTTP/1.0",
             ),
@@ -785,6 +801,18 @@ PROPFIND /d HTTP/1.1\r\nA: \xff\r\n\r\n";
             assert!(state.awaits_refusal());
             assert!(state.explain(400).contains(says), "{}", head.escape_ascii());
         }
+    }
+
+    #[test]
+    fn a_refusal_hyper_did_not_make_explains_nothing_later() {
+        // Say hyper took a Content-Length the tap could not read.
+        let tap = HeadTap::new(100, 65536);
+        tap.lock()
+            .feed(b"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\nhello");
+        assert!(tap.lock().explain(400).contains("not a number"));
+        // hyper served it after all: the service asked for its head.
+        assert_eq!(tap.next_head(), None);
+        assert_eq!(tap.lock().explain(400), NOT_HTTP1);
     }
 
     #[test]
