@@ -224,6 +224,12 @@ fn cases(bin: Uuid) -> Vec<Case> {
             ),
         },
         Case {
+            // hyper refuses at the bad byte, before the head has ended.
+            name: "a bad byte in the method, the head never finished",
+            wire: format!("G(T /{bin} HTTP/1.1\r\nHost: x\r\n").into_bytes(),
+            expect: Expect::Refused(400, NOT_HTTP1),
+        },
+        Case {
             name: "a header line without a colon",
             wire: request("POST /{bin} HTTP/1.1\r\nHost: x\r\nNoColon", bin, b""),
             expect: Expect::Refused(400, "header field 2 has no colon"),
