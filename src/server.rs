@@ -22,6 +22,13 @@ const MIN_HEAD_BUFFER: usize = 8192;
 /// The most header fields hyper accepts unless told otherwise.
 const HYPER_MAX_HEADERS: usize = 100;
 
+/// The most a request head may hold, as hyper is told and the tap knows.
+#[derive(Clone, Copy)]
+struct HeadLimits {
+    fields: usize,
+    bytes: usize,
+}
+
 /// Serves hookscope on `listener` until `shutdown` resolves, then stops
 /// accepting, lets in-flight requests finish (up to the grace period),
 /// closes live feeds and commits everything queued to the store.
@@ -32,12 +39,16 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let router = app::router(state.clone());
     let config = state.config.clone();
+    let head_limits = HeadLimits {
+        fields: config.max_headers,
+        bytes: config.max_header_bytes.max(MIN_HEAD_BUFFER),
+    };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     let mut http1 = builder.http1();
     http1
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(config.header_read_timeout_secs))
-        .max_buf_size(config.max_header_bytes.max(MIN_HEAD_BUFFER));
+        .max_buf_size(head_limits.bytes);
     // hyper parses up to its default count on the stack; any other limit
     // costs a heap array per request.
     if config.max_headers != HYPER_MAX_HEADERS {
@@ -69,7 +80,7 @@ pub async fn serve(
             stream,
             remote,
             (router.clone(), state.clone()),
-            config.max_headers,
+            head_limits,
         );
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
@@ -100,12 +111,13 @@ fn serve_connection(
     stream: TcpStream,
     remote: SocketAddr,
     (router, state): (axum::Router, AppState),
-    max_headers: usize,
+    head_limits: HeadLimits,
 ) -> impl hyper_util::server::graceful::GracefulConnection<
     Error = Box<dyn std::error::Error + Send + Sync>,
 > {
     let _ = stream.set_nodelay(true);
-    let tap = HeadTap::new(max_headers);
+    // The tap knows hyper's limits to explain its refusals (`wire`).
+    let tap = HeadTap::new(head_limits.fields, head_limits.bytes);
     let io = TokioIo::new(TappedStream::new(stream, tap.clone()));
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         let extensions = req.extensions_mut();

@@ -1,5 +1,7 @@
-//! Every bad input gets its documented answer — a clear 4xx, or a capture
-//! stored exactly — never a 5xx, and the server serves the next request.
+//! Every bad input gets its documented answer — a clear 4xx with a one-line
+//! reason, or a capture stored exactly — never a 5xx, and the server serves
+//! the next request. Many of these refusals are hyper's own (it answers a
+//! head it cannot parse before any handler runs); they carry a reason too.
 
 mod common;
 
@@ -14,8 +16,9 @@ use uuid::Uuid;
 
 /// What a bad input must get.
 enum Expect {
-    /// This status, nothing stored.
-    Refused(u16),
+    /// This status with a one-line plain-text reason containing these
+    /// words, and nothing stored.
+    Refused(u16, &'static str),
     /// 200, and the stored request passes the check.
     Stored(fn(&CapturedRequest)),
 }
@@ -81,12 +84,12 @@ fn cases(bin: Uuid) -> Vec<Case> {
         Case {
             name: "invalid UTF-8 in the path",
             wire: path_ff,
-            expect: Expect::Refused(400),
+            expect: Expect::Refused(400, TARGET_FF),
         },
         Case {
             name: "invalid UTF-8 in the query",
             wire: query_ff,
-            expect: Expect::Refused(400),
+            expect: Expect::Refused(400, TARGET_FF),
         },
         Case {
             name: "invalid UTF-8 in a header value",
@@ -108,12 +111,12 @@ fn cases(bin: Uuid) -> Vec<Case> {
         Case {
             name: "10 000 header fields",
             wire: many_headers,
-            expect: Expect::Refused(431),
+            expect: Expect::Refused(431, TOO_MANY_BYTES),
         },
         Case {
             name: "a 100 KiB header field",
             wire: huge_header,
-            expect: Expect::Refused(431),
+            expect: Expect::Refused(431, TOO_MANY_BYTES),
         },
         Case {
             name: "a gzip bomb (64 MiB of zeros) is stored compressed",
@@ -140,7 +143,7 @@ fn cases(bin: Uuid) -> Vec<Case> {
                 bin,
                 b"",
             ),
-            expect: Expect::Refused(404),
+            expect: Expect::Refused(404, "no bin with this id"),
         },
         Case {
             name: "a 1 GiB Content-Length with a short body",
@@ -149,7 +152,7 @@ fn cases(bin: Uuid) -> Vec<Case> {
                 bin,
                 b"short",
             ),
-            expect: Expect::Refused(413),
+            expect: Expect::Refused(413, "larger than the limit"),
         },
         Case {
             name: "a chunked body",
@@ -173,9 +176,73 @@ fn cases(bin: Uuid) -> Vec<Case> {
             }),
         },
         Case {
-            name: "a request line that is not HTTP",
+            name: "a TLS handshake on the plain-HTTP port",
             wire: b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n".to_vec(),
-            expect: Expect::Refused(400),
+            expect: Expect::Refused(400, "TLS handshake on a plain-HTTP port"),
+        },
+        Case {
+            name: "a request line that is not HTTP",
+            wire: b"hello world\r\nConnection: close\r\n\r\n".to_vec(),
+            expect: Expect::Refused(400, NOT_HTTP1),
+        },
+        Case {
+            name: "HTTP/2.0 in an HTTP/1 request line",
+            wire: request("GET /{bin} HTTP/2.0\r\nHost: x", bin, b""),
+            expect: Expect::Refused(400, NOT_HTTP1),
+        },
+        Case {
+            name: "a space in the query",
+            wire: request("GET /{bin}?q=a b HTTP/1.1\r\nHost: x", bin, b""),
+            expect: Expect::Refused(400, "percent-encode it (%20)"),
+        },
+        Case {
+            name: "a control byte in the query",
+            wire: request("GET /{bin}?q=a\x01b HTTP/1.1\r\nHost: x", bin, b""),
+            expect: Expect::Refused(400, "percent-encode it (%01)"),
+        },
+        Case {
+            // httparse takes it; hyper's URI parser does not.
+            name: "a raw < in the path",
+            wire: request("GET /{bin}/a<b HTTP/1.1\r\nHost: x", bin, b""),
+            expect: Expect::Refused(400, "percent-encode it (%3C)"),
+        },
+        Case {
+            name: "a raw quote in the query",
+            wire: request("GET /{bin}?json={\"a\":1} HTTP/1.1\r\nHost: x", bin, b""),
+            expect: Expect::Refused(400, "percent-encode it (%22)"),
+        },
+        Case {
+            name: "a space in a header name",
+            wire: request(
+                "POST /{bin} HTTP/1.1\r\nHost: x\r\nBad Name: v\r\nContent-Length: 0",
+                bin,
+                b"",
+            ),
+            expect: Expect::Refused(
+                400,
+                "header field 2 has a byte that is not allowed in a header name (0x20)",
+            ),
+        },
+        Case {
+            // hyper refuses at the bad byte, before the head has ended.
+            name: "a bad byte in the method, the head never finished",
+            wire: format!("G(T /{bin} HTTP/1.1\r\nHost: x\r\n").into_bytes(),
+            expect: Expect::Refused(400, NOT_HTTP1),
+        },
+        Case {
+            name: "a header line without a colon",
+            wire: request("POST /{bin} HTTP/1.1\r\nHost: x\r\nNoColon", bin, b""),
+            expect: Expect::Refused(400, "header field 2 has no colon"),
+        },
+        Case {
+            name: "a folded header line",
+            wire: request("POST /{bin} HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b", bin, b""),
+            expect: Expect::Refused(400, "folded header lines are not accepted"),
+        },
+        Case {
+            name: "a control byte in a header value",
+            wire: request("POST /{bin} HTTP/1.1\r\nHost: x\r\nX-A: a\x01b", bin, b""),
+            expect: Expect::Refused(400, "header field 2 has a control byte (0x01)"),
         },
         Case {
             name: "two different Content-Lengths",
@@ -184,9 +251,105 @@ fn cases(bin: Uuid) -> Vec<Case> {
                 bin,
                 b"ab",
             ),
-            expect: Expect::Refused(400),
+            expect: Expect::Refused(400, "Content-Length headers that disagree"),
+        },
+        Case {
+            name: "a Content-Length that is not a number",
+            wire: request(
+                "POST /{bin} HTTP/1.1\r\nHost: x\r\nContent-Length: +5",
+                bin,
+                b"",
+            ),
+            expect: Expect::Refused(400, "Content-Length header is not a number"),
+        },
+        Case {
+            name: "Transfer-Encoding in HTTP/1.0",
+            wire: request(
+                "POST /{bin} HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked",
+                bin,
+                b"0\r\n\r\n",
+            ),
+            expect: Expect::Refused(400, "HTTP/1.0 request cannot have a Transfer-Encoding"),
+        },
+        Case {
+            name: "a Transfer-Encoding that does not end in chunked",
+            wire: request(
+                "POST /{bin} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip",
+                bin,
+                b"",
+            ),
+            expect: Expect::Refused(400, "Transfer-Encoding does not end in chunked"),
+        },
+        Case {
+            name: "101 header fields",
+            wire: {
+                let fields: String = (0..100).map(|i| format!("X-H{i}: v\r\n")).collect();
+                request(&format!("POST /{{bin}} HTTP/1.1\r\nHost: x\r\n{fields}Connection: close"), bin, b"")
+            },
+            expect: Expect::Refused(431, "more than 100 header fields"),
         },
     ]
+}
+
+const TARGET_FF: &str =
+    "the request target has a byte that is not allowed in a URL: percent-encode it (%FF)";
+const NOT_HTTP1: &str = "the request line is not HTTP/1: METHOD /path HTTP/1.1 expected";
+const TOO_MANY_BYTES: &str = "larger than 65536 bytes";
+
+/// The body of a raw HTTP/1 answer.
+fn body_of(answer: &[u8]) -> &[u8] {
+    let head_end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete head");
+    &answer[head_end + 4..]
+}
+
+/// Sends a well-formed capture on a new connection; it must be stored.
+async fn capture_on_a_new_connection(app: &TestApp, bin: Uuid, after: &str) {
+    let before = app.state.store.count_requests(bin).await.expect("count");
+    let answer = app
+        .raw(&request(
+            "POST /{bin}/next HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close",
+            bin,
+            b"still here",
+        ))
+        .await;
+    assert_eq!(
+        status_of(&answer),
+        200,
+        "after {after}: next request served"
+    );
+    let stored = app.state.store.count_requests(bin).await.expect("count");
+    assert_eq!(stored, before + 1, "after {after}: next request stored");
+}
+
+/// A refusal's answer: `status`, `Connection: close`, and a one-line
+/// plain-text reason containing `says`.
+fn assert_refused(answer: &[u8], status: u16, says: &str, name: &str) {
+    assert_eq!(status_of(answer), status, "{name}");
+    let content_type = header_of(answer, "content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("text/plain"),
+        "{name}: {content_type:?}"
+    );
+    assert_eq!(
+        header_of(answer, "connection").as_deref(),
+        Some("close"),
+        "{name}"
+    );
+    let body = String::from_utf8(body_of(answer).to_vec()).expect("a UTF-8 reason");
+    let reason = body
+        .strip_suffix('\n')
+        .unwrap_or_else(|| panic!("{name}: {body:?} ends a line"));
+    assert!(
+        !reason.is_empty() && !reason.contains('\n'),
+        "{name}: one line, got {body:?}"
+    );
+    assert!(
+        reason.contains(says),
+        "{name}: {reason:?} should say {says:?}"
+    );
 }
 
 /// Sends `wire` on a new connection and reads the answer, which must come
@@ -219,8 +382,8 @@ async fn every_bad_input_gets_its_documented_answer_and_the_server_carries_on() 
         let answer = send(&app, &case.wire).await;
         let status = status_of(&answer);
         match case.expect {
-            Expect::Refused(expected) => {
-                assert_eq!(status, expected, "{}", case.name);
+            Expect::Refused(expected, says) => {
+                assert_refused(&answer, expected, says, case.name);
                 let after = app.state.store.count_requests(bin).await.expect("count");
                 assert_eq!(after, before, "{}: nothing stored", case.name);
             }
@@ -246,14 +409,59 @@ async fn every_bad_input_gets_its_documented_answer_and_the_server_carries_on() 
                 );
             }
         }
-        let next = app.post_to_bin(bin, "/next", "still here").await;
-        assert_eq!(
-            next.status(),
-            200,
-            "after {}: next request served",
-            case.name
-        );
+        capture_on_a_new_connection(&app, bin, case.name).await;
     }
+}
+
+#[tokio::test]
+async fn a_refused_request_pipelined_after_a_good_one_is_explained_and_the_good_one_kept() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let mut wire = request(
+        "POST /{bin}/first HTTP/1.1\r\nHost: x\r\nContent-Length: 5",
+        bin,
+        b"first",
+    );
+    wire.extend(format!("GET /{bin}/caf").as_bytes());
+    wire.extend(b"\xe9 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let answer = send(&app, &wire).await;
+    let second_at = answer
+        .windows(9)
+        .rposition(|w| w == b"HTTP/1.1 ")
+        .expect("two answers");
+    let (first, second) = answer.split_at(second_at);
+    assert_eq!(status_of(first), 200);
+    assert_refused(second, 400, "percent-encode it (%E9)", "pipelined");
+    let page = app.json(&format!("/token/{bin}/requests")).await;
+    assert_eq!(
+        common::contents(&page),
+        ["first"],
+        "only the good one stored"
+    );
+    capture_on_a_new_connection(&app, bin, "a pipelined refusal").await;
+}
+
+#[tokio::test]
+async fn a_target_longer_than_hyper_takes_gets_414_with_its_reason() {
+    // Heads may be larger than a target may be long (64 KiB) only when
+    // the head limit is raised.
+    let app = TestApp::spawn_with(|config| config.max_header_bytes = 256 * 1024).await;
+    let bin = app.new_bin().await;
+    let long = "a".repeat(70_000);
+    let wire = request(
+        &format!("GET /{{bin}}/{long} HTTP/1.1\r\nHost: x\r\nConnection: close"),
+        bin,
+        b"",
+    );
+    let answer = send(&app, &wire).await;
+    assert_refused(
+        &answer,
+        414,
+        "the request target is too long",
+        "a 70 000-byte target",
+    );
+    assert_eq!(app.state.store.count_requests(bin).await.expect("count"), 0);
+    capture_on_a_new_connection(&app, bin, "a 414").await;
 }
 
 #[tokio::test]
