@@ -582,6 +582,12 @@ async fn a_three_megabyte_body_makes_a_small_fast_page_and_copies_whole() {
         "the page weighs {} bytes",
         html.len()
     );
+    // Its row has its type badge like any other (read from the headers,
+    // not the body).
+    assert!(
+        html.contains(r#"<span class="badge kind" title="application/json">json</span>"#),
+        "the big row's type badge"
+    );
     let curl = app.get(&format!("/view/{bin}/{id}/curl")).await;
     assert_eq!(curl.status(), 200);
     assert!(curl.headers()["content-type"]

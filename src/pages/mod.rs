@@ -183,7 +183,7 @@ struct Row {
 }
 
 impl Row {
-    fn new(summary: &RequestSummary, content_type: Option<String>, selected: Option<Uuid>) -> Self {
+    fn new(summary: &RequestSummary, selected: Option<Uuid>) -> Self {
         let path = match sub_path_of(&summary.path) {
             "" => "/",
             sub => sub,
@@ -200,7 +200,10 @@ impl Row {
             received: summary.received_at.to_sql_datetime(),
             received_iso: summary.received_at.to_rfc3339(),
             size: human_size(summary.size),
-            kind: content_type.map(|ct| (kind_of(&ct), ct)),
+            kind: summary
+                .content_type
+                .as_ref()
+                .map(|ct| (kind_of(ct), ct.clone())),
             ip: ip_of(&summary.remote_addr).to_owned(),
             selected: selected == Some(summary.id),
         }
@@ -266,9 +269,6 @@ struct RememberedBin {
 /// Longest "copy as curl" line inlined in the page; a longer one is
 /// fetched from `/view/{bin}/{request}/curl` when copied.
 const CURL_INLINE_LIMIT: usize = 8 * 1024;
-/// Rows whose body is larger are listed without a type badge: the badge
-/// comes from the stored headers, and reading them loads the body.
-const BADGE_BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "view.html")]
@@ -356,18 +356,10 @@ pub async fn view(
         "curl -X POST '{capture_url}/hello?source=curl' -H 'Content-Type: application/json' -d '{{\"hello\":\"world\"}}'"
     );
     let selected_id = selected.as_ref().map(|d| d.id);
-    let mut rows = Vec::with_capacity(summaries.len());
-    for summary in &summaries {
-        let content_type = if summary.size <= BADGE_BODY_LIMIT {
-            store
-                .request(bin, summary.id)
-                .await?
-                .and_then(|r| r.header_str("content-type"))
-        } else {
-            None
-        };
-        rows.push(Row::new(summary, content_type, selected_id));
-    }
+    let rows = summaries
+        .iter()
+        .map(|summary| Row::new(summary, selected_id))
+        .collect();
     let search_param = if search.is_empty() {
         String::new()
     } else {

@@ -77,7 +77,8 @@ pub fn migrations() -> Migrations<'static> {
     ])
 }
 
-/// One line of a bin's request list: everything but headers and body.
+/// One line of a bin's request list: everything but the body and all
+/// headers but its content type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestSummary {
     pub id: Uuid,
@@ -87,6 +88,8 @@ pub struct RequestSummary {
     pub query: Option<String>,
     pub remote_addr: String,
     pub size: usize,
+    /// The `Content-Type` header, when the request has one.
+    pub content_type: Option<String>,
 }
 
 /// Which slice of a bin's requests to list, newest first.

@@ -6,10 +6,12 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
 use uuid::Uuid;
 
-use super::{full_request, Page, RequestFilter, RequestSummary, Store, StoreError, FULL_COLUMNS};
-use crate::model::{CapturedRequest, Timestamp};
+use super::{
+    codec, full_request, Page, RequestFilter, RequestSummary, Store, StoreError, FULL_COLUMNS,
+};
+use crate::model::{CapturedRequest, Header, Timestamp};
 
-const SUMMARY_COLUMNS: &str = "id, received_at, method, path, query, remote_addr, size";
+const SUMMARY_COLUMNS: &str = "id, received_at, method, path, query, remote_addr, size, headers";
 
 /// `FROM … WHERE …` of a filter, with its parameters. With search terms the
 /// full-text index drives (its rowid order is arrival order); without, the
@@ -136,6 +138,7 @@ impl Store {
                         query: row.get(4)?,
                         remote_addr: row.get(5)?,
                         size: usize::try_from(row.get::<_, i64>(6)?).unwrap_or(0),
+                        content_type: content_type(&row.get::<_, Vec<u8>>(7)?),
                     })
                 })?;
                 Ok(rows.collect::<Result<_, _>>()?)
@@ -261,4 +264,13 @@ fn recount(conn: &Connection, bin: Uuid, deleted: usize) -> Result<(), StoreErro
             .execute(params![bin, deleted as i64])?;
     }
     Ok(())
+}
+
+/// The first `Content-Type` in an encoded headers blob (none when the blob
+/// is corrupt: a list line does without its badge).
+fn content_type(headers: &[u8]) -> Option<String> {
+    codec::decode_headers(headers)?
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+        .map(Header::value_lossy)
 }
