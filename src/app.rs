@@ -144,6 +144,10 @@ pub fn router(state: AppState) -> Router {
             get(api::request).delete(api::delete_request),
         )
         .route("/token/{id}/request/{rid}/raw", get(api::raw))
+        .route(
+            "/token/{id}/request/{rid}/download/{file_id}",
+            get(api::download),
+        )
         // Listen mode: a forwarder supplies the answer of a waiting capture.
         .route(
             "/token/{id}/request/{rid}/response",
