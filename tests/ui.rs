@@ -509,9 +509,15 @@ async fn bodies_show_as_json_xml_form_and_multipart_parts() {
         part_headers.contains("content-disposition") && part_headers.contains("text/plain"),
         "{part_headers}"
     );
-    for (number, bytes, name) in [
-        (2, file.clone(), "evilname.bin"),
-        (3, b"some notes".to_vec(), "notes.txt"),
+    // The sender's own name goes along percent-encoded (RFC 6266), never
+    // raw: `;` and quotes cannot break out of the header.
+    for (number, bytes, disposition) in [
+        (
+            2,
+            file.clone(),
+            r#"attachment; filename="evilname.bin"; filename*=UTF-8''evil%3Bname.bin"#,
+        ),
+        (3, b"some notes".to_vec(), r#"attachment; filename="notes.txt""#),
     ] {
         let got = browser
             .eval_async(&format!(
@@ -523,11 +529,7 @@ async fn bodies_show_as_json_xml_form_and_multipart_parts() {
             ))
             .await;
         assert_eq!(got[0], json!(200));
-        assert_eq!(
-            got[1],
-            json!(format!("attachment; filename=\"{name}\"")),
-            "part {number}"
-        );
+        assert_eq!(got[1], json!(disposition), "part {number}");
         assert_eq!(got[2], json!("nosniff"));
         assert!(
             got[3]

@@ -90,7 +90,7 @@ impl Answered {
 }
 
 impl RequestDetail {
-    pub async fn new(req: &CapturedRequest, public_base: Option<&str>) -> Self {
+    pub fn new(req: &CapturedRequest, public_base: Option<&str>) -> Self {
         let content_type = req.header_str("content-type");
         let mime = content_type.as_deref().map(essence).unwrap_or_default();
         let body = &req.body;
