@@ -517,7 +517,11 @@ async fn bodies_show_as_json_xml_form_and_multipart_parts() {
             file.clone(),
             r#"attachment; filename="evilname.bin"; filename*=UTF-8''evil%3Bname.bin"#,
         ),
-        (3, b"some notes".to_vec(), r#"attachment; filename="notes.txt""#),
+        (
+            3,
+            b"some notes".to_vec(),
+            r#"attachment; filename="notes.txt""#,
+        ),
     ] {
         let got = browser
             .eval_async(&format!(
