@@ -123,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/view/{bin}/export.json", get(pages::export_json))
         .route("/view/{bin}/export.har", get(pages::export_har))
+        .route("/view/{bin}/export.csv", get(pages::export_csv))
         .route("/live/{bin}", get(live::handle))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -137,6 +138,7 @@ pub fn router(state: AppState) -> Router {
             get(api::read).put(api::update).delete(api::delete),
         )
         .route("/token/{id}/requests", get(api::list))
+        .route("/token/{id}/requests.csv", get(api::requests_csv))
         .route("/token/{id}/request", delete(api::clear))
         .route("/token/{id}/request/latest", get(api::latest))
         .route(

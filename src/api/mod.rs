@@ -3,9 +3,11 @@
 //! changing the base URL. Errors are `{"error": …, "message": …}` (the
 //! `negotiate` middleware renders every 4xx under `/token` as JSON).
 
+mod export;
 mod requests;
 mod tokens;
 
+pub use export::{csv_download, requests_csv, CsvParams};
 pub use requests::{clear, delete_request, download, filter_from, latest, list, raw, request};
 pub use tokens::{create, delete, read, update, BinInput, BinJson, SettingError};
 

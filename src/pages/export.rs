@@ -1,13 +1,15 @@
-//! Export of a whole bin: its requests as JSON (the API's request objects)
-//! and as a HAR 1.2 archive, both as downloads.
+//! Export of a whole bin: its requests as JSON (the API's request objects),
+//! as a HAR 1.2 archive and as CSV (the API's, see `api::csv_download`),
+//! all as downloads.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::api::{csv_download, CsvParams};
 use crate::app::{find_bin, AppState};
 use crate::error::AppError;
 use crate::model::{CapturedRequest, RequestJson};
@@ -68,6 +70,17 @@ pub async fn export_json(
     let body = serde_json::to_string_pretty(&objects)
         .map_err(|e| AppError::BadRequest(format!("the export could not be written: {e}")))?;
     Ok(download(body, "application/json", &format!("{bin}.json")))
+}
+
+/// `GET /view/{bin}/export.csv`: one row per request; takes the list's
+/// filters (`q` or `query`, `date_from`, `date_to`, `sorting`), so the
+/// dashboard's link exports what its search shows.
+pub async fn export_csv(
+    State(state): State<AppState>,
+    Path(bin): Path<String>,
+    Query(params): Query<CsvParams>,
+) -> Result<Response, AppError> {
+    csv_download(&state, &bin, &params).await
 }
 
 /// `GET /view/{bin}/export.har`: HAR 1.2, one entry per request. The

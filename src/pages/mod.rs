@@ -26,7 +26,7 @@ use crate::metrics::{StoreFigures, METRICS};
 use crate::model::{sub_path_of, Bin};
 use crate::store::{Page, RequestFilter, RequestSummary, SearchQuery, Store};
 use detail::RequestDetail;
-pub use export::{export_har, export_json};
+pub use export::{export_csv, export_har, export_json};
 pub use settings::{save_settings, settings};
 
 /// Cookie that remembers the visitor's bins, oldest first.
