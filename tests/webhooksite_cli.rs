@@ -1,0 +1,119 @@
+//! webhook.site's official CLI (`whcli` from the npm package
+//! `@webhooksite/cli`), unmodified, pointed at hookscope with its `WH_API`
+//! setting, forwards a captured request to a local app.
+//!
+//! `whcli forward` has two modes. With `--query` it reads the bin through
+//! the token API (GET the token, PUT it back whole with `listen` set, then
+//! page through `GET /token/{id}/requests?query=…`) and relays each match:
+//! that is the mode tested here. Without it, it waits for new requests on
+//! webhook.site's Laravel Echo server (socket.io 2, `WH_WS_HOST`), a
+//! protocol hookscope does not speak; `hookscope forward` and the smee
+//! client cover live relaying (tests/forward.rs, tests/smee_client.rs).
+//!
+//! Needs node and npm (`.ci/run` installs them when missing); the test
+//! installs the package into `target/whcli` on its first run. Set `WHCLI`
+//! to another `index.js` of the package to use that one instead.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::recorder::{body_of, Recorder};
+use common::TestApp;
+
+/// The version the test was written against: its API calls are read from
+/// its source (`commands/lib/api.js`).
+const PACKAGE: &str = "@webhooksite/cli@0.2.7";
+
+/// How long the CLI may take to read the bin and relay what it found.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The CLI's script: `WHCLI`, or the package under `target/whcli`,
+/// installed from the npm registry when it is not there yet.
+async fn whcli_js() -> PathBuf {
+    if let Some(path) = std::env::var_os("WHCLI") {
+        return PathBuf::from(path);
+    }
+    let prefix = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/whcli");
+    let script = prefix.join("node_modules/@webhooksite/cli/index.js");
+    if !script.exists() {
+        let status = tokio::process::Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg(PACKAGE)
+            .status()
+            .await
+            .expect("run npm (install node and npm; .ci/run does)");
+        assert!(status.success(), "npm install {PACKAGE}: {status}");
+        assert!(script.exists(), "npm installed no {}", script.display());
+    }
+    script
+}
+
+#[tokio::test]
+async fn whcli_forward_relays_the_requests_a_query_finds_to_a_local_app() {
+    let whcli = whcli_js().await;
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let mut target = Recorder::start().await;
+
+    let body = r#"{"event":"order.paid","note":"zebrafish, \"quoted\""}"#;
+    let response = app
+        .client
+        .post(app.url(&format!("/{bin}/hooks/orders?source=shop")))
+        .header("content-type", "application/json")
+        .header("X-Shop-Event", "order.paid")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 200);
+    // A request the query does not find: it must not be relayed.
+    let other = app.post_to_bin(bin, "/other", "a cat").await;
+    assert_eq!(other.status(), 200);
+
+    let run = tokio::process::Command::new("node")
+        .arg(&whcli)
+        .arg("forward")
+        .arg(format!("--token={bin}"))
+        .arg(format!("--target={}", target.target("/app")))
+        .arg("--query=zebrafish")
+        .env("WH_API", app.url(""))
+        .env("WH_LOG_LEVEL", "info")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(WAIT, run)
+        .await
+        .expect("whcli forward --query finished")
+        .expect("start node");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        log.matches("Forwarded request").count() == 1 && !log.contains("\"level\":50"),
+        "whcli did not forward exactly the one request its query finds ({}):\n{log}",
+        output.status
+    );
+
+    let received = target.next().await;
+    let head = String::from_utf8_lossy(&received).to_ascii_lowercase();
+    assert!(
+        head.starts_with("post /app/hooks/orders?source=shop http/1.1\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nx-shop-event: order.paid\r\n"), "{head}");
+    assert!(
+        head.contains("\r\ncontent-type: application/json\r\n"),
+        "{head}"
+    );
+    assert_eq!(body_of(&received), body.as_bytes());
+
+    // The CLI set `listen` through a PUT of the GET'd token: the token
+    // still reads back whole.
+    let token = app.json(&format!("/token/{bin}")).await;
+    assert_eq!(token["uuid"], bin.to_string());
+    app.stop().await;
+}
