@@ -164,6 +164,12 @@ pub fn router(state: AppState) -> Router {
             auth::require_api_key,
         ));
 
+    // webhook.site's live channel for its CLI (socket.io 2 long-polling;
+    // see `api::echo`): keys and passwords come in its subscriptions.
+    let echo = Router::new()
+        .route("/socket.io/", get(api::echo::poll).post(api::echo::send))
+        .layer(axum::Extension(api::echo::EchoSessions::default()));
+
     // Captures, `ANY /{bin}` and `ANY /{bin}/{*path}`, are everything no
     // route above takes: as the fallback they skip the router's path
     // parameters and matched path, which `capture` does not use.
@@ -173,6 +179,7 @@ pub fn router(state: AppState) -> Router {
         .merge(creation)
         .merge(bin_pages)
         .merge(api)
+        .merge(echo)
         .layer(middleware::from_fn(error::negotiate));
     for (name, value) in DEFAULT_HEADERS {
         layered = layered.layer(SetResponseHeaderLayer::if_not_present(

@@ -17,7 +17,8 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use common::recorder::{body_of, Recorder};
 use common::TestApp;
@@ -115,5 +116,76 @@ async fn whcli_forward_relays_the_requests_a_query_finds_to_a_local_app() {
     // still reads back whole.
     let token = app.json(&format!("/token/{bin}")).await;
     assert_eq!(token["uuid"], bin.to_string());
+    app.stop().await;
+}
+
+/// The local app's answer in the live test.
+const APP_ANSWER: &[u8] =
+    b"HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\nmade by app!";
+
+#[tokio::test]
+async fn whcli_forward_relays_new_requests_live_and_the_sender_gets_the_apps_answer() {
+    let whcli = whcli_js().await;
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let mut target = Recorder::start_answering(
+        "127.0.0.1:0".parse().expect("addr"),
+        Duration::ZERO,
+        APP_ANSWER,
+    )
+    .await;
+    let logs = tempfile::tempdir().expect("temp dir");
+    let log_path = logs.path().join("whcli.log");
+    let log_file = std::fs::File::create(&log_path).expect("log file");
+    let _client = tokio::process::Command::new("node")
+        .arg(&whcli)
+        .arg("forward")
+        .arg(format!("--token={bin}"))
+        .arg(format!("--target={}", target.target("/app")))
+        .env("WH_API", app.url(""))
+        .env("WH_WS_HOST", app.url(""))
+        .stdout(Stdio::from(log_file.try_clone().expect("log file")))
+        .stderr(Stdio::from(log_file))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start node");
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    // It has subscribed once the bin has a live viewer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.state.hub.viewers(bin) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "whcli did not subscribe:\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let token = app.json(&format!("/token/{bin}")).await;
+    assert_eq!(token["listen"], 5, "whcli sets listen before it subscribes");
+
+    let body = "{\"event\":\"order.paid\",\"total\":\"12,50 €\"}";
+    let answer = app
+        .client
+        .post(app.url(&format!("/{bin}/hooks/orders?source=shop")))
+        .header("content-type", "application/json")
+        .header("X-Shop-Event", "order.paid")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+
+    let received = target.next().await;
+    let head = String::from_utf8_lossy(&received).to_ascii_lowercase();
+    assert!(
+        head.starts_with("post /app/hooks/orders?source=shop http/1.1\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nx-shop-event: order.paid\r\n"), "{head}");
+    assert_eq!(body_of(&received), body.as_bytes());
+
+    // Listen mode: the sender got the local app's answer through whcli.
+    assert_eq!(answer.status(), 201, "whcli's log:\n{}", log());
+    assert_eq!(answer.text().await.expect("answer body"), "made by app!");
     app.stop().await;
 }

@@ -3,6 +3,7 @@
 //! changing the base URL. Errors are `{"error": …, "message": …}` (the
 //! `negotiate` middleware renders every 4xx under `/token` as JSON).
 
+pub mod echo;
 mod export;
 mod requests;
 mod tokens;
