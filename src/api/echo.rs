@@ -74,7 +74,10 @@ struct Session {
     outbox: mpsc::UnboundedSender<String>,
     /// Taken by the poll that is waiting; a second poll at once is refused.
     inbox: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
-    last_seen: Mutex<Instant>,
+    /// When a request last came from the client; shared with the feeds, so
+    /// a feed whose client vanished stops (and captures stop waiting for
+    /// its answers) without waiting for the session to be swept.
+    last_seen: Arc<Mutex<Instant>>,
     client: Option<IpAddr>,
     /// Subscribed channel names and the tasks feeding them.
     feeds: Mutex<HashMap<String, JoinHandle<()>>>,
@@ -86,10 +89,7 @@ impl Session {
     }
 
     fn idle(&self) -> Duration {
-        self.last_seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .elapsed()
+        idle_for(&self.last_seen)
     }
 
     fn feeds(&self) -> MutexGuard<'_, HashMap<String, JoinHandle<()>>> {
@@ -115,6 +115,13 @@ impl Drop for Session {
             feed.abort();
         }
     }
+}
+
+fn idle_for(last_seen: &Mutex<Instant>) -> Duration {
+    last_seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .elapsed()
 }
 
 /// Engine.IO's query parameters.
@@ -247,7 +254,7 @@ fn handshake(sessions: &EchoSessions, client: Option<IpAddr>) -> Response {
     let session = Arc::new(Session {
         outbox,
         inbox: tokio::sync::Mutex::new(inbox),
-        last_seen: Mutex::new(Instant::now()),
+        last_seen: Arc::new(Mutex::new(Instant::now())),
         client,
         feeds: Mutex::new(HashMap::new()),
     });
@@ -390,11 +397,19 @@ async fn subscribe(
     let name = Value::from(channel);
     let outbox = session.outbox.clone();
     let shutdown = Arc::clone(&state.shutdown);
+    let last_seen = Arc::clone(&session.last_seen);
     let feed = tokio::spawn(async move {
         let _listening = listening;
+        let mut check = tokio::time::interval(SESSION_IDLE / 4);
         loop {
             let published = tokio::select! {
                 () = shutdown.cancelled() => return,
+                _ = check.tick() => {
+                    if idle_for(&last_seen) >= SESSION_IDLE {
+                        return;
+                    }
+                    continue;
+                }
                 published = subscription.receiver.recv() => published,
             };
             match published {
