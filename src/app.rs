@@ -136,6 +136,7 @@ pub fn router(state: AppState) -> Router {
             "/token/{id}",
             get(api::read).put(api::update).delete(api::delete),
         )
+        .route("/token/{id}/cors/toggle", put(api::toggle_cors))
         .route("/token/{id}/requests", get(api::list))
         .route("/token/{id}/request", delete(api::clear))
         .route("/token/{id}/request/latest", get(api::latest))

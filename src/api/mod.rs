@@ -7,7 +7,9 @@ mod requests;
 mod tokens;
 
 pub use requests::{clear, delete_request, filter_from, latest, list, raw, request};
-pub use tokens::{create, delete, read, update, BinInput, BinJson, SettingError};
+pub use tokens::{
+    create, delete, read, taken_alias, toggle_cors, update, BinInput, BinJson, SettingError,
+};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

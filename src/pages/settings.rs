@@ -239,10 +239,22 @@ pub async fn save_settings(
     require_same_origin(&headers)?;
     let bin = find_bin(&state.store, &bin).await?;
     let max_delay = state.config.max_response_delay_secs;
-    match form.check(&bin.settings, max_delay) {
+    let checked = match form.check(&bin.settings, max_delay) {
         Ok(input) => {
             let settings = input.apply_all(bin.settings.clone()).await?;
-            let bin = state.store.update_bin(bin.id, settings).await?;
+            match state.store.update_bin(bin.id, settings).await {
+                Ok(saved) => Ok(saved),
+                // Taken by another bin: said next to the field, like the
+                // other problems.
+                Err(e) => Err(crate::api::taken_alias(&e)
+                    .map(|problem| FormErrors(vec![problem]))
+                    .ok_or(e)?),
+            }
+        }
+        Err(errors) => Err(errors),
+    };
+    match checked {
+        Ok(bin) => {
             let mut response =
                 Redirect::to(&format!("/view/{}/settings?saved=1", bin.id)).into_response();
             // A new password would lock out the browser that just set it.
