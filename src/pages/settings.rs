@@ -277,3 +277,14 @@ pub async fn save_settings(
         }
     }
 }
+
+/// The second capture URL a bin's alias gives it, beside `capture_url`
+/// (`{base}/{bin id}`); none for an alias from before aliases were URLs
+/// that breaks their rules.
+pub fn alias_url(capture_url: &str, alias: &str) -> Option<String> {
+    if crate::model::alias_problem(alias).is_some() {
+        return None;
+    }
+    let (base, _) = capture_url.rsplit_once('/')?;
+    Some(format!("{base}/{alias}"))
+}
