@@ -194,8 +194,10 @@ const X_TOKEN_ID: HeaderName = HeaderName::from_static("x-token-id");
 const ANSWER_HEADERS: usize = 16;
 
 /// The status a capture path asks for: `/{bin}/{status}` or
-/// `/{bin}/{status}/…` with a status from 100 to 599, as on webhook.site
-/// (for testing a sender's retries without changing the bin).
+/// `/{bin}/{status}/…`, as on webhook.site (for testing a sender's retries
+/// without changing the bin). From 200 to 599: a 1xx is no final answer in
+/// HTTP (hyper sends 500 for most, and 101 would claim a protocol switch),
+/// so `/{bin}/1xx` is an ordinary sub-path.
 fn status_in_path(path: &str) -> Option<StatusCode> {
     let segment = path.trim_start_matches('/').split('/').nth(1)?;
     if segment.len() != 3 || !segment.bytes().all(|b| b.is_ascii_digit()) {
@@ -203,7 +205,7 @@ fn status_in_path(path: &str) -> Option<StatusCode> {
     }
     StatusCode::from_bytes(segment.as_bytes())
         .ok()
-        .filter(|s| (100..=599).contains(&s.as_u16()))
+        .filter(|s| (200..=599).contains(&s.as_u16()))
 }
 
 /// The answer a sender gets once its request is stored: the bin's
@@ -372,7 +374,10 @@ mod tests {
         for (path, status) in [
             ("/b/404", Some(404)),
             ("/b/500/anything/else", Some(500)),
-            ("/b/100", Some(100)),
+            ("/b/200", Some(200)),
+            ("/b/100", None),
+            ("/b/101", None),
+            ("/b/199", None),
             ("/b/599", Some(599)),
             ("//b/201", Some(201)),
             ("/b/600", None),

@@ -269,7 +269,10 @@ async fn aliases_that_cannot_be_urls_or_are_taken_are_refused_with_the_reason() 
 
     // Nothing was changed by the refusals; the owner keeps its alias and
     // can write it back unchanged.
-    assert_eq!(app.json(&format!("/token/{other}")).await["alias"], Value::Null);
+    assert_eq!(
+        app.json(&format!("/token/{other}")).await["alias"],
+        Value::Null
+    );
     let (status, answer) = put_token(&app, &first, &json!({ "alias": "taken" })).await;
     assert_eq!((status, &answer["alias"]), (200, &json!("taken")));
     app.stop().await;
@@ -291,6 +294,9 @@ async fn a_status_in_the_path_is_the_answer_status_and_the_request_is_stored() {
         (format!("/{bin}/500/anything/else"), 500),
         (format!("/{bin}/201"), 201),
         (format!("/{bin}/999"), 200),
+        // No 1xx is a final answer: an ordinary sub-path.
+        (format!("/{bin}/101"), 200),
+        (format!("/{bin}/100"), 200),
         (format!("/{bin}/x/404"), 200),
         ("/retry-test/503".to_owned(), 503),
     ] {
@@ -303,7 +309,11 @@ async fn a_status_in_the_path_is_the_answer_status_and_the_request_is_stored() {
             .expect("POST");
         assert_eq!(response.status(), status, "{path}");
         let id = TestApp::request_id(&response);
-        let owner = if path.starts_with("/retry") { &alias } else { &bin };
+        let owner = if path.starts_with("/retry") {
+            &alias
+        } else {
+            &bin
+        };
         if owner == &bin {
             assert_eq!(response.headers()["x-kept"], "yes");
             assert_eq!(response.text().await.expect("body"), "custom body");
@@ -322,7 +332,9 @@ async fn cors_toggle_flips_and_sets_the_bins_cors() {
     let bin = token["uuid"].as_str().expect("uuid").to_owned();
     assert_eq!(token["cors"], false);
     let toggle = |body: Option<Value>| {
-        let mut request = app.client.put(app.url(&format!("/token/{bin}/cors/toggle")));
+        let mut request = app
+            .client
+            .put(app.url(&format!("/token/{bin}/cors/toggle")));
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -333,13 +345,32 @@ async fn cors_toggle_flips_and_sets_the_bins_cors() {
         }
     };
     assert_eq!(toggle(None).await, json!({ "enabled": true }));
-    let answer = app.client.post(app.url(&format!("/{bin}"))).send().await.expect("POST");
+    let answer = app
+        .client
+        .post(app.url(&format!("/{bin}")))
+        .send()
+        .await
+        .expect("POST");
     assert_eq!(answer.headers()["access-control-allow-origin"], "*");
     assert_eq!(toggle(None).await, json!({ "enabled": false }));
-    let answer = app.client.post(app.url(&format!("/{bin}"))).send().await.expect("POST");
-    assert!(answer.headers().get("access-control-allow-origin").is_none());
-    assert_eq!(toggle(Some(json!({ "enabled": true }))).await, json!({ "enabled": true }));
-    assert_eq!(toggle(Some(json!({ "enabled": true }))).await, json!({ "enabled": true }));
+    let answer = app
+        .client
+        .post(app.url(&format!("/{bin}")))
+        .send()
+        .await
+        .expect("POST");
+    assert!(answer
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    assert_eq!(
+        toggle(Some(json!({ "enabled": true }))).await,
+        json!({ "enabled": true })
+    );
+    assert_eq!(
+        toggle(Some(json!({ "enabled": true }))).await,
+        json!({ "enabled": true })
+    );
     assert_eq!(app.json(&format!("/token/{bin}")).await["cors"], true);
 
     let unknown = app
@@ -446,7 +477,10 @@ async fn the_live_feed_sse_dashboard_and_exports_work_through_the_alias() {
     }
 
     let page = app.html("/view/live-alias").await;
-    assert!(page.contains(&format!("/{bin}")), "the dashboard of the bin");
+    assert!(
+        page.contains(&format!("/{bin}")),
+        "the dashboard of the bin"
+    );
     assert!(page.contains("/live-alias\""), "the alias URL is shown");
     let settings = app.get("/view/live-alias/settings").await;
     assert_eq!(settings.status(), 200);
@@ -469,7 +503,11 @@ async fn a_password_guards_the_dashboard_and_feed_through_the_alias_too() {
         .send()
         .await
         .expect("POST");
-    for path in ["/view/guarded", "/view/guarded/export.json", "/live/guarded"] {
+    for path in [
+        "/view/guarded",
+        "/view/guarded/export.json",
+        "/live/guarded",
+    ] {
         let response = app.get(path).await;
         assert_eq!(response.status(), 401, "{path}");
         let text = response.text().await.expect("body");
@@ -522,7 +560,10 @@ async fn forward_follows_a_bin_by_its_alias_url() {
     let id: Uuid = bin.parse().expect("uuid");
     let deadline = tokio::time::Instant::now() + WAIT;
     while app.state.hub.viewers(id) == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "forwarder connected");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "forwarder connected"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let response = app
