@@ -593,3 +593,128 @@ async fn forward_follows_a_bin_by_its_alias_url() {
         .expect("clean end");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_settings_form_names_an_alias_that_is_taken_or_cannot_be_a_url() {
+    let app = TestApp::spawn().await;
+    aliased_bin(&app, "first-come").await;
+    let bin = app.new_bin().await;
+    let form = |alias: &'static str| {
+        [
+            ("default_status", "200"),
+            ("default_content_type", "text/plain"),
+            ("default_content", "OK"),
+            ("response_headers", ""),
+            ("timeout", "0"),
+            ("request_limit", ""),
+            ("expiry", ""),
+            ("alias", alias),
+            ("description", ""),
+        ]
+    };
+    let page = app.html(&format!("/view/{bin}/settings")).await;
+    assert!(
+        page.contains("also a URL"),
+        "the Name field says it is a URL"
+    );
+    for (alias, reason) in [
+        ("FIRST-COME", "is taken by another bin"),
+        ("view", "taken by hookscope"),
+        ("two words", "may hold only letters"),
+    ] {
+        let refused = app
+            .client
+            .post(app.url(&format!("/view/{bin}/settings")))
+            .header("Accept", "text/html")
+            .form(&form(alias))
+            .send()
+            .await
+            .expect("POST settings");
+        assert_eq!(refused.status(), 422, "{alias}");
+        let html = refused.text().await.expect("html");
+        assert!(html.contains("id=\"alias-error\""), "{alias}: {html}");
+        // The form starts the reason with a capital letter.
+        assert!(
+            html.to_lowercase().contains(reason),
+            "{alias}: {reason}: {html}"
+        );
+    }
+    let saved = app
+        .client
+        .post(app.url(&format!("/view/{bin}/settings")))
+        .form(&form("second"))
+        .send()
+        .await
+        .expect("POST settings");
+    assert_eq!(saved.status(), 303);
+    let dashboard = app.html(&format!("/view/{bin}")).await;
+    assert!(
+        dashboard.contains(&format!("value=\"http://{}/second\"", app.addr)),
+        "the alias URL is on the dashboard"
+    );
+    assert!(
+        dashboard.contains("…/404"),
+        "the status hint is on the dashboard"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn aliases_stay_urls_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("hookscope.db");
+    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let bin = aliased_bin(&app, "durable").await;
+    app.stop().await;
+
+    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let response = app
+        .client
+        .post(app.url("/durable/x"))
+        .body("after")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-token-id"], bin.as_str());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_old_database_with_shared_names_opens_with_the_oldest_bin_keeping_the_alias() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("hookscope.db");
+    let (older, newer) = (Uuid::new_v4(), Uuid::new_v4());
+    {
+        let mut conn = rusqlite::Connection::open(&db).expect("db");
+        hookscope::store::migrations()
+            .to_version(&mut conn, 6)
+            .expect("the schema before unique aliases");
+        for (id, created, alias) in [(newer, 2_000_000, "Shared"), (older, 1_000_000, "shared")] {
+            conn.execute(
+                "INSERT INTO bins (id, created_at, updated_at, alias) VALUES (?1, ?2, ?2, ?3)",
+                rusqlite::params![id, created, alias],
+            )
+            .expect("bin");
+        }
+    }
+    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let response = app
+        .client
+        .post(app.url("/shared"))
+        .body("x")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-token-id"], older.to_string().as_str());
+    assert_eq!(
+        app.json(&format!("/token/{newer}")).await["alias"],
+        Value::Null
+    );
+    assert_eq!(
+        app.json(&format!("/token/{older}")).await["alias"],
+        "shared"
+    );
+    app.stop().await;
+}
