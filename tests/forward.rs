@@ -450,7 +450,7 @@ async fn an_unknown_bin_is_a_clear_error() {
         .expect("ends")
         .expect("task");
     assert!(
-        matches!(result, Err(ForwardError::UnknownBin(b)) if b == bin.to_string()),
+        matches!(&result, Err(ForwardError::UnknownBin(b)) if *b == bin.to_string()),
         "{result:?}"
     );
     app.stop().await;
