@@ -684,13 +684,19 @@ async fn aliases_stay_urls_after_a_restart() {
 async fn an_old_database_with_shared_names_opens_with_the_oldest_bin_keeping_the_alias() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("hookscope.db");
-    let (older, newer) = (Uuid::new_v4(), Uuid::new_v4());
+    let (older, newer, named) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     {
         let mut conn = rusqlite::Connection::open(&db).expect("db");
         hookscope::store::migrations()
             .to_version(&mut conn, 6)
             .expect("the schema before unique aliases");
-        for (id, created, alias) in [(newer, 2_000_000, "Shared"), (older, 1_000_000, "shared")] {
+        // Recent bins: retention would sweep idle ones from long ago.
+        let now = hookscope::model::Timestamp::now().as_micros();
+        for (id, created, alias) in [
+            (newer, now - 2_000_000, "Shared"),
+            (older, now - 3_000_000, "shared"),
+            (named, now - 1_000_000, "My old name"),
+        ] {
             conn.execute(
                 "INSERT INTO bins (id, created_at, updated_at, alias) VALUES (?1, ?2, ?2, ?3)",
                 rusqlite::params![id, created, alias],
@@ -708,13 +714,26 @@ async fn an_old_database_with_shared_names_opens_with_the_oldest_bin_keeping_the
         .expect("POST");
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-token-id"], older.to_string().as_str());
+    let newer_token = app.json(&format!("/token/{newer}")).await;
     assert_eq!(
-        app.json(&format!("/token/{newer}")).await["alias"],
-        Value::Null
+        newer_token["uuid"],
+        newer.to_string().as_str(),
+        "still there"
     );
+    assert_eq!(newer_token["alias"], Value::Null);
     assert_eq!(
         app.json(&format!("/token/{older}")).await["alias"],
         "shared"
     );
+
+    // A name from before aliases were URLs stays a name: no URL, yet the
+    // bin read back whole can be written back.
+    let token = app.json(&format!("/token/{named}")).await;
+    assert_eq!(token["alias"], "My old name");
+    let (status, written) = put_token(&app, &named.to_string(), &token).await;
+    assert_eq!((status, &written["alias"]), (200, &json!("My old name")));
+    assert_eq!(app.get("/My%20old%20name").await.status(), 404);
+    let page = app.html(&format!("/view/{named}")).await;
+    assert!(!page.contains("id=\"alias-url\""), "no alias URL for it");
     app.stop().await;
 }

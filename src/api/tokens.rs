@@ -153,17 +153,15 @@ impl<'de> Deserialize<'de> for BinInput {
         };
         let expiry = match field("expiry") {
             None => None,
-            Some(value) => Some(
-                Option::<Expiry>::deserialize(&value).map_err(|_| {
-                    D::Error::custom(SettingError {
-                        field: "expiry",
-                        problem: format!(
-                            "must be a number of seconds, true, false or null, not {}",
-                            json_kind(&value)
-                        ),
-                    })
-                })?,
-            ),
+            Some(value) => Some(Option::<Expiry>::deserialize(&value).map_err(|_| {
+                D::Error::custom(SettingError {
+                    field: "expiry",
+                    problem: format!(
+                        "must be a number of seconds, true, false or null, not {}",
+                        json_kind(&value)
+                    ),
+                })
+            })?),
         };
         Ok(Self {
             default_status: typed(field("default_status"), "default_status")?,
@@ -296,14 +294,12 @@ impl BinInput {
                 Some(Expiry::Secs(secs)) => Some(secs),
             };
         }
-        if let Some(alias) = self.alias {
+        // An alias sent back as it is passes even if it predates the rules:
+        // reading a bin and writing it back always works.
+        if let Some(alias) = self.alias.filter(|alias| *alias != settings.alias) {
             let alias = alias.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
-            // An alias kept as it is passes even if it predates the rules:
-            // reading a bin and writing it back always works.
-            if alias != settings.alias {
-                if let Some(problem) = alias.as_deref().and_then(alias_problem) {
-                    return invalid("alias", problem);
-                }
+            if let Some(problem) = alias.as_deref().and_then(alias_problem) {
+                return invalid("alias", problem);
             }
             settings.alias = alias;
         }
