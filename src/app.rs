@@ -200,6 +200,10 @@ fn routes(state: AppState) -> Router {
             get(api::request).delete(api::delete_request),
         )
         .route("/token/{id}/request/{rid}/raw", get(api::raw))
+        .route(
+            "/token/{id}/request/{rid}/download/{file_id}",
+            get(api::download),
+        )
         // Listen mode: a forwarder supplies the answer of a waiting capture.
         .route(
             "/token/{id}/request/{rid}/response",

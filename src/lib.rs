@@ -17,6 +17,7 @@ pub mod listen;
 pub mod live;
 pub mod metrics;
 pub mod model;
+pub mod multipart;
 pub mod pages;
 pub mod retention;
 pub mod server;

@@ -5,11 +5,12 @@ use std::fmt;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use futures_util::FutureExt as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+use crate::multipart;
 
 /// Microseconds since the Unix epoch, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -330,56 +331,97 @@ impl CapturedRequest {
         std::str::from_utf8(&self.body).ok()
     }
 
-    /// One entry per file part of a `multipart/form-data` body (the
-    /// request object's `files`): field name, file name, size, content
-    /// type and extension.
-    pub fn file_parts(&self) -> Vec<Value> {
-        let Some(content_type) = self.header_str("content-type") else {
-            return Vec::new();
-        };
-        if !content_type
-            .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("multipart/form-data")
-            || self.body.len() > MULTIPART_PARSE_LIMIT
-        {
-            return Vec::new();
+    /// The form this request's body carries: the fields of a urlencoded
+    /// body, or the text fields and file parts of a multipart one (nothing
+    /// for other bodies, or ones over [`multipart::PARSE_LIMIT`]).
+    pub fn form(&self) -> Form {
+        let content_type = self.header_str("content-type").unwrap_or_default();
+        let mut form = Form::default();
+        if self.body.len() > multipart::PARSE_LIMIT {
+            return form;
         }
-        let Ok(boundary) = multer::parse_boundary(&content_type) else {
-            return Vec::new();
-        };
-        // The whole body is in memory and the stream yields it at once, so
-        // multer never waits: each step completes on its first poll. That
-        // keeps this synchronous, for the live feed's message builder.
-        let body =
-            futures_util::stream::iter([Ok::<_, std::convert::Infallible>(self.body.clone())]);
-        let mut multipart = multer::Multipart::new(body, boundary);
-        let mut files = Vec::new();
-        while let Some(Ok(Some(field))) = multipart.next_field().now_or_never() {
-            let Some(filename) = field.file_name().map(str::to_owned) else {
-                continue;
-            };
-            let name = field.name().unwrap_or("").to_owned();
-            let mime = field.content_type().map(ToString::to_string);
-            let Some(Ok(bytes)) = field.bytes().now_or_never() else {
-                break;
-            };
-            let extension = filename.rsplit_once('.').map(|(_, ext)| ext.to_owned());
-            files.push(serde_json::json!({
-                "id": format!("{name}-{}", files.len()),
-                "name": name,
-                "filename": filename,
-                "bytes": bytes.len(),
-                "mime": mime,
-                "extension": extension,
-            }));
+        match multipart::essence(&content_type).as_str() {
+            "application/x-www-form-urlencoded" => {
+                form.fields = form_urlencoded::parse(&self.body)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+            }
+            "multipart/form-data" => {
+                for (i, part) in multipart::parts(&self.body, &content_type)
+                    .into_iter()
+                    .enumerate()
+                {
+                    if part.is_text() {
+                        let value = String::from_utf8_lossy(&part.bytes).into_owned();
+                        form.fields.push((part.name, value));
+                    } else {
+                        let number = i + 1;
+                        form.files.push(FilePart {
+                            id: multipart::file_id(self.id, number),
+                            number,
+                            part,
+                        });
+                    }
+                }
+            }
+            _ => {}
         }
-        files
+        form
+    }
+
+    /// The file part whose id (see [`multipart::file_id`]) is `id`.
+    pub fn file(&self, id: Uuid) -> Option<FilePart> {
+        self.form().files.into_iter().find(|file| file.id == id)
     }
 }
 
-/// Most bytes of a body parsed for file parts.
-const MULTIPART_PARSE_LIMIT: usize = 16 * 1024 * 1024;
+/// The form in a request's body, in order, repeated names kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Form {
+    /// Field names and values: a urlencoded body's pairs, or a multipart
+    /// body's text parts (decoded as UTF-8).
+    pub fields: Vec<(String, String)>,
+    /// A multipart body's file parts (see [`multipart::Part::is_text`]).
+    pub files: Vec<FilePart>,
+}
+
+/// One file part of a multipart body, with the id the API names it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePart {
+    pub id: Uuid,
+    /// Position of the part in the body, from 1 (the dashboard's
+    /// `/part/{n}`).
+    pub number: usize,
+    pub part: multipart::Part,
+}
+
+/// One entry of the request object's `files`: webhook.site's `id`,
+/// `filename`, `size` and `content_type`, plus the form field `name` (the
+/// object's key, repeated so a list of same-named files still says it).
+#[derive(Debug, Clone, Serialize)]
+pub struct FileJson {
+    pub id: Uuid,
+    pub name: String,
+    /// `null` for a part sent without a file name (a field whose bytes are
+    /// not text).
+    pub filename: Option<String>,
+    /// Bytes in the part's body.
+    pub size: usize,
+    /// The part's own `Content-Type`; `null` when it sent none.
+    pub content_type: Option<String>,
+}
+
+impl FileJson {
+    pub fn new(file: &FilePart) -> Self {
+        Self {
+            id: file.id,
+            name: file.part.name.clone(),
+            filename: file.part.file_name.clone(),
+            size: file.part.bytes.len(),
+            content_type: file.part.content_type.clone(),
+        }
+    }
+}
 
 /// What a listen-mode capture answered its sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -439,16 +481,23 @@ pub fn sub_path_of(path: &str) -> &str {
 /// Groups pairs into a JSON object; a key seen more than once maps to an
 /// array of its values in order (webhook.site's `query` shape).
 pub fn pairs_to_object(pairs: impl IntoIterator<Item = (String, String)>) -> Map<String, Value> {
+    group_by_key(pairs.into_iter().map(|(k, v)| (k, Value::String(v))))
+}
+
+/// Groups values by key into a JSON object: a key seen once maps to its
+/// value, a key seen more than once to an array of its values in order.
+/// Values must not themselves be arrays (strings and objects here).
+fn group_by_key(pairs: impl IntoIterator<Item = (String, Value)>) -> Map<String, Value> {
     let mut object = Map::new();
     for (key, value) in pairs {
         match object.get_mut(&key) {
             None => {
-                object.insert(key, Value::String(value));
+                object.insert(key, value);
             }
-            Some(Value::Array(values)) => values.push(Value::String(value)),
+            Some(Value::Array(values)) => values.push(value),
             Some(existing) => {
                 let first = existing.take();
-                *existing = Value::Array(vec![first, Value::String(value)]);
+                *existing = Value::Array(vec![first, value]);
             }
         }
     }
@@ -482,6 +531,10 @@ pub struct RequestJson {
     pub content: String,
     pub content_encoding: ContentEncoding,
     pub query: Map<String, Value>,
+    /// Form fields (webhook.site's `request`): a urlencoded body's pairs or
+    /// a multipart body's text parts, keyed by name; a repeated name maps
+    /// to an array of its values in order, as in `query`.
+    pub request: Map<String, Value>,
     pub headers: Map<String, Value>,
     pub raw_headers: Vec<(String, String)>,
     /// Only when some header value is not UTF-8 (so `raw_headers` had to
@@ -494,7 +547,9 @@ pub struct RequestJson {
     pub query_string: Option<String>,
     pub http_version: String,
     pub size: usize,
-    pub files: Vec<Value>,
+    /// File parts of a multipart body, keyed by form field name, each a
+    /// [`FileJson`]; a repeated name maps to an array of them in order.
+    pub files: Map<String, Value>,
     pub created_at: String,
     pub updated_at: String,
     pub sorting: i64,
@@ -518,6 +573,12 @@ impl RequestJson {
             }
         }
         let created = req.received_at.to_sql_datetime();
+        let form = req.form();
+        let files = form.files.iter().map(|file| {
+            let entry =
+                serde_json::to_value(FileJson::new(file)).expect("a file entry is plain JSON");
+            (file.part.name.clone(), entry)
+        });
         Self {
             uuid: req.id,
             kind: "web",
@@ -529,6 +590,7 @@ impl RequestJson {
             content,
             content_encoding,
             query: pairs_to_object(req.query_pairs()),
+            request: pairs_to_object(form.fields),
             headers,
             raw_headers: Header::pairs_lossy(&req.headers),
             raw_headers_base64: req
@@ -549,7 +611,7 @@ impl RequestJson {
             query_string: req.query.clone(),
             http_version: req.version.clone(),
             size: req.size(),
-            files: req.file_parts(),
+            files: group_by_key(files),
             updated_at: created.clone(),
             created_at: created,
             sorting: req.received_at.as_micros(),

@@ -433,30 +433,3 @@ async fn bad_input_gets_a_json_4xx() {
         assert!(message.contains(field), "{query}: {message}");
     }
 }
-
-#[tokio::test]
-async fn multipart_file_parts_are_listed_in_files() {
-    let app = TestApp::spawn().await;
-    let id = uuid_of(&create_token(&app, json!({})).await);
-    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
-                --XyZ\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"report.pdf\"\r\n\
-                Content-Type: application/pdf\r\n\r\n%PDF-1\r\n--XyZ--\r\n";
-    let rid = TestApp::request_id(
-        &app.client
-            .post(app.url(&format!("/{id}")))
-            .header("Content-Type", "multipart/form-data; boundary=XyZ")
-            .body(body)
-            .send()
-            .await
-            .expect("POST"),
-    );
-    let (_, one) = get_json(&app, &format!("/token/{id}/request/{rid}")).await;
-    let files = one["files"].as_array().expect("files");
-    assert_eq!(files.len(), 1, "{one}");
-    assert_eq!(files[0]["name"], "upload");
-    assert_eq!(files[0]["filename"], "report.pdf");
-    assert_eq!(files[0]["bytes"], 6);
-    assert_eq!(files[0]["mime"], "application/pdf");
-    assert_eq!(files[0]["extension"], "pdf");
-    assert_eq!(one["content"], body, "content stays the exact body");
-}

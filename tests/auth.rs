@@ -134,6 +134,7 @@ async fn an_api_key_guards_the_api_and_bin_creation_but_not_capture() {
         ("DELETE", format!("/token/{id}/request")),
         ("GET", format!("/token/{id}/request/latest")),
         ("GET", format!("/token/{id}/request/{rid}/raw")),
+        ("GET", format!("/token/{id}/request/{rid}/download/{rid}")),
         ("PUT", format!("/token/{id}/request/{rid}/response")),
     ] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");

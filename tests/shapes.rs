@@ -89,8 +89,20 @@ struct Shape {
     decoded_query: Value,
     /// Words of the body the search should find in this request alone.
     body_words: Vec<&'static str>,
-    /// The request object's `files`.
-    files: Value,
+    /// The file parts the request object's `files` lists.
+    files: Vec<SentFile>,
+    /// The request object's `request`: the form fields.
+    form: Value,
+}
+
+/// One file part of a multipart shape.
+struct SentFile {
+    field: &'static str,
+    /// Position of the part in the body, from 1.
+    number: usize,
+    filename: &'static str,
+    bytes: &'static [u8],
+    content_type: &'static str,
 }
 
 impl Shape {
@@ -112,7 +124,8 @@ impl Shape {
             chunked: None,
             decoded_query: json!({}),
             body_words: Vec::new(),
-            files: json!([]),
+            files: Vec::new(),
+            form: json!({}),
         }
     }
 
@@ -141,9 +154,33 @@ impl Shape {
         self
     }
 
-    fn files(mut self, files: Value) -> Self {
-        self.files = files;
+    fn file(mut self, file: SentFile) -> Self {
+        self.files.push(file);
         self
+    }
+
+    fn form(mut self, form: Value) -> Self {
+        self.form = form;
+        self
+    }
+
+    /// The request object's `files` for this shape stored as `id`: keyed
+    /// by field name, each file's id derived from the request and part.
+    fn expected_files(&self, id: Uuid) -> Value {
+        let mut files = serde_json::Map::new();
+        for file in &self.files {
+            files.insert(
+                file.field.to_owned(),
+                json!({
+                    "id": hookscope::multipart::file_id(id, file.number).to_string(),
+                    "name": file.field,
+                    "filename": file.filename,
+                    "size": file.bytes.len(),
+                    "content_type": file.content_type,
+                }),
+            );
+        }
+        Value::Object(files)
     }
 
     fn path_tail(mut self, tail: &[u8]) -> Self {
@@ -301,19 +338,25 @@ fn shapes() -> Vec<Shape> {
         Shape::new("one-byte", "PUT").body("text/plain", "z"),
         Shape::new("multipart", "POST")
             .body(&multipart_type, multipart)
-            .files(json!([{
-                "id": "upload-0",
-                "name": "upload",
-                "filename": "blob.bin",
-                "bytes": MULTIPART_FILE.len(),
-                "mime": "application/octet-stream",
-                "extension": "bin",
-            }])),
+            .file(SentFile {
+                field: "upload",
+                number: 2,
+                filename: "blob.bin",
+                bytes: MULTIPART_FILE,
+                content_type: "application/octet-stream",
+            })
+            .form(json!({ "note": "multipart text part" })),
         Shape::new("urlencoded", "POST")
             .body(
                 "application/x-www-form-urlencoded",
                 "name=J%C3%BCrgen&city=M%C3%BCnchen+Ost&tag=a&tag=b&tag=%E2%82%AC&note=formword",
             )
+            .form(json!({
+                "name": "Jürgen",
+                "city": "München Ost",
+                "tag": ["a", "b", "€"],
+                "note": "formword",
+            }))
             .words(&["formword"]),
         Shape::new("deep-json", "POST").body("application/json", deep_json),
         Shape::new("long-line", "POST")
@@ -544,7 +587,8 @@ fn check_request_object(shape: &Shape, id: Uuid, bin: Uuid, object: &Value, what
         "{what}: http_version"
     );
     assert_eq!(object["size"], shape.body.len(), "{what}: size");
-    assert_eq!(object["files"], shape.files, "{what}: files");
+    assert_eq!(object["files"], shape.expected_files(id), "{what}: files");
+    assert_eq!(object["request"], shape.form, "{what}: request");
 
     let sent = shape.sent_headers();
     let lossy: Vec<(String, String)> = sent
@@ -610,9 +654,10 @@ fn check_request_object(shape: &Shape, id: Uuid, bin: Uuid, object: &Value, what
 }
 
 // ---------------------------------------------------------------------------
-// Read path 2: the raw body
+// Read path 2: the raw body, and each file part by its id
 
 async fn raw_bodies(run: &Run) {
+    file_downloads(run).await;
     for (shape, id) in &run.captured {
         let what = format!("shape {}, /raw", shape.name);
         let path = format!("/token/{}/request/{id}/raw", run.bin);
@@ -625,6 +670,20 @@ async fn raw_bodies(run: &Run) {
             bytes.len(),
             shape.body.len()
         );
+    }
+}
+
+async fn file_downloads(run: &Run) {
+    for (shape, id) in &run.captured {
+        for file in &shape.files {
+            let what = format!("shape {}, file {}", shape.name, file.field);
+            let file_id = hookscope::multipart::file_id(*id, file.number);
+            let path = format!("/token/{}/request/{id}/download/{file_id}", run.bin);
+            let response = run.get(&what, &path, "*/*").await;
+            assert_eq!(response.status(), 200, "{what}");
+            let bytes = response.bytes().await.expect("file bytes");
+            assert!(bytes[..] == *file.bytes, "{what}: other bytes came back");
+        }
     }
 }
 

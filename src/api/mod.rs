@@ -6,7 +6,7 @@
 mod requests;
 mod tokens;
 
-pub use requests::{clear, delete_request, filter_from, latest, list, raw, request};
+pub use requests::{clear, delete_request, download, filter_from, latest, list, raw, request};
 pub use tokens::{
     create, delete, read, taken_alias, toggle_cors, update, BinInput, BinJson, SettingError,
 };

@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use super::json;
 use crate::app::{find_bin, AppState};
-use crate::error::AppError;
+use crate::error::{error_response, AppError};
 use crate::model::{CapturedRequest, RequestJson, SentResponseJson, Timestamp};
+use crate::multipart;
 use crate::store::{Page, RequestFilter, SearchQuery};
 
 /// Requests per page unless `per_page` says otherwise, and its bounds.
@@ -236,6 +237,44 @@ pub async fn raw(
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let disposition = format!("attachment; filename=\"{}.bin\"", req.id);
     let mut response = (StatusCode::OK, req.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    Ok(response)
+}
+
+/// `GET /token/{id}/request/{rid}/download/{file_id}`: one file part of a
+/// multipart request, its exact bytes, by the id its `files` entry gives.
+/// Like `/raw`, an attachment no browser renders.
+pub async fn download(
+    State(state): State<AppState>,
+    Path((id, rid, file_id)): Path<(String, String, String)>,
+) -> Result<Response, AppError> {
+    let req = stored(&state, &id, &rid).await?;
+    let Some(file) = Uuid::try_parse(&file_id).ok().and_then(|id| req.file(id)) else {
+        return Ok(error_response(
+            StatusCode::NOT_FOUND,
+            String::from("no file with this id in this request"),
+        ));
+    };
+    let content_type = file
+        .part
+        .content_type
+        .as_deref()
+        .and_then(|t| HeaderValue::from_str(t).ok())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let disposition = multipart::content_disposition(&file.part, file.number);
+    let mut response = (StatusCode::OK, file.part.bytes).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, content_type);
     if let Ok(value) = HeaderValue::from_str(&disposition) {

@@ -7,8 +7,10 @@ use std::fmt::Write as _;
 
 use uuid::Uuid;
 
-use super::parts::{self, Part};
 use crate::model::{CapturedRequest, Header, SentResponse};
+use crate::multipart::{self, Part};
+
+pub use crate::multipart::essence;
 
 /// Most body text shown inline, also the largest body we pretty-print or
 /// split into form fields; "show all" and the download have the rest.
@@ -16,8 +18,9 @@ pub const PREVIEW_LIMIT: usize = 64 * 1024;
 /// Most body bytes shown as hex.
 const HEX_LIMIT: usize = 16 * 1024;
 /// Largest multipart body split into parts (parts can be downloaded one by
-/// one, so this is larger than what is shown).
-pub const PARTS_LIMIT: usize = 16 * 1024 * 1024;
+/// one, so this is larger than what is shown): the same limit as the API's
+/// `files`, so both list the same parts.
+pub const PARTS_LIMIT: usize = multipart::PARSE_LIMIT;
 
 /// One field of a urlencoded form (repeated names kept, in order).
 pub struct FormField {
@@ -86,19 +89,8 @@ impl Answered {
     }
 }
 
-/// The media type of a `Content-Type` value, lower case, without
-/// parameters.
-pub fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
-
 impl RequestDetail {
-    pub async fn new(req: &CapturedRequest, public_base: Option<&str>) -> Self {
+    pub fn new(req: &CapturedRequest, public_base: Option<&str>) -> Self {
         let content_type = req.header_str("content-type");
         let mime = content_type.as_deref().map(essence).unwrap_or_default();
         let body = &req.body;
@@ -115,9 +107,8 @@ impl RequestDetail {
                 })
                 .collect();
         }
-        if mime == "multipart/form-data" && body.len() <= PARTS_LIMIT {
-            parts = parts::parts(body.clone(), content_type.as_deref().unwrap_or(""))
-                .await
+        if mime == "multipart/form-data" {
+            parts = multipart::parts(body, content_type.as_deref().unwrap_or(""))
                 .iter()
                 .enumerate()
                 .map(|(i, part)| PartView::new(i + 1, part))

@@ -4,7 +4,6 @@
 mod curl;
 mod detail;
 mod export;
-mod parts;
 mod settings;
 mod xml;
 
@@ -339,7 +338,7 @@ pub async fn view(
                 .request(bin, id)
                 .await?
                 .ok_or(AppError::UnknownRequest)?;
-            let mut detail = RequestDetail::new(&req, state.config.public_base()).await;
+            let mut detail = RequestDetail::new(&req, state.config.public_base());
             detail.answered = store
                 .sent_response(bin, id)
                 .await?
@@ -486,14 +485,14 @@ pub async fn download_part(
     {
         return Err(AppError::NotFound);
     }
-    let mut parts = parts::parts(req.body.clone(), &content_type).await;
+    let mut parts = crate::multipart::parts(&req.body, &content_type);
     let index = number.checked_sub(1).ok_or(AppError::NotFound)?;
     if index >= parts.len() {
         return Err(AppError::NotFound);
     }
     let part = parts.swap_remove(index);
-    let name = parts::download_name(&part, number);
-    Ok(attachment(part.bytes, &name))
+    let disposition = crate::multipart::content_disposition(&part, number);
+    Ok(download(part.bytes, &disposition))
 }
 
 /// `POST /view/{bin}/{request}/delete`: the delete button of one request.
@@ -558,14 +557,19 @@ pub async fn download_body(
 
 /// Bytes served so that a browser saves them and never renders them.
 pub fn attachment(body: bytes::Bytes, filename: &str) -> Response {
-    let disposition = format!("attachment; filename=\"{filename}\"");
+    download(body, &format!("attachment; filename=\"{filename}\""))
+}
+
+/// Bytes served as [`attachment`] does, with a `Content-Disposition` of
+/// the caller's.
+fn download(body: bytes::Bytes, disposition: &str) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
+    if let Ok(value) = HeaderValue::from_str(disposition) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     headers.insert(
