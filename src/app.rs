@@ -3,12 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRef, Request};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use axum::extract::{FromRef, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::middleware;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
+use tower::Layer as _;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
@@ -89,7 +92,59 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
 
+/// Every route, behind [`alias_to_id`]: a page under `/view/{alias}`,
+/// `/live/{alias}` or `/unlock/{alias}` is routed as under the bin's id.
 pub fn router(state: AppState) -> Router {
+    let routes = routes(state.clone());
+    Router::new().fallback_service(middleware::from_fn_with_state(state, alias_to_id).layer(routes))
+}
+
+/// First path segments whose routes take a bin as their second segment
+/// and accept its alias there. (The token API takes only the id, as
+/// webhook.site's does.)
+const BIN_PAGE_ROOTS: [&str; 3] = ["view", "live", "unlock"];
+
+/// Rewrites `/view/{alias}/…` (and the other [`BIN_PAGE_ROOTS`]) to
+/// `/view/{bin id}/…` before routing, so every handler and layer behind
+/// it, the bin password check first, sees one bin id whichever way the
+/// bin was named.
+async fn alias_to_id(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Some(uri) = aliased_uri(&state.store, req.uri()).await {
+        *req.uri_mut() = uri;
+    }
+    next.run(req).await
+}
+
+async fn aliased_uri(store: &Store, uri: &Uri) -> Option<Uri> {
+    let path = uri.path();
+    let mut segments = path.strip_prefix('/')?.splitn(3, '/');
+    let (root, alias) = (segments.next()?, segments.next()?);
+    if !BIN_PAGE_ROOTS.contains(&root) || Uuid::try_parse(alias).is_ok() {
+        return None;
+    }
+    let bin = match store.bin_by_alias(alias).await {
+        Ok(bin) => bin?,
+        Err(e) => {
+            // The route then answers as for an unknown bin.
+            tracing::warn!(error = %e, "could not read the bin of an alias");
+            return None;
+        }
+    };
+    let mut rewritten = format!("/{root}/{}", bin.id);
+    if let Some(rest) = segments.next() {
+        rewritten.push('/');
+        rewritten.push_str(rest);
+    }
+    if let Some(query) = uri.query() {
+        rewritten.push('?');
+        rewritten.push_str(query);
+    }
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(rewritten.parse().ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+fn routes(state: AppState) -> Router {
     let pages = Router::new()
         .route("/", get(pages::home))
         .route("/login", get(auth::login_form).post(auth::login))
@@ -137,6 +192,7 @@ pub fn router(state: AppState) -> Router {
             "/token/{id}",
             get(api::read).put(api::update).delete(api::delete),
         )
+        .route("/token/{id}/cors/toggle", put(api::toggle_cors))
         .route("/token/{id}/requests", get(api::list))
         .route("/token/{id}/requests.csv", get(api::requests_csv))
         .route("/token/{id}/request", delete(api::clear))
@@ -228,6 +284,19 @@ pub fn parse_bin(segment: &str) -> Result<Uuid, AppError> {
     Uuid::try_parse(segment).map_err(|_| AppError::UnknownBin)
 }
 
+/// The bin a capture URL's first segment names, by its id or its alias:
+/// 404 unless it exists.
+pub async fn find_bin_or_alias(
+    store: &Store,
+    segment: &str,
+) -> Result<Arc<crate::model::Bin>, AppError> {
+    let found = match Uuid::try_parse(segment) {
+        Ok(id) => store.bin(id).await?,
+        Err(_) => store.bin_by_alias(segment).await?,
+    };
+    found.ok_or(AppError::UnknownBin)
+}
+
 /// The bin a URL segment names: 404 unless it parses and exists.
 pub async fn find_bin(store: &Store, segment: &str) -> Result<Arc<crate::model::Bin>, AppError> {
     store
@@ -239,4 +308,81 @@ pub async fn find_bin(store: &Store, segment: &str) -> Result<Arc<crate::model::
 /// How long shutdown waits for in-flight requests.
 pub fn shutdown_grace(config: &Config) -> Duration {
     Duration::from_secs(config.shutdown_grace_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{alias_problem, RESERVED_ALIASES};
+
+    /// The first segment of every route this file lists.
+    fn route_roots() -> Vec<String> {
+        let file = include_str!("app.rs");
+        // Not this test's own text.
+        let source = file.split("#[cfg(test)]").next().unwrap_or(file);
+        let mut roots = Vec::new();
+        for (at, _) in source.match_indices(".route(") {
+            let rest = source[at + ".route(".len()..].trim_start();
+            let Some(path) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) else {
+                continue;
+            };
+            let root = path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            if !root.is_empty() {
+                roots.push(root.to_owned());
+            }
+        }
+        roots
+    }
+
+    #[test]
+    fn every_top_level_route_is_a_reserved_alias() {
+        let roots = route_roots();
+        // The scan sees the routes (a sanity check on the scan itself).
+        for known in ["view", "live", "token", "static", "healthz", "new"] {
+            assert!(
+                roots.iter().any(|r| r == known),
+                "{known} not found in {roots:?}"
+            );
+        }
+        for root in &roots {
+            assert!(
+                RESERVED_ALIASES.contains(&root.as_str()),
+                "the route root {root:?} is missing from model::RESERVED_ALIASES"
+            );
+            assert!(
+                alias_problem(root).is_some(),
+                "{root} is refused as an alias"
+            );
+        }
+        for root in super::BIN_PAGE_ROOTS {
+            assert!(roots.iter().any(|r| r == root), "{root} is a route");
+        }
+    }
+
+    #[test]
+    fn aliases_follow_the_documented_rules() {
+        let long = "a".repeat(crate::model::MAX_ALIAS_LEN);
+        for ok in ["my-webhook", "a", "Stripe_2.test", long.as_str(), "v1.2"] {
+            assert_eq!(alias_problem(ok), None, "{ok}");
+        }
+        let too_long = "a".repeat(crate::model::MAX_ALIAS_LEN + 1);
+        for bad in [
+            "",
+            too_long.as_str(),
+            ".hidden",
+            "with space",
+            "slash/inside",
+            "percent%20",
+            "ünï",
+            "0190a0a0-0000-7000-8000-000000000000",
+            "0190a0a000007000800000000000000f",
+            "VIEW",
+            "Token",
+        ] {
+            assert!(alias_problem(bad).is_some(), "{bad:?} is refused");
+        }
+    }
 }

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::app::{self, find_bin, AppState};
+use crate::app::{self, find_bin_or_alias, AppState};
 use crate::error::{AppError, Format};
 use crate::listen::Waiter;
 use crate::live::{self, feed_message};
@@ -21,9 +21,9 @@ use crate::metrics::METRICS;
 use crate::model::{Bin, CapturedRequest, Header, SentResponse, Timestamp};
 use crate::wire::RawHead;
 
-/// Whether a path is a capture's: its first segment is a bin id. No other
-/// route starts with one; captures under any other path reach [`handle`]
-/// as the router's fallback, and get its 404.
+/// Whether a path is surely a capture's: its first segment is a bin id. No
+/// other route starts with one; captures through an alias, and any other
+/// path no route takes, reach [`handle`] as the router's fallback.
 pub fn takes(path: &str) -> bool {
     app::parse_bin(bin_segment(path)).is_ok()
 }
@@ -133,7 +133,7 @@ async fn capture(
     state: &AppState,
     req: Request,
 ) -> Result<(CapturedRequest, Arc<Bin>, Option<Listening>), AppError> {
-    let bin_settings = find_bin(&state.store, bin_segment(req.uri().path())).await?;
+    let bin_settings = find_bin_or_alias(&state.store, bin_segment(req.uri().path())).await?;
     let bin = bin_settings.id;
     state.limits.allow_capture(bin)?;
 
@@ -193,8 +193,24 @@ const X_TOKEN_ID: HeaderName = HeaderName::from_static("x-token-id");
 /// the sandbox, the default headers, the date, and a few the bin adds.
 const ANSWER_HEADERS: usize = 16;
 
+/// The status a capture path asks for: `/{bin}/{status}` or
+/// `/{bin}/{status}/…`, as on webhook.site (for testing a sender's retries
+/// without changing the bin). From 200 to 599: a 1xx is no final answer in
+/// HTTP (hyper sends 500 for most, and 101 would claim a protocol switch),
+/// so `/{bin}/1xx` is an ordinary sub-path.
+fn status_in_path(path: &str) -> Option<StatusCode> {
+    let segment = path.trim_start_matches('/').split('/').nth(1)?;
+    if segment.len() != 3 || !segment.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    StatusCode::from_bytes(segment.as_bytes())
+        .ok()
+        .filter(|s| (200..=599).contains(&s.as_u16()))
+}
+
 /// The answer a sender gets once its request is stored: the bin's
-/// configured status, body, content type and headers. A CORS preflight to a
+/// configured status (or the one its path asks for), body, content type
+/// and headers. A CORS preflight to a
 /// bin with `cors` on gets an empty 204 that allows everything.
 ///
 /// The answer comes from our own origin, so it is sandboxed
@@ -208,7 +224,9 @@ fn answer_for(stored: &CapturedRequest, bin: &Bin) -> Response {
     let mut response = if preflight {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        let status = StatusCode::from_u16(settings.default_status).unwrap_or(StatusCode::OK);
+        let status = status_in_path(&stored.path).unwrap_or_else(|| {
+            StatusCode::from_u16(settings.default_status).unwrap_or(StatusCode::OK)
+        });
         let mut response = (status, settings.default_content.clone()).into_response();
         let headers = response.headers_mut();
         if let Ok(value) = HeaderValue::from_str(&settings.default_content_type) {
@@ -348,6 +366,30 @@ mod tests {
         ] {
             let addr: SocketAddr = addr.parse().expect("address");
             assert_eq!(address_text(addr), addr.to_string());
+        }
+    }
+
+    #[test]
+    fn a_status_is_the_first_segment_below_the_bin() {
+        for (path, status) in [
+            ("/b/404", Some(404)),
+            ("/b/500/anything/else", Some(500)),
+            ("/b/200", Some(200)),
+            ("/b/100", None),
+            ("/b/101", None),
+            ("/b/199", None),
+            ("/b/599", Some(599)),
+            ("//b/201", Some(201)),
+            ("/b/600", None),
+            ("/b/099", None),
+            ("/b/40", None),
+            ("/b/4044", None),
+            ("/b/+40", None),
+            ("/b/x/404", None),
+            ("/b", None),
+            ("/404", None),
+        ] {
+            assert_eq!(status_in_path(path).map(|s| s.as_u16()), status, "{path}");
         }
     }
 

@@ -111,7 +111,10 @@ impl Default for Bin {
 /// these; a change takes effect for the next request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BinSettings {
-    /// A human name.
+    /// A second capture URL, `/{alias}`, besides `/{bin}` (and the bin's
+    /// name on the dashboard); see [`alias_problem`] for what it may be.
+    /// One stored before aliases were URLs may break those rules: it stays
+    /// a name only.
     pub alias: Option<String>,
     pub description: Option<String>,
     /// Status of the answer, 100–599.
@@ -154,6 +157,59 @@ impl Default for BinSettings {
             password_hash: None,
         }
     }
+}
+
+/// Longest alias. webhook.site allows 3–32 of `[A-Za-z-]`; ours is a
+/// superset, so every alias made there works here.
+pub const MAX_ALIAS_LEN: usize = 64;
+
+/// First path segments an alias may not take: every top-level route (a
+/// test in `app` checks the router against this list) and a few names
+/// browsers and crawlers ask for on their own. The one list of them.
+pub const RESERVED_ALIASES: &[&str] = &[
+    "api",
+    "favicon.ico",
+    "healthz",
+    "live",
+    "login",
+    "metrics",
+    "new",
+    "robots.txt",
+    "static",
+    "token",
+    "unlock",
+    "view",
+];
+
+/// Why `alias` cannot be a capture URL, or `None` when it can: 1 to
+/// [`MAX_ALIAS_LEN`] of `A-Z a-z 0-9 . _ -`, not starting with `.`, not a
+/// UUID (those name bins), not a [reserved](RESERVED_ALIASES) first
+/// segment. Aliases are unique ignoring ASCII case, and found that way.
+pub fn alias_problem(alias: &str) -> Option<String> {
+    if alias.is_empty() || alias.len() > MAX_ALIAS_LEN {
+        return Some(format!("must be 1 to {MAX_ALIAS_LEN} characters long"));
+    }
+    if let Some(c) = alias
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Some(format!(
+            "may hold only letters, digits, '.', '_' and '-' (it becomes a URL), not {c:?}"
+        ));
+    }
+    if alias.starts_with('.') {
+        return Some("may not start with '.'".into());
+    }
+    if Uuid::try_parse(alias).is_ok() {
+        return Some("may not be a UUID (those are bin ids)".into());
+    }
+    if RESERVED_ALIASES
+        .iter()
+        .any(|reserved| reserved.eq_ignore_ascii_case(alias))
+    {
+        return Some(format!("{alias:?} is taken by hookscope's own pages"));
+    }
+    None
 }
 
 /// One header field exactly as received: name in its original case, value

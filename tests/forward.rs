@@ -450,7 +450,7 @@ async fn an_unknown_bin_is_a_clear_error() {
         .expect("ends")
         .expect("task");
     assert!(
-        matches!(result, Err(ForwardError::UnknownBin(b)) if b == bin),
+        matches!(&result, Err(ForwardError::UnknownBin(b)) if *b == bin.to_string()),
         "{result:?}"
     );
     app.stop().await;
@@ -615,6 +615,50 @@ async fn an_https_target_is_spoken_to_over_tls() {
     assert_eq!(outcome.attempts, 1, "a failed handshake is not retried");
     let error = outcome.error.expect("an error");
     assert!(error.starts_with("TLS with 127.0.0.1 failed"), "{error}");
+    forwarder.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn listen_mode_through_an_alias_url_answers_the_sender() {
+    let app = TestApp::spawn_with(|config| config.listen_wait_secs = 10).await;
+    let created = app
+        .client
+        .post(app.url("/token"))
+        .body(r#"{"alias": "pay-hook"}"#)
+        .send()
+        .await
+        .expect("POST /token");
+    assert_eq!(created.status(), 201);
+    let bin: Uuid = created.json::<serde_json::Value>().await.expect("JSON")["uuid"]
+        .as_str()
+        .expect("uuid")
+        .parse()
+        .expect("uuid");
+    let answer: &[u8] = b"HTTP/1.1 202 Accepted\r\nX-App: local\r\nContent-Length: 2\r\n\
+        Connection: close\r\n\r\nok";
+    let mut target =
+        Recorder::start_answering("127.0.0.1:0".parse().expect("addr"), Duration::ZERO, answer)
+            .await;
+    // The forwarder knows the bin only by its alias; its answer still
+    // reaches the token API, which takes the id.
+    let mut listen = args(app.url("/pay-hook"), target.target("/pay"));
+    listen.listen = true;
+    let forwarder = Forwarder::start(listen);
+    until("the forwarder listens", || {
+        app.state.pending.is_listened(bin)
+    })
+    .await;
+    let response = app
+        .client
+        .post(app.url("/pay-hook/charge"))
+        .body("charge")
+        .send()
+        .await
+        .expect("POST through the alias");
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.headers()["x-app"], "local");
+    assert_eq!(body_of(&target.next().await), b"charge");
     forwarder.stop().await;
     app.stop().await;
 }

@@ -61,7 +61,8 @@ async fn each_invalid_setting_comes_back_with_its_reason_next_to_it() {
         case("timeout", "-1", "Must be a whole number"),
         case("request_limit", "1.5", "Must be a whole number"),
         case("expiry", "0", "Must be at least 1 second"),
-        case("alias", "a".repeat(1025), "longer than 1024 bytes"),
+        case("alias", "a".repeat(65), "Must be 1 to 64 characters long"),
+        case("alias", "two words", "May hold only letters, digits"),
         case("description", "d".repeat(1025), "longer than 1024 bytes"),
     ];
     for case in &cases {

@@ -10,7 +10,9 @@ mod tokens;
 
 pub use export::{csv_download, requests_csv, CsvParams};
 pub use requests::{clear, delete_request, download, filter_from, latest, list, raw, request};
-pub use tokens::{create, delete, read, update, BinInput, BinJson, SettingError};
+pub use tokens::{
+    create, delete, read, taken_alias, toggle_cors, update, BinInput, BinJson, SettingError,
+};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -7,14 +7,17 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 use bytes::Bytes;
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::{json, parse_json};
 use crate::app::{find_bin, AppState};
 use crate::config::Config;
 use crate::error::AppError;
-use crate::model::{Bin, BinSettings};
+use crate::model::{alias_problem, Bin, BinSettings};
+use crate::store::StoreError;
 
 /// webhook.site's longest expiry (one week), used for `"expiry": true`.
 const EXPIRY_TRUE_SECS: u32 = 604_800;
@@ -106,8 +109,13 @@ enum Expiry {
 
 /// Settings sent to `POST /token` or `PUT /token/{id}`. A field left out
 /// keeps its value (its default on create); `null` clears a nullable one.
-/// Unknown fields are ignored, so a bin object read back can be sent again.
-#[derive(Debug, Default, Deserialize)]
+///
+/// Whatever `GET /token/{id}` returns can be sent back as it is (clients
+/// read, change one field and write the whole object): read-only fields
+/// (`uuid`, `ip`, `created_at`, …) and unknown ones are ignored, and
+/// `password` as a boolean (what GET says) means "unchanged". A settable
+/// field of the wrong type is refused, by name.
+#[derive(Debug, Default)]
 pub struct BinInput {
     default_status: Option<u16>,
     default_content: Option<String>,
@@ -115,18 +123,91 @@ pub struct BinInput {
     timeout: Option<u32>,
     listen: Option<u32>,
     cors: Option<bool>,
-    #[serde(default, deserialize_with = "present")]
     request_limit: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "present")]
     expiry: Option<Option<Expiry>>,
-    #[serde(default, deserialize_with = "present")]
     alias: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
     description: Option<Option<String>>,
     response_headers: Option<Vec<ResponseHeader>>,
     /// A new password; `null` or `""` removes it. Stored hashed.
-    #[serde(default, deserialize_with = "present")]
     password: Option<Option<String>>,
+}
+
+impl<'de> Deserialize<'de> for BinInput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut object = serde_json::Map::<String, Value>::deserialize(deserializer)?;
+        let mut field = |name: &'static str| object.remove(name);
+        let password = match field("password") {
+            None | Some(Value::Bool(_)) => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(password)) => Some(Some(password)),
+            Some(other) => {
+                return Err(D::Error::custom(SettingError {
+                    field: "password",
+                    problem: format!(
+                        "must be a string (a new password), null (none), or a boolean \
+                         (unchanged), not {}",
+                        json_kind(&other)
+                    ),
+                }))
+            }
+        };
+        let expiry = match field("expiry") {
+            None => None,
+            Some(value) => Some(Option::<Expiry>::deserialize(&value).map_err(|_| {
+                D::Error::custom(SettingError {
+                    field: "expiry",
+                    problem: format!(
+                        "must be a number of seconds, true, false or null, not {}",
+                        json_kind(&value)
+                    ),
+                })
+            })?),
+        };
+        Ok(Self {
+            default_status: typed(field("default_status"), "default_status")?,
+            default_content: typed(field("default_content"), "default_content")?,
+            default_content_type: typed(field("default_content_type"), "default_content_type")?,
+            timeout: typed(field("timeout"), "timeout")?,
+            listen: typed(field("listen"), "listen")?,
+            cors: typed(field("cors"), "cors")?,
+            request_limit: typed(field("request_limit"), "request_limit")?,
+            expiry,
+            alias: typed(field("alias"), "alias")?,
+            description: typed(field("description"), "description")?,
+            response_headers: typed(field("response_headers"), "response_headers")?,
+            password,
+        })
+    }
+}
+
+/// A present field read as `T`, or an error that names it. (`T` is
+/// `Option<…>` for a nullable field: `Some(None)` is a `null` sent.)
+fn typed<T, E>(value: Option<Value>, field: &'static str) -> Result<Option<T>, E>
+where
+    T: serde::de::DeserializeOwned,
+    E: serde::de::Error,
+{
+    value
+        .map(|value| {
+            T::deserialize(&value).map_err(|e| {
+                E::custom(SettingError {
+                    field,
+                    problem: format!("has the wrong type ({e})"),
+                })
+            })
+        })
+        .transpose()
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Object(_) => "an object",
+        Value::Array(_) => "an array",
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Null => "null",
+    }
 }
 
 /// A setting that cannot be accepted: which field (its name in the API and
@@ -142,15 +223,6 @@ impl From<SettingError> for AppError {
     fn from(e: SettingError) -> Self {
         Self::Invalid(e.to_string())
     }
-}
-
-/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl BinInput {
@@ -222,8 +294,14 @@ impl BinInput {
                 Some(Expiry::Secs(secs)) => Some(secs),
             };
         }
-        if let Some(alias) = self.alias {
-            settings.alias = text_field("alias", alias)?;
+        // An alias sent back as it is passes even if it predates the rules:
+        // reading a bin and writing it back always works.
+        if let Some(alias) = self.alias.filter(|alias| *alias != settings.alias) {
+            let alias = alias.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
+            if let Some(problem) = alias.as_deref().and_then(alias_problem) {
+                return invalid("alias", problem);
+            }
+            settings.alias = alias;
         }
         if let Some(description) = self.description {
             settings.description = text_field("description", description)?;
@@ -305,7 +383,11 @@ pub async fn create(
     bin.creator_user_agent = headers
         .get(header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    state.store.create_bin(bin.clone()).await?;
+    state
+        .store
+        .create_bin(bin.clone())
+        .await
+        .map_err(refused_setting)?;
     Ok(json(
         StatusCode::CREATED,
         &BinJson::new(&bin, &state.config),
@@ -330,8 +412,57 @@ pub async fn update(
     let bin = find_bin(&state.store, &id).await?;
     let input: BinInput = parse_json(&body)?;
     let settings = input.apply_all(bin.settings.clone()).await?;
-    let bin = state.store.update_bin(bin.id, settings).await?;
+    let bin = state
+        .store
+        .update_bin(bin.id, settings)
+        .await
+        .map_err(refused_setting)?;
     Ok(json(StatusCode::OK, &BinJson::new(&bin, &state.config)))
+}
+
+/// What `PUT /token/{id}/cors/toggle` may carry: nothing (webhook.site's
+/// form: flip it), or the state wanted.
+#[derive(Debug, Default, Deserialize)]
+struct CorsInput {
+    enabled: Option<bool>,
+}
+
+/// `PUT /token/{id}/cors/toggle` → 200 `{"enabled": bool}`: flips whether
+/// the bin's answers carry CORS headers (or sets it, given `enabled`).
+pub async fn toggle_cors(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let bin = find_bin(&state.store, &id).await?;
+    let input: CorsInput = parse_json(&body)?;
+    let mut settings = bin.settings.clone();
+    settings.cors = input.enabled.unwrap_or(!settings.cors);
+    let bin = state.store.update_bin(bin.id, settings).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "enabled": bin.settings.cors }),
+    ))
+}
+
+/// A setting the store refused, as the field at fault: an alias another
+/// bin took meanwhile.
+pub fn taken_alias(e: &StoreError) -> Option<SettingError> {
+    match e {
+        StoreError::AliasTaken(alias) => Some(SettingError {
+            field: "alias",
+            problem: format!("{alias:?} is taken by another bin"),
+        }),
+        _ => None,
+    }
+}
+
+/// A store error of a bin write, a taken alias as the caller's 422.
+fn refused_setting(e: StoreError) -> AppError {
+    match taken_alias(&e) {
+        Some(problem) => problem.into(),
+        None => e.into(),
+    }
 }
 
 /// `DELETE /token/{id}` → 204; the bin and its requests are gone.

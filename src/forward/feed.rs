@@ -23,6 +23,10 @@ pub enum FeedMessage {
 #[derive(Debug, Deserialize)]
 pub struct FeedRequest {
     pub uuid: Uuid,
+    /// The bin's id: the token API (listen-mode answers) takes only the
+    /// id, while `--url` may name the bin by its alias.
+    #[serde(default)]
+    pub token_id: Option<Uuid>,
     pub method: String,
     pub content: String,
     pub content_encoding: String,
@@ -159,6 +163,7 @@ mod tests {
     fn feed_request(headers: &[(&str, &str)], body: &str) -> FeedRequest {
         FeedRequest {
             uuid: Uuid::now_v7(),
+            token_id: None,
             method: "POST".into(),
             content: body.into(),
             content_encoding: "utf-8".into(),

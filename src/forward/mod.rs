@@ -27,7 +27,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::model::{sub_path_of, Timestamp};
+use crate::model::{alias_problem, sub_path_of, Timestamp};
 pub use cursor::{Cursor, REORDER_WINDOW};
 use feed::{build_request, is_hop_by_hop, FeedMessage, FeedRequest};
 pub use target::{Answer, Target};
@@ -90,7 +90,7 @@ pub enum ForwardError {
     #[error("{0}")]
     BadUrl(String),
     #[error("the server has no bin {0}")]
-    UnknownBin(Uuid),
+    UnknownBin(String),
     #[error("the server refused the API key (status {0}); pass --api-key or HOOKSCOPE_API_KEY")]
     Unauthorized(u16),
     #[error("cannot reach the server: {0}")]
@@ -291,7 +291,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
                     cursor.handled(req.uuid);
                     (self.report)(outcome);
                     if let (true, Some(answer)) = (self.args.listen, answer) {
-                        self.send_answer(req.uuid, &answer).await;
+                        self.send_answer(&req, &answer).await;
                     }
                 }
                 // Messages were dropped for us: resume from the cursor.
@@ -386,7 +386,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
             }
             Ok(Err(tungstenite::Error::Http(response))) => match response.status().as_u16() {
                 404 => Err(ConnectError::Fatal(ForwardError::UnknownBin(
-                    self.server.bin,
+                    self.server.bin.clone(),
                 ))),
                 status @ (401 | 403) => {
                     Err(ConnectError::Fatal(ForwardError::Unauthorized(status)))
@@ -411,7 +411,15 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
 
     /// Listen mode: hands the target's answer to the capture waiting for it
     /// (`PUT /token/{bin}/request/{id}/response`).
-    async fn send_answer(&self, id: Uuid, answer: &Answer) {
+    async fn send_answer(&self, req: &FeedRequest, answer: &Answer) {
+        let id = req.uuid;
+        let Some(bin) = req
+            .token_id
+            .or_else(|| Uuid::try_parse(&self.server.bin).ok())
+        else {
+            tracing::warn!("the server did not say which bin {id} is in; its answer is not sent");
+            return;
+        };
         let endpoint = self.server.endpoint();
         let mut headers = serde_json::Map::new();
         for (name, value) in &answer.headers {
@@ -438,7 +446,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
             "PUT {}/token/{}/request/{id}/response HTTP/1.1\r\nHost: {}\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
             self.server.prefix,
-            self.server.bin,
+            bin,
             self.server.authority,
             body.len()
         );
@@ -523,7 +531,8 @@ async fn first_request(socket: &mut Socket) -> Option<FeedRequest> {
     None
 }
 
-/// A bin's capture URL split into the server's base and the bin id.
+/// A bin's capture URL split into the server's base and the bin's id or
+/// alias.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct BinUrl {
     /// `ws` or `wss`.
@@ -531,7 +540,8 @@ struct BinUrl {
     authority: String,
     /// Path prefix before the bin (`` when hookscope is at the root).
     prefix: String,
-    bin: Uuid,
+    /// The bin's id, or its alias.
+    bin: String,
 }
 
 impl BinUrl {
@@ -546,12 +556,14 @@ impl BinUrl {
         let authority = uri.authority().ok_or_else(|| bad("no host"))?.to_string();
         let path = uri.path().trim_end_matches('/');
         let (prefix, last) = path.rsplit_once('/').unwrap_or(("", path));
-        let bin = Uuid::try_parse(last).map_err(|_| bad("must end with the bin's id"))?;
+        if Uuid::try_parse(last).is_err() && alias_problem(last).is_some() {
+            return Err(bad("must end with the bin's id or alias"));
+        }
         Ok(Self {
             ws_scheme,
             authority,
             prefix: prefix.to_owned(),
-            bin,
+            bin: last.to_owned(),
         })
     }
 
@@ -671,7 +683,13 @@ mod tests {
         );
         assert_eq!(url.endpoint().addr, "127.0.0.1:8080");
         assert_eq!(url.endpoint().tls, None);
-        assert!(BinUrl::parse("http://h/not-a-bin").is_err());
+        let url = BinUrl::parse("http://127.0.0.1:8080/my-hook/").expect("an alias url");
+        assert_eq!(
+            url.live_url(None, false),
+            "ws://127.0.0.1:8080/live/my-hook"
+        );
+        assert!(BinUrl::parse("http://h/not a bin").is_err());
+        assert!(BinUrl::parse("http://h/view").is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::app::{find_bin, AppState};
+use crate::app::{find_bin_or_alias, AppState};
 use crate::error::AppError;
 use crate::metrics::METRICS;
 use crate::model::{pairs_to_object, CapturedRequest};
@@ -57,7 +57,7 @@ pub fn wants_event_stream(req: &Request) -> bool {
 
 /// Opens the event stream of the bin named by the request path.
 pub async fn handle(state: AppState, req: Request) -> Result<Response, AppError> {
-    let found = find_bin(&state.store, req.uri().path().trim_matches('/')).await?;
+    let found = find_bin_or_alias(&state.store, req.uri().path().trim_matches('/')).await?;
     let bin = found.id;
     crate::auth::check_bin(&state, req.headers(), crate::auth::client_ip(&req), &found).await?;
     let last_event_id = req

@@ -239,10 +239,22 @@ pub async fn save_settings(
     require_same_origin(&headers)?;
     let bin = find_bin(&state.store, &bin).await?;
     let max_delay = state.config.max_response_delay_secs;
-    match form.check(&bin.settings, max_delay) {
+    let checked = match form.check(&bin.settings, max_delay) {
         Ok(input) => {
             let settings = input.apply_all(bin.settings.clone()).await?;
-            let bin = state.store.update_bin(bin.id, settings).await?;
+            match state.store.update_bin(bin.id, settings).await {
+                Ok(saved) => Ok(saved),
+                // Taken by another bin: said next to the field, like the
+                // other problems.
+                Err(e) => Err(crate::api::taken_alias(&e)
+                    .map(|problem| FormErrors(vec![problem]))
+                    .ok_or(e)?),
+            }
+        }
+        Err(errors) => Err(errors),
+    };
+    match checked {
+        Ok(bin) => {
             let mut response =
                 Redirect::to(&format!("/view/{}/settings?saved=1", bin.id)).into_response();
             // A new password would lock out the browser that just set it.
@@ -264,4 +276,15 @@ pub async fn save_settings(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }
+}
+
+/// The second capture URL a bin's alias gives it, beside `capture_url`
+/// (`{base}/{bin id}`); none for an alias from before aliases were URLs
+/// that breaks their rules.
+pub fn alias_url(capture_url: &str, alias: &str) -> Option<String> {
+    if crate::model::alias_problem(alias).is_some() {
+        return None;
+    }
+    let (base, _) = capture_url.rsplit_once('/')?;
+    Some(format!("{base}/{alias}"))
 }

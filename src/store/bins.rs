@@ -10,24 +10,71 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::{codec, Store, StoreError};
-use crate::model::{Bin, BinSettings, Header, Timestamp};
+use crate::model::{alias_problem, Bin, BinSettings, Header, Timestamp};
 
 /// Most bins kept in memory; past it the cache starts over (bins are
 /// re-read on their next request).
 const MAX_CACHED_BINS: usize = 100_000;
 
-/// Bins by id. Filled on a read miss and kept right by the store's own
-/// writes (create, update, delete). Unknown ids are not cached, so random
-/// ids cannot grow it.
+/// Bins by id, and the id of every aliased bin by its alias. Bins are
+/// filled on a read miss; aliases are all read when the store opens. Both
+/// are kept right by the store's own writes (create, update, delete).
+/// Unknown ids are not cached, so random ids cannot grow it; and since
+/// every alias is here, a capture through an alias, known or not, reads
+/// nothing from SQLite but its bin on a miss.
 #[derive(Clone, Default)]
 pub(super) struct BinCache {
     bins: Arc<RwLock<HashMap<Uuid, Arc<Bin>>>>,
+    /// Keyed by the alias in ASCII lower case: aliases match ignoring case.
+    /// Only aliases that can be URLs ([`alias_problem`]) are here.
+    aliases: Arc<RwLock<HashMap<String, Uuid>>>,
     /// Counts removals, so a read that raced with a delete does not put
     /// the deleted bin back.
     removals: Arc<AtomicU64>,
 }
 
 impl BinCache {
+    /// An empty cache that knows every alias stored in `conn`.
+    pub(super) fn with_aliases_of(conn: &Connection) -> Result<Self, StoreError> {
+        let cache = Self::default();
+        let mut stmt = conn.prepare("SELECT id, alias FROM bins WHERE alias IS NOT NULL")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, Uuid>(0)?, row.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (id, alias) = row?;
+            cache.set_alias(id, Some(&alias));
+        }
+        Ok(cache)
+    }
+
+    fn aliases(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Uuid>> {
+        self.aliases
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn alias(&self, alias: &str) -> Option<Uuid> {
+        self.aliases
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&alias.to_ascii_lowercase())
+            .copied()
+    }
+
+    /// Makes `alias` (or none) the one alias of the bin `id`.
+    fn set_alias(&self, id: Uuid, alias: Option<&str>) {
+        let mut aliases = self.aliases();
+        aliases.retain(|_, bin| *bin != id);
+        if let Some(alias) = alias.filter(|a| alias_problem(a).is_none()) {
+            aliases.insert(alias.to_ascii_lowercase(), id);
+        }
+    }
+
+    fn forget_aliases(&self, ids: &[Uuid]) {
+        self.aliases().retain(|_, bin| !ids.contains(bin));
+    }
+
     fn removals(&self) -> u64 {
         self.removals.load(Ordering::SeqCst)
     }
@@ -157,6 +204,7 @@ impl Store {
                         return Err(StoreError::TooManyBins(max_bins));
                     }
                 }
+                refuse_taken_alias(conn, row.id, row.settings.alias.as_deref())?;
                 let identity = [
                     Value::Blob(row.id.as_bytes().to_vec()),
                     Value::from(row.created_at.as_micros()),
@@ -170,8 +218,18 @@ impl Store {
                 Ok(())
             })
             .await?;
+        self.bins.set_alias(bin.id, bin.settings.alias.as_deref());
         self.bins.put(bin);
         Ok(())
+    }
+
+    /// The bin whose alias is `alias` (ignoring ASCII case), unless there
+    /// is none or it has expired. Reads SQLite only on a bin cache miss.
+    pub async fn bin_by_alias(&self, alias: &str) -> Result<Option<Arc<Bin>>, StoreError> {
+        match self.bins.alias(alias) {
+            Some(id) => self.bin(id).await,
+            None => Ok(None),
+        }
     }
 
     /// The bin with this id, unless it does not exist or has expired.
@@ -208,6 +266,7 @@ impl Store {
         let updated = self
             .writer
             .write(move |conn| {
+                refuse_taken_alias(conn, row.id, row.settings.alias.as_deref())?;
                 let identity = [
                     Value::Blob(row.id.as_bytes().to_vec()),
                     Value::from(row.updated_at.as_micros()),
@@ -219,8 +278,10 @@ impl Store {
             .await?;
         if updated == 0 {
             self.bins.remove(id);
+            self.bins.forget_aliases(&[id]);
             return Err(StoreError::UnknownBin);
         }
+        self.bins.set_alias(id, bin.settings.alias.as_deref());
         // The removal makes a read that raced with this update drop its
         // older copy instead of caching it.
         self.bins.remove(id);
@@ -236,6 +297,7 @@ impl Store {
             .write(move |conn| delete_bin_rows(conn, id))
             .await?;
         self.bins.remove(id);
+        self.bins.forget_aliases(&[id]);
         Ok(deleted)
     }
 
@@ -260,6 +322,7 @@ impl Store {
         for &id in &deleted {
             self.bins.remove(id);
         }
+        self.bins.forget_aliases(&deleted);
         Ok(deleted)
     }
 }
@@ -317,9 +380,28 @@ impl Store {
         for &id in &gone {
             self.bins.remove(id);
         }
+        self.bins.forget_aliases(&gone);
         deleted.bins = gone.len() as u64;
         Ok(deleted)
     }
+}
+
+/// Fails when another bin than `id` has `alias` (ignoring ASCII case, as
+/// the unique index `bins_by_alias` compares). In the writer, so no other
+/// write comes between the check and the write.
+fn refuse_taken_alias(conn: &Connection, id: Uuid, alias: Option<&str>) -> Result<(), StoreError> {
+    let Some(alias) = alias else {
+        return Ok(());
+    };
+    let taken = conn
+        .prepare_cached("SELECT 1 FROM bins WHERE alias = ?1 COLLATE NOCASE AND id != ?2")?
+        .query_row(params![alias, id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if taken {
+        return Err(StoreError::AliasTaken(alias.to_owned()));
+    }
+    Ok(())
 }
 
 fn delete_bin_rows(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {

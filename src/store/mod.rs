@@ -44,6 +44,8 @@ pub enum StoreError {
     Closed,
     #[error("this server already holds its maximum of {0} bins")]
     TooManyBins(u64),
+    #[error("the alias {0:?} is taken by another bin")]
+    AliasTaken(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -74,6 +76,7 @@ pub fn migrations() -> Migrations<'static> {
         )),
         M::up(include_str!("../../migrations/0005_listen_responses.sql")),
         M::up(include_str!("../../migrations/0006_cookie_secret.sql")),
+        M::up(include_str!("../../migrations/0007_unique_aliases.sql")),
     ])
 }
 
@@ -198,6 +201,7 @@ impl Store {
             |row| row.get(0),
         )?;
         let cookie_secret = load_or_make_cookie_secret(&conn)?;
+        let bins = BinCache::with_aliases_of(&conn)?;
         let readers = ReadPool::new(path.to_owned());
         let tail = checkpoint::Tail::default();
         let checkpointer = Checkpointer::start(path, tail.clone())?;
@@ -212,7 +216,7 @@ impl Store {
         Ok(Self(Arc::new(StoreParts {
             writer,
             readers,
-            bins: BinCache::default(),
+            bins,
             counts,
             request_cap,
             max_bins: Arc::default(),
@@ -686,5 +690,55 @@ mod tests {
             )
             .expect("search");
         assert_eq!(hits, 1);
+    }
+
+    #[test]
+    fn alias_migration_keeps_the_oldest_of_duplicate_aliases_and_makes_them_unique() {
+        let mut conn = Connection::open_in_memory().expect("in-memory db");
+        migrations()
+            .to_version(&mut conn, 6)
+            .expect("migrations before unique aliases");
+        let bins: Vec<(Uuid, i64, Option<&str>)> = vec![
+            (Uuid::new_v4(), 30, Some("stripe")),
+            (Uuid::new_v4(), 10, Some("Stripe")),
+            (Uuid::new_v4(), 20, Some("STRIPE")),
+            (Uuid::new_v4(), 40, Some("github")),
+            (Uuid::new_v4(), 50, Some("My old name")),
+            (Uuid::new_v4(), 60, None),
+        ];
+        for (id, created, alias) in &bins {
+            conn.execute(
+                "INSERT INTO bins (id, created_at, updated_at, alias) VALUES (?1, ?2, ?2, ?3)",
+                params![id, created, alias],
+            )
+            .expect("bin");
+        }
+        migrations().to_latest(&mut conn).expect("upgrade");
+        let alias_of = |id: Uuid| -> Option<String> {
+            conn.query_row("SELECT alias FROM bins WHERE id = ?1", [id], |r| r.get(0))
+                .expect("bin row")
+        };
+        let kept: Vec<Option<String>> = bins.iter().map(|(id, _, _)| alias_of(*id)).collect();
+        assert_eq!(
+            kept,
+            [
+                None,
+                Some("Stripe".into()),
+                None,
+                Some("github".into()),
+                Some("My old name".into()),
+                None
+            ]
+        );
+        let again = conn.execute(
+            "UPDATE bins SET alias = 'GITHUB' WHERE id = ?1",
+            [bins[0].0],
+        );
+        assert!(again.is_err(), "the unique index refuses a second alias");
+        conn.execute(
+            "UPDATE bins SET alias = 'gitlab' WHERE id = ?1",
+            [bins[0].0],
+        )
+        .expect("a free alias");
     }
 }
