@@ -175,6 +175,7 @@ pub const RESERVED_ALIASES: &[&str] = &[
     "metrics",
     "new",
     "robots.txt",
+    "socket.io",
     "static",
     "token",
     "unlock",
