@@ -32,6 +32,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -50,6 +51,10 @@ const SESSION_IDLE: Duration = Duration::from_secs(60);
 const MAX_SESSIONS: usize = 1_000;
 /// Channels of one session at most.
 const MAX_CHANNELS: usize = 16;
+/// Packets waiting for a client's next poll at most: one that stops
+/// polling loses what comes after (as a lagging live viewer does) instead
+/// of holding it in memory.
+const OUTBOX: usize = 256;
 
 /// The Engine.IO sessions of one server.
 #[derive(Clone, Default)]
@@ -71,9 +76,9 @@ impl EchoSessions {
 /// One client's session: what is waiting to be sent to it, and the feeds
 /// of the channels it subscribed to.
 struct Session {
-    outbox: mpsc::UnboundedSender<String>,
+    outbox: mpsc::Sender<String>,
     /// Taken by the poll that is waiting; a second poll at once is refused.
-    inbox: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
+    inbox: tokio::sync::Mutex<mpsc::Receiver<String>>,
     /// When a request last came from the client; shared with the feeds, so
     /// a feed whose client vanished stops (and captures stop waiting for
     /// its answers) without waiting for the session to be swept.
@@ -97,8 +102,8 @@ impl Session {
     }
 
     fn send(&self, packet: String) {
-        // Fails only once the session is gone, with nobody left to tell.
-        let _ = self.outbox.send(packet);
+        // Fails only when the client stopped polling (see `OUTBOX`).
+        let _ = self.outbox.try_send(packet);
     }
 
     /// Sends a socket.io event to the default namespace.
@@ -250,7 +255,7 @@ pub async fn poll(
 
 fn handshake(sessions: &EchoSessions, client: Option<IpAddr>) -> Response {
     let sid = Uuid::new_v4().simple().to_string();
-    let (outbox, inbox) = mpsc::unbounded_channel();
+    let (outbox, inbox) = mpsc::channel(OUTBOX);
     let session = Arc::new(Session {
         outbox,
         inbox: tokio::sync::Mutex::new(inbox),
@@ -265,7 +270,7 @@ fn handshake(sessions: &EchoSessions, client: Option<IpAddr>) -> Response {
             return refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 3,
-                "Bad request: too many live sessions, try again later",
+                "Too many live sessions, try again later",
             );
         }
         all.insert(sid.clone(), session);
@@ -415,8 +420,9 @@ async fn subscribe(
             match published {
                 Ok(p) => {
                     let packet = format!("42[\"request.created\",{name},{}]", p.message);
-                    if outbox.send(packet).is_err() {
-                        return;
+                    match outbox.try_send(packet) {
+                        Ok(()) | Err(TrySendError::Full(_)) => {}
+                        Err(TrySendError::Closed(_)) => return,
                     }
                 }
                 // Nothing to resend from here; the client keeps what came.
