@@ -356,3 +356,23 @@ async fn a_large_bin_exports_every_request_once() {
     assert_eq!(got, ids);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_dashboard_export_works_through_the_bins_alias() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let set = app
+        .client
+        .put(app.url(&format!("/token/{bin}")))
+        .json(&serde_json::json!({ "alias": "csv-shop" }))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(set.status(), 200);
+    let id = TestApp::request_id(&app.post_to_bin(bin, "", "via alias").await);
+    let rows = parse(&get_csv(&app, "/view/csv-shop/export.csv").await);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["uuid"], id.to_string());
+    assert_eq!(rows[0]["body"], "via alias");
+    app.stop().await;
+}
