@@ -1,14 +1,14 @@
 //! webhook.site's official CLI (`whcli` from the npm package
 //! `@webhooksite/cli`), unmodified, pointed at hookscope with its `WH_API`
-//! setting, forwards a captured request to a local app.
+//! (token API) and `WH_WS_HOST` (live channel) settings.
 //!
 //! `whcli forward` has two modes. With `--query` it reads the bin through
 //! the token API (GET the token, PUT it back whole with `listen` set, then
-//! page through `GET /token/{id}/requests?query=…`) and relays each match:
-//! that is the mode tested here. Without it, it waits for new requests on
-//! webhook.site's Laravel Echo server (socket.io 2, `WH_WS_HOST`), a
-//! protocol hookscope does not speak; `hookscope forward` and the smee
-//! client cover live relaying (tests/forward.rs, tests/smee_client.rs).
+//! page through `GET /token/{id}/requests?query=…`) and relays each match.
+//! Without it, it waits for new requests on the live channel (Laravel Echo
+//! over socket.io 2: `api::echo`), relays each, and hands the local app's
+//! answer back to the waiting sender. `whcli exec` runs a command for each
+//! new request, through the same channel.
 //!
 //! Needs node and npm (`.ci/run` installs them when missing); the test
 //! installs the package into `target/whcli` on its first run. Set `WHCLI`
@@ -187,5 +187,43 @@ async fn whcli_forward_relays_new_requests_live_and_the_sender_gets_the_apps_ans
     // Listen mode: the sender got the local app's answer through whcli.
     assert_eq!(answer.status(), 201, "whcli's log:\n{}", log());
     assert_eq!(answer.text().await.expect("answer body"), "made by app!");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn whcli_exec_runs_its_command_for_each_new_request() {
+    let whcli = whcli_js().await;
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ran = dir.path().join("ran");
+    let _client = tokio::process::Command::new("node")
+        .arg(&whcli)
+        .arg("exec")
+        .arg(format!("--token={bin}"))
+        .arg(format!("--command=touch '{}'", ran.display()))
+        .env("WH_WS_HOST", app.url(""))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start node");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.state.hub.viewers(bin) == 0 {
+        assert!(Instant::now() < deadline, "whcli exec did not subscribe");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!ran.exists(), "nothing ran before a request came");
+
+    let sent = app.post_to_bin(bin, "", "run it").await;
+    assert_eq!(sent.status(), 200, "no listen mode: the bin's own answer");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ran.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "whcli exec did not run its command"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     app.stop().await;
 }
