@@ -2,6 +2,8 @@
 //! paths, field names, status codes and shapes, so its clients work by
 //! changing the base URL. Errors are `{"error": …, "message": …}` (the
 //! `negotiate` middleware renders every 4xx under `/token` as JSON).
+//! Next to it: the CSV export (`export`), and the live channel
+//! webhook.site's CLI listens on (`echo`).
 
 pub mod echo;
 mod export;
