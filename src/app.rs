@@ -195,6 +195,8 @@ fn routes(state: AppState) -> Router {
         .route("/token/{id}/cors/toggle", put(api::toggle_cors))
         .route("/token/{id}/requests", get(api::list))
         .route("/token/{id}/requests.csv", get(api::requests_csv))
+        // webhook.site's name for the same export.
+        .route("/token/{id}/requests/export", get(api::requests_csv))
         .route("/token/{id}/request", delete(api::clear))
         .route("/token/{id}/request/latest", get(api::latest))
         .route(
@@ -209,6 +211,12 @@ fn routes(state: AppState) -> Router {
         // Listen mode: a forwarder supplies the answer of a waiting capture.
         .route(
             "/token/{id}/request/{rid}/response",
+            put(listen::put_response),
+        )
+        // The plural form webhook.site's documentation gives for it (its CLI
+        // sends the singular one above).
+        .route(
+            "/token/{id}/requests/{rid}/response",
             put(listen::put_response),
         )
         .route_layer(middleware::from_fn_with_state(

@@ -136,6 +136,8 @@ async fn an_api_key_guards_the_api_and_bin_creation_but_not_capture() {
         ("GET", format!("/token/{id}/request/{rid}/raw")),
         ("GET", format!("/token/{id}/request/{rid}/download/{rid}")),
         ("PUT", format!("/token/{id}/request/{rid}/response")),
+        ("PUT", format!("/token/{id}/requests/{rid}/response")),
+        ("GET", format!("/token/{id}/requests/export")),
     ] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let response = app

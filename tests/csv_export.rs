@@ -269,6 +269,9 @@ async fn the_export_takes_the_lists_filters() {
 
     let all = get_csv(&app, &format!("/token/{bin}/requests.csv")).await;
     assert_eq!(ids(&all), [first, second, third]);
+    // webhook.site's own route for it answers the same.
+    let webhook_site = get_csv(&app, &format!("/token/{bin}/requests/export")).await;
+    assert_eq!(webhook_site, all);
     let newest = get_csv(&app, &format!("/token/{bin}/requests.csv?sorting=newest")).await;
     assert_eq!(ids(&newest), [third, second, first]);
     let searched = get_csv(&app, &format!("/token/{bin}/requests.csv?query=zebrafish")).await;

@@ -359,7 +359,9 @@ async fn a_bins_listen_setting_holds_the_answer_for_a_listening_forwarder() {
     };
     let answered = app
         .client
-        .put(app.url(&format!("/token/{bin}/request/{rid}/response")))
+        // The plural spelling of webhook.site's documentation (`hookscope
+        // forward` and webhook.site's CLI send the singular one).
+        .put(app.url(&format!("/token/{bin}/requests/{rid}/response")))
         .json(&json!({"status": 202, "content": "ZnJvbSB0aGUgYXBw", "headers": {"X-From": "app"}}))
         .send()
         .await
