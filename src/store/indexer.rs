@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, ErrorCode};
 use uuid::Uuid;
 
 use super::{full_request, search, Store, StoreError};
-use crate::model::{CapturedRequest, Timestamp};
+use crate::model::{CapturedRequest, Header, Timestamp};
 
 /// Most bytes of a body put into the search index.
 const INDEXED_BODY_BYTES: usize = 64 * 1024;
@@ -167,16 +167,28 @@ fn is_database_failure(e: &rusqlite::Error) -> bool {
 }
 
 /// Adds one request to the search index (row `seq`): its bin token,
-/// method, IP, path, header names and values, and the start of its body
-/// when that is UTF-8.
+/// method, IP, path, decoded query string, header names and values, the
+/// start of its body when that is UTF-8, and the words of its headers,
+/// query parameters and form fields tied to their names.
 fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite::Result<()> {
-    let mut headers = String::new();
-    for h in &req.headers {
-        headers.push_str(&h.name);
-        headers.push(' ');
-        headers.push_str(&String::from_utf8_lossy(&h.value));
-        headers.push('\n');
+    let headers: Vec<(String, String)> = Header::pairs_lossy(&req.headers);
+    let query = req.query_pairs();
+    let form = req.form();
+    let mut plain_headers = String::new();
+    for (name, value) in &headers {
+        plain_headers.push_str(&format!("{name} {value}\n"));
     }
+    let mut plain_query = String::new();
+    for (name, value) in &query {
+        plain_query.push_str(&format!("{name} {value}\n"));
+    }
+    let mut named = String::new();
+    fn pairs(list: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+        list.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+    search::named_text('h', pairs(&headers), &mut named);
+    search::named_text('q', pairs(&query), &mut named);
+    search::named_text('f', pairs(&form.fields), &mut named);
     let body = &req.body[..req.body.len().min(INDEXED_BODY_BYTES)];
     let body = match std::str::from_utf8(body) {
         Ok(text) => text,
@@ -187,8 +199,8 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite
         Err(_) => "",
     };
     conn.prepare_cached(
-        "INSERT INTO requests_fts (rowid, bin, method, ip, path, headers, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO requests_fts (rowid, bin, method, ip, path, query, headers, body, named)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         seq,
@@ -196,8 +208,10 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite
         req.method,
         req.ip(),
         req.path,
-        headers,
+        plain_query,
+        plain_headers,
         body,
+        named,
     ])?;
     Ok(())
 }
@@ -224,7 +238,7 @@ mod tests {
 
     async fn found(store: &Store, bin: Uuid, query: &str) -> usize {
         let filter = RequestFilter {
-            query: SearchQuery::parse(query),
+            query: SearchQuery::parse(query).expect("query parses"),
             ..RequestFilter::default()
         };
         let page = Page {
