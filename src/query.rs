@@ -49,6 +49,9 @@ pub enum Term {
     /// The method, ignoring case; `*` matches any run of characters.
     Method(String),
     Uuid(Uuid),
+    /// The bin the request is in (`token_id:`): in a bin's list, all of
+    /// them or none.
+    TokenId(Uuid),
     /// webhook.site's request type (`web`, `email`, `dns`): ours are all
     /// `web`.
     Type(String),
@@ -287,6 +290,7 @@ enum Field {
     Text(TextField),
     Method,
     Uuid,
+    TokenId,
     Type,
     Size,
     CreatedAt,
@@ -310,9 +314,11 @@ impl Field {
             "user_agent" => Self::Text(TextField::Header("user-agent".into())),
             "method" => Self::Method,
             "uuid" => Self::Uuid,
+            "token_id" => Self::TokenId,
             "type" => Self::Type,
             "size" => Self::Size,
-            "created_at" => Self::CreatedAt,
+            // A captured request is never changed after it is stored.
+            "created_at" | "updated_at" => Self::CreatedAt,
             _ => {
                 if let Some(name) = named("headers.").or_else(|| named("header.")) {
                     Self::Text(TextField::Header(name))
@@ -588,6 +594,10 @@ impl Parser {
             Field::Uuid => match Uuid::try_parse(text.trim()) {
                 Ok(id) => Term::Uuid(id),
                 Err(_) => return Err(self.error_at(at, "uuid: needs a request id (a UUID)")),
+            },
+            Field::TokenId => match Uuid::try_parse(text.trim()) {
+                Ok(id) => Term::TokenId(id),
+                Err(_) => return Err(self.error_at(at, "token_id: needs a token id (a UUID)")),
             },
             Field::Type => Term::Type(text.to_ascii_lowercase()),
             Field::Size => {

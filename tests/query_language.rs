@@ -145,6 +145,8 @@ async fn every_field_operator_range_and_wildcard() {
     let f = Fixture::new().await;
     let two = f.ids["two"].to_string();
     let by_uuid = format!("uuid:{two}");
+    let by_bin = format!("token_id:{}", f.bin);
+    let by_other_bin = format!("token_id:{} OR updated_at:<2020-01-01", Uuid::new_v4());
     let table: &[(&str, &[&str])] = &[
         // Words and phrases, anywhere (body, path, query, headers).
         ("invoice", &["one"]),
@@ -203,6 +205,8 @@ async fn every_field_operator_range_and_wildcard() {
         ("type:web", ALL),
         ("type:email", &[]),
         (&by_uuid, &["two"]),
+        (&by_bin, ALL),
+        (&by_other_bin, &[]),
         // Ranges and comparisons.
         ("size:>1000", &["five"]),
         ("size:>=1500", &["five"]),

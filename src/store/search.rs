@@ -1,6 +1,6 @@
 //! The search language (see [`crate::query`]) translated for SQLite: word
 //! terms into one FTS5 match expression over `requests_fts`, exact-value
-//! terms (method, uuid, type, size, created_at) into SQL predicates on
+//! terms (method, uuid, token_id, type, size, created_at) into SQL predicates on
 //! `requests`.
 //!
 //! The index drives whenever it can: the parts of a query it answers form
@@ -265,6 +265,7 @@ impl Sql<'_> {
                 let n = self.push(Value::Blob(id.as_bytes().to_vec()));
                 format!("r.id = ?{n}")
             }
+            Term::TokenId(id) => if *id == self.bin { "1" } else { "0" }.to_owned(),
             Term::Type(kind) => {
                 // Every request captured here came over HTTP.
                 if kind == "web" || kind == "*" {
