@@ -276,6 +276,39 @@ mod tests {
         store.close().await;
     }
 
+    /// Migration 0007 drops the old index and rebuilds it from the stored
+    /// requests, so requests captured before it are found by the new
+    /// fields (a word inside a header value).
+    #[tokio::test]
+    async fn the_index_is_rebuilt_for_requests_stored_before_the_upgrade() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path, Durability::Normal).expect("open");
+        let bin = crate::model::Bin::new();
+        store.create_bin(bin.clone()).await.expect("create");
+        let mut req = capture(bin.id, "POST", b"old invoice");
+        req.headers = vec![Header::new("Content-Type", "application/json")];
+        store.insert_request(req).await.expect("insert");
+        assert_eq!(found(&store, bin.id, "invoice").await, 1);
+        store.close().await;
+        // Back to the schema before 0007, with an index in the old shape.
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "DROP TABLE requests_fts;
+             CREATE VIRTUAL TABLE requests_fts USING fts5 (
+                 bin, method, ip, path, headers, body,
+                 content = '', contentless_delete = 1);
+             PRAGMA user_version = 6;",
+        )
+        .expect("downgrade");
+        drop(conn);
+
+        let store = Store::open(&path, Durability::Normal).expect("upgrade");
+        assert_eq!(found(&store, bin.id, "headers.content-type:json").await, 1);
+        assert_eq!(found(&store, bin.id, "invoice method:POST").await, 1);
+        store.close().await;
+    }
+
     /// A row the indexer cannot read (here a method that is not UTF-8,
     /// written behind the store's back) is skipped and counted; the rows
     /// after it are indexed and searches keep answering.
