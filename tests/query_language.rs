@@ -175,6 +175,9 @@ async fn every_field_operator_range_and_wildcard() {
         ("pay*", &["one", "two", "five"]),
         ("content:pay*", &["two", "five"]),
         ("method:P*", &["one", "two", "four"]),
+        ("method:P*T", &["one", "two", "four"]),
+        ("method:*E*", &["three", "five"]),
+        ("method:*E* OR invoice", &["one", "three", "five"]),
         // Fields.
         ("method:post", &["one", "four"]),
         ("method:(GET OR DELETE)", &["three", "five"]),

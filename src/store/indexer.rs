@@ -167,7 +167,7 @@ fn is_database_failure(e: &rusqlite::Error) -> bool {
 }
 
 /// Adds one request to the search index (row `seq`): its bin token,
-/// method, IP, path, decoded query string, header names and values, the
+/// method (one token), IP, path, decoded query string, header names and values, the
 /// start of its body when that is UTF-8, and the words of its headers,
 /// query parameters and form fields tied to their names.
 fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite::Result<()> {
@@ -205,7 +205,7 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite
     .execute(params![
         seq,
         search::bin_token(req.bin),
-        req.method,
+        search::method_token(&req.method),
         req.ip(),
         req.path,
         plain_query,

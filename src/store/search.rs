@@ -77,6 +77,22 @@ pub fn bin_token(bin: Uuid) -> String {
     format!("b{}", bin.simple())
 }
 
+/// The method as one index token that only it has: upper-cased, then
+/// ASCII letters and digits but `X` kept (lower-cased), and `X` and every
+/// other character written as `x` and six hex digits (`M-SEARCH` →
+/// `mx00002dsearch`). A prefix of a method gives a prefix of its token.
+pub fn method_token(method: &str) -> String {
+    let mut token = String::with_capacity(method.len());
+    for c in method.to_uppercase().chars() {
+        if c.is_ascii_alphanumeric() && c != 'X' {
+            token.push(c.to_ascii_lowercase());
+        } else {
+            token.push_str(&format!("x{:06x}", u32::from(c)));
+        }
+    }
+    token
+}
+
 /// The token tying one word of a named value to its name: `h` (header),
 /// `q` (query parameter) or `f` (form field), the name's length, `x`, the
 /// name, then the word (`h12xcontenttypejson`). Names and words are reduced
@@ -158,12 +174,16 @@ fn fts(expr: &Expr, bin: Uuid) -> Option<Fts> {
             expr: format!("bin : \"{}\"", bin_token(bin)),
             exact: true,
         }),
-        // The index holds the method's words: it narrows, the row decides.
-        Expr::Term(Term::Method(method)) if !method.contains('*') => {
-            let words = crate::query::words_of(method);
-            (!words.is_empty()).then(|| Fts {
-                expr: format!("method : {}", phrase(&words, false)),
-                exact: false,
+        // The index holds the method as one token: the whole method, or
+        // its start when a `*` ends the value.
+        Expr::Term(Term::Method(method)) => {
+            let (start, prefix) = match method.strip_suffix('*') {
+                Some(start) => (start, true),
+                None => (method.as_str(), false),
+            };
+            (!start.is_empty() && !start.contains('*')).then(|| Fts {
+                expr: format!("method : {}", phrase(&[method_token(start)], prefix)),
+                exact: true,
             })
         }
         Expr::Term(_) => None,
@@ -368,11 +388,16 @@ mod tests {
     fn exact_fields_filter_what_the_index_yields() {
         let (expr, filter, params) = plan("method:post size:>10 invoice");
         assert!(expr.contains("(method : \"post\") AND"), "{expr}");
+        assert_eq!(filter.as_deref(), Some("((r.size > ?1))"));
+        assert_eq!(params[0], Value::Integer(10));
+        let (expr, filter, _) = plan("method:P*T OR invoice");
+        assert_eq!(expr, "rows");
         assert_eq!(
             filter.as_deref(),
-            Some("(upper(r.method) = ?1 AND (r.size > ?2))")
+            Some(
+                "(upper(r.method) GLOB ?1 OR r.seq IN (SELECT rowid FROM requests_fts WHERE requests_fts MATCH ?2))"
+            )
         );
-        assert_eq!(params[0], Value::Text("POST".into()));
         let (how, filter, _) = plan("size:[1 TO 5] OR uuid:00000000-0000-0000-0000-000000000000");
         assert_eq!(how, "rows");
         assert_eq!(
@@ -389,6 +414,14 @@ mod tests {
             expr.ends_with(r#"{path query headers body} : "a b")"#),
             "{expr}"
         );
+    }
+
+    #[test]
+    fn method_tokens_are_one_word_each() {
+        assert_eq!(method_token("post"), "post");
+        assert_eq!(method_token("M-SEARCH"), "mx00002dsearch");
+        assert_ne!(method_token("X"), method_token("x000058"));
+        assert_eq!(crate::query::words_of(&method_token("M-SEARCH")).len(), 1);
     }
 
     #[test]
