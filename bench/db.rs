@@ -221,6 +221,34 @@ async fn large(db: &str, n: u64) -> Result<(), Error> {
         );
     }
 
+    // The API answers with the total too: counting every match is what a
+    // common term costs there.
+    for (what, query) in [
+        ("a rare word", "cus_00424242"),
+        ("a word inside a header value", "headers.content-type:json"),
+        ("a prefix wildcard", "cus_0042424*"),
+        ("a field term", "method:POST"),
+    ] {
+        let url = reqwest::Url::parse_with_params(
+            &format!("http://{addr}/token/{bin}/requests"),
+            &[("query", query), ("sorting", "newest")],
+        )?;
+        let mut samples = Vec::with_capacity(20);
+        for _ in 0..20 {
+            let t = Instant::now();
+            let response = client.get(url.clone()).send().await?;
+            assert_eq!(response.status(), 200);
+            response.bytes().await?;
+            samples.push(t.elapsed());
+        }
+        report(
+            &format!(
+                "http: GET /token/{{bin}}/requests?query={query} ({what}, newest 50 and the total)"
+            ),
+            &mut samples,
+        );
+    }
+
     let _ = stop.send(());
     server.await??;
     Ok(())
