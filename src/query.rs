@@ -856,10 +856,12 @@ fn instant(text: &str, at: usize) -> Result<(Instant, Instant), QueryError> {
         let offset = if math.is_empty() {
             0
         } else {
-            let (sign, rest) = match math.split_at(1) {
-                ("-", rest) => (-1, rest),
-                ("+", rest) => (1, rest),
-                _ => return Err(bad()),
+            let (sign, rest) = if let Some(rest) = math.strip_prefix('-') {
+                (-1, rest)
+            } else if let Some(rest) = math.strip_prefix('+') {
+                (1, rest)
+            } else {
+                return Err(bad());
             };
             let unit_at = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
             let (count, unit) = rest.split_at(unit_at);
@@ -894,7 +896,7 @@ fn instant(text: &str, at: usize) -> Result<(Instant, Instant), QueryError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn parse(text: &str) -> Expr {
@@ -1076,6 +1078,70 @@ mod tests {
         );
     }
 
+    /// Pieces of queries, well- and ill-formed, for property tests.
+    pub const QUERY_PIECES: &[&str] = &[
+        "size:",
+        "created_at:",
+        "method:",
+        "headers.x-a:",
+        "query.q:",
+        "uuid:",
+        "token_id:",
+        "[",
+        "{",
+        "]",
+        "}",
+        " TO ",
+        "*",
+        "now-1d",
+        "now",
+        "2026-11-01",
+        "\"",
+        "(",
+        ")",
+        " ",
+        "-",
+        "NOT ",
+        " AND ",
+        " OR ",
+        "!",
+        "+",
+        ">",
+        ">=",
+        "<",
+        "\\",
+        "a",
+        "pay*",
+        "é",
+        "7",
+        ":",
+        "nowé",
+        "ip:",
+        "type:web",
+        "path:/a/b",
+    ];
+
+    proptest::proptest! {
+        /// Whatever is typed, parsing answers (a tree or a reason) and
+        /// never panics; a reason points inside the text or just past it.
+        #[test]
+        fn any_query_like_text_parses_or_says_where(parts in proptest::collection::vec(
+            proptest::sample::select(QUERY_PIECES), 0..12,
+        )) {
+            let text = parts.concat();
+            if let Err(e) = Query::parse(&text) {
+                proptest::prop_assert!(e.at >= 1 && e.at <= text.chars().count() + 1, "{e}");
+            }
+        }
+
+        #[test]
+        fn any_text_parses_or_says_where(text in "[a-zA-Z0-9 :()\\[\\]{}\"*<>=.!+\\-\\\\é_]{0,24}") {
+            if let Err(e) = Query::parse(&text) {
+                proptest::prop_assert!(e.at >= 1 && e.at <= text.chars().count() + 1, "{e}");
+            }
+        }
+    }
+
     #[test]
     fn malformed_queries_say_what_and_where() {
         assert_eq!(
@@ -1099,6 +1165,7 @@ mod tests {
         assert!(failure("size:[1 5]").contains("needs TO"));
         assert!(failure("size:big").contains("whole number"));
         assert!(failure("created_at:yesterday").contains("created_at needs a date"));
+        assert!(failure("created_at:nowé1d").contains("created_at needs a date"));
         assert!(failure("method:>3").contains("only on size and created_at"));
         assert!(failure("foo:bar").contains("unknown field \"foo\""));
         assert!(failure("p*y").contains("only at the end of a word"));

@@ -288,3 +288,33 @@ fn content_type(headers: &[u8]) -> Option<String> {
         .find(|h| h.name.eq_ignore_ascii_case("content-type"))
         .map(Header::value_lossy)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::tests::QUERY_PIECES;
+    use crate::store::SearchQuery;
+
+    proptest::proptest! {
+        /// Every query that parses becomes SQL that SQLite runs: a
+        /// well-formed query is never a storage error.
+        #[test]
+        fn every_parsed_query_runs(parts in proptest::collection::vec(
+            proptest::sample::select(QUERY_PIECES), 0..12,
+        )) {
+            let text = parts.concat();
+            let Ok(query) = SearchQuery::parse(&text) else {
+                return Ok(());
+            };
+            let mut conn = Connection::open_in_memory().expect("in-memory db");
+            super::super::migrations().to_latest(&mut conn).expect("migrations");
+            let filter = RequestFilter { query, ..RequestFilter::default() };
+            let selection = Selection::new(Uuid::nil(), &filter);
+            let (sql, params) = selection.page_sql(SUMMARY_COLUMNS, Page { offset: 0, limit: 50 });
+            let rows = conn
+                .prepare(&sql)
+                .and_then(|mut stmt| stmt.query_map(params_from_iter(params), |_| Ok(())).map(|rows| rows.count()));
+            proptest::prop_assert!(rows.is_ok(), "{text}: {sql}: {rows:?}");
+        }
+    }
+}
