@@ -92,6 +92,9 @@ pub enum TextField {
     QueryParam(String),
     /// One form field's values (`request.NAME:`).
     FormField(String),
+    /// The file uploaded in one form field (`files.NAME:`): words of its
+    /// file name, content type and id.
+    File(String),
 }
 
 /// Bounds of a range; `Unbounded` for `*` or a missing side.
@@ -326,6 +329,8 @@ impl Field {
                     Self::Text(TextField::QueryParam(name))
                 } else if let Some(name) = named("request.") {
                     Self::Text(TextField::FormField(name))
+                } else if let Some(name) = named("files.") {
+                    Self::Text(TextField::File(name))
                 } else {
                     return None;
                 }
@@ -779,7 +784,10 @@ fn words(
     let quoted = plain < text.chars().count();
     let named = matches!(
         field,
-        TextField::Header(_) | TextField::QueryParam(_) | TextField::FormField(_)
+        TextField::Header(_)
+            | TextField::QueryParam(_)
+            | TextField::FormField(_)
+            | TextField::File(_)
     );
     if !quoted && wildcard && text == "*" {
         return Ok(if named {

@@ -367,3 +367,75 @@ async fn the_dashboard_shows_why_a_search_is_malformed() {
     assert!(!html.contains("/orders/43"), "not two");
     assert!(!html.contains("search-error"));
 }
+
+/// `files.NAME:` finds an upload by its form field, file name, content
+/// type or id; `request.NAME:` a multipart text field.
+#[tokio::test]
+async fn uploads_are_found_by_field_file_name_and_type() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let boundary = "----query-test-7fQ";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nquarterly report\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"me.png\"\r\n\
+         Content-Type: image/png\r\n\r\n\u{1}PNG bytes\r\n--{boundary}--\r\n"
+    );
+    let upload = app
+        .client
+        .post(app.url(&format!("/{bin}/upload")))
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(upload.status(), 200);
+    let rid = TestApp::request_id(&upload);
+    app.post_to_bin(bin, "/plain", "avatar me png report").await;
+    let object = app.json(&format!("/token/{bin}/request/{rid}")).await;
+    let file_id = object["files"]["avatar"]["id"]
+        .as_str()
+        .expect("file id")
+        .to_owned();
+
+    let found = |query: String| {
+        let app = &app;
+        async move {
+            let url = reqwest::Url::parse_with_params(
+                &app.url(&format!("/token/{bin}/requests")),
+                &[("query", query.as_str())],
+            )
+            .expect("url");
+            let page: Value = app
+                .client
+                .get(url)
+                .send()
+                .await
+                .expect("list")
+                .json()
+                .await
+                .expect("json");
+            page["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .map(|r| r["uuid"].as_str().expect("uuid").to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let upload_only = vec![rid.to_string()];
+    for query in [
+        String::from("files.avatar:*"),
+        String::from("files.avatar:png"),
+        String::from("files.avatar:\"image/png\""),
+        format!("files.avatar:{file_id}"),
+        String::from("request.note:quarterly"),
+    ] {
+        assert_eq!(found(query.clone()).await, upload_only, "{query}");
+    }
+    for query in ["files.note:*", "files.avatar:jpeg", "request.avatar:png"] {
+        assert!(found(query.into()).await.is_empty(), "{query}");
+    }
+}

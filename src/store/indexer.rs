@@ -169,7 +169,8 @@ fn is_database_failure(e: &rusqlite::Error) -> bool {
 /// Adds one request to the search index (row `seq`): its bin token,
 /// method (one token), IP, path, decoded query string, header names and values, the
 /// start of its body when that is UTF-8, and the words of its headers,
-/// query parameters and form fields tied to their names.
+/// query parameters, form fields and uploaded files (name, content type,
+/// id) tied to their names.
 fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite::Result<()> {
     let headers: Vec<(String, String)> = Header::pairs_lossy(&req.headers);
     let query = req.query_pairs();
@@ -189,6 +190,19 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite
     search::named_text('h', pairs(&headers), &mut named);
     search::named_text('q', pairs(&query), &mut named);
     search::named_text('f', pairs(&form.fields), &mut named);
+    let files: Vec<(String, String)> = form
+        .files
+        .iter()
+        .map(|file| {
+            let part = &file.part;
+            let about = [part.file_name.as_deref(), part.content_type.as_deref()]
+                .into_iter()
+                .flatten()
+                .fold(file.id.to_string(), |text, more| format!("{text} {more}"));
+            (part.name.clone(), about)
+        })
+        .collect();
+    search::named_text('u', pairs(&files), &mut named);
     let body = &req.body[..req.body.len().min(INDEXED_BODY_BYTES)];
     let body = match std::str::from_utf8(body) {
         Ok(text) => text,

@@ -94,7 +94,8 @@ pub fn method_token(method: &str) -> String {
 }
 
 /// The token tying one word of a named value to its name: `h` (header),
-/// `q` (query parameter) or `f` (form field), the name's length, `x`, the
+/// `q` (query parameter), `f` (form field) or `u` (uploaded file), the
+/// name's length, `x`, the
 /// name, then the word (`h12xcontenttypejson`). Names and words are reduced
 /// to lower-case letters and digits; the length keeps `ab`+`c` apart from
 /// `a`+`bc`. With an empty word it stands for the name alone.
@@ -161,6 +162,7 @@ fn words_expr(words: &Words) -> String {
         TextField::Header(name) => named('h', name),
         TextField::QueryParam(name) => named('q', name),
         TextField::FormField(name) => named('f', name),
+        TextField::File(name) => named('u', name),
     }
 }
 
