@@ -292,7 +292,7 @@ mod tests {
         store.close().await;
     }
 
-    /// Migration 0007 drops the old index and rebuilds it from the stored
+    /// Migration 0008 drops the old index and rebuilds it from the stored
     /// requests, so requests captured before it are found by the new
     /// fields (a word inside a header value).
     #[tokio::test]
@@ -307,15 +307,20 @@ mod tests {
         store.insert_request(req).await.expect("insert");
         assert_eq!(found(&store, bin.id, "invoice").await, 1);
         store.close().await;
-        // Back to the schema before 0007, with an index in the old shape.
+        // Back to the schema before the search-fields migration (the
+        // last one), with an index in the old shape.
         let conn = Connection::open(&path).expect("open");
-        conn.execute_batch(
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("schema version");
+        conn.execute_batch(&format!(
             "DROP TABLE requests_fts;
              CREATE VIRTUAL TABLE requests_fts USING fts5 (
                  bin, method, ip, path, headers, body,
                  content = '', contentless_delete = 1);
-             PRAGMA user_version = 6;",
-        )
+             PRAGMA user_version = {};",
+            version - 1
+        ))
         .expect("downgrade");
         drop(conn);
 

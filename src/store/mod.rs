@@ -74,7 +74,7 @@ pub fn migrations() -> Migrations<'static> {
         )),
         M::up(include_str!("../../migrations/0005_listen_responses.sql")),
         M::up(include_str!("../../migrations/0006_cookie_secret.sql")),
-        M::up(include_str!("../../migrations/0007_search_fields.sql")),
+        M::up(include_str!("../../migrations/0008_search_fields.sql")),
     ])
 }
 
@@ -671,14 +671,14 @@ mod tests {
             )
             .expect("request");
         }
-        migrations().to_version(&mut conn, 6).expect("upgrade");
+        migrations().to_version(&mut conn, 6).expect("upgrade to 0006");
         let (count, status): (i64, i64) = conn
             .query_row("SELECT request_count, default_status FROM bins", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .expect("bin row");
         assert_eq!((count, status), (2, 200));
-        // The index as migration 0002 built it (0007 rebuilds it).
+        // The index as migration 0002 built it (0008 rebuilds it).
         let expr = format!(
             "bin : \"{}\" AND body : \"invoice\"",
             search::bin_token(bin)
