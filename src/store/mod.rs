@@ -671,7 +671,7 @@ mod tests {
             )
             .expect("request");
         }
-        migrations().to_version(&mut conn, 6).expect("upgrade to 0006");
+        migrations().to_version(&mut conn, 6).expect("upgrade");
         let (count, status): (i64, i64) = conn
             .query_row("SELECT request_count, default_status FROM bins", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
