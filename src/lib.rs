@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod model;
 pub mod multipart;
 pub mod pages;
+pub mod query;
 pub mod retention;
 pub mod server;
 pub mod store;

@@ -63,7 +63,8 @@ pub fn filter_from(
         }
     };
     Ok(RequestFilter {
-        query: SearchQuery::parse(query.unwrap_or("")),
+        query: SearchQuery::parse(query.unwrap_or(""))
+            .map_err(|e| AppError::BadRequest(e.to_string()))?,
         from: date_from
             .map(|d| parse_date("date_from", d, false))
             .transpose()?

@@ -289,6 +289,8 @@ struct ViewPage {
     /// The search text, and the same as a URL query parameter (`&q=…`).
     search: String,
     search_param: String,
+    /// Why the search text is not a query (it then lists nothing).
+    search_error: Option<String>,
     /// "Copy as curl" of the selected request; `None` inside when it is
     /// too long to inline.
     curl: Option<curl::CurlCommand>,
@@ -308,24 +310,36 @@ pub async fn view(
     let found = find_bin(store, &bin).await?;
     let (bin, settings) = (found.id, found.settings.clone());
     let search = params.q.clone().unwrap_or_default();
-    let filter = RequestFilter {
-        query: SearchQuery::parse(&search),
-        ..RequestFilter::default()
+    // A malformed search lists nothing and says why (status 400), on the
+    // dashboard itself so the visitor can correct it.
+    let (query, search_error) = match SearchQuery::parse(&search) {
+        Ok(query) => (Some(query), None),
+        Err(e) => (None, Some(e.to_string())),
     };
     let per_page = u64::from(state.config.page_size.max(1));
-    let total = store.count_matching(bin, filter.clone()).await?;
-    let pages = total.div_ceil(per_page).max(1);
-    let page = params.page.unwrap_or(1).clamp(1, pages);
-    let summaries = store
-        .find_summaries(
-            bin,
-            filter,
-            Page {
-                offset: (page - 1) * per_page,
-                limit: state.config.page_size.max(1),
-            },
-        )
-        .await?;
+    let (total, page, pages, summaries) = match query {
+        Some(query) => {
+            let filter = RequestFilter {
+                query,
+                ..RequestFilter::default()
+            };
+            let total = store.count_matching(bin, filter.clone()).await?;
+            let pages = total.div_ceil(per_page).max(1);
+            let page = params.page.unwrap_or(1).clamp(1, pages);
+            let summaries = store
+                .find_summaries(
+                    bin,
+                    filter,
+                    Page {
+                        offset: (page - 1) * per_page,
+                        limit: state.config.page_size.max(1),
+                    },
+                )
+                .await?;
+            (total, page, pages, summaries)
+        }
+        None => (0, 1, 1, Vec::new()),
+    };
     let chosen = params.r.as_deref().filter(|r| !r.is_empty());
     let wanted = match chosen {
         Some(id) => Some(Uuid::try_parse(id).map_err(|_| AppError::UnknownRequest)?),
@@ -395,11 +409,17 @@ pub async fn view(
         picked: chosen.is_some(),
         search,
         search_param,
+        search_error: search_error.clone(),
         curl,
         curl_inline,
         remembered,
     };
-    let mut response = ([(header::CACHE_CONTROL, "no-store")], page).into_response();
+    let status = if search_error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (status, [(header::CACHE_CONTROL, "no-store")], page).into_response();
     remember(&mut response, &known);
     Ok(response)
 }

@@ -11,13 +11,15 @@ use rusqlite::{params, Connection, ErrorCode};
 use uuid::Uuid;
 
 use super::{full_request, search, Store, StoreError};
-use crate::model::{CapturedRequest, Timestamp};
+use crate::model::{CapturedRequest, Header, Timestamp};
 
 /// Most bytes of a body put into the search index.
 const INDEXED_BODY_BYTES: usize = 64 * 1024;
 /// Requests indexed per writer operation, so captures queued behind
-/// indexing wait for a short step only.
-const INDEX_CHUNK: i64 = 2_000;
+/// indexing wait for a short step only (a request costs about four times
+/// what it did before the `query` and `named` columns: bench/RESULTS.md,
+/// "Query language").
+const INDEX_CHUNK: i64 = 500;
 /// How long captures must pause before the background indexer works.
 const INDEX_WHEN_QUIET_FOR: Duration = Duration::from_millis(500);
 /// While indexing keeps failing as a whole (a full disk, say), how often
@@ -167,16 +169,42 @@ fn is_database_failure(e: &rusqlite::Error) -> bool {
 }
 
 /// Adds one request to the search index (row `seq`): its bin token,
-/// method, IP, path, header names and values, and the start of its body
-/// when that is UTF-8.
+/// method (one token), IP, path, decoded query string, header names and values, the
+/// start of its body when that is UTF-8, and the words of its headers,
+/// query parameters, form fields and uploaded files (name, content type,
+/// id) tied to their names.
 fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite::Result<()> {
-    let mut headers = String::new();
-    for h in &req.headers {
-        headers.push_str(&h.name);
-        headers.push(' ');
-        headers.push_str(&String::from_utf8_lossy(&h.value));
-        headers.push('\n');
+    let headers: Vec<(String, String)> = Header::pairs_lossy(&req.headers);
+    let query = req.query_pairs();
+    let form = req.form();
+    let mut plain_headers = String::new();
+    for (name, value) in &headers {
+        plain_headers.push_str(&format!("{name} {value}\n"));
     }
+    let mut plain_query = String::new();
+    for (name, value) in &query {
+        plain_query.push_str(&format!("{name} {value}\n"));
+    }
+    let mut named = String::new();
+    fn pairs(list: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+        list.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+    search::named_text('h', pairs(&headers), &mut named);
+    search::named_text('q', pairs(&query), &mut named);
+    search::named_text('f', pairs(&form.fields), &mut named);
+    let files: Vec<(String, String)> = form
+        .files
+        .iter()
+        .map(|file| {
+            let part = &file.part;
+            let about = [part.file_name.as_deref(), part.content_type.as_deref()]
+                .into_iter()
+                .flatten()
+                .fold(file.id.to_string(), |text, more| format!("{text} {more}"));
+            (part.name.clone(), about)
+        })
+        .collect();
+    search::named_text('u', pairs(&files), &mut named);
     let body = &req.body[..req.body.len().min(INDEXED_BODY_BYTES)];
     let body = match std::str::from_utf8(body) {
         Ok(text) => text,
@@ -187,17 +215,19 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite
         Err(_) => "",
     };
     conn.prepare_cached(
-        "INSERT INTO requests_fts (rowid, bin, method, ip, path, headers, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO requests_fts (rowid, bin, method, ip, path, query, headers, body, named)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         seq,
         search::bin_token(req.bin),
-        req.method,
+        search::method_token(&req.method),
         req.ip(),
         req.path,
-        headers,
+        plain_query,
+        plain_headers,
         body,
+        named,
     ])?;
     Ok(())
 }
@@ -224,7 +254,7 @@ mod tests {
 
     async fn found(store: &Store, bin: Uuid, query: &str) -> usize {
         let filter = RequestFilter {
-            query: SearchQuery::parse(query),
+            query: SearchQuery::parse(query).expect("query parses"),
             ..RequestFilter::default()
         };
         let page = Page {
@@ -259,6 +289,44 @@ mod tests {
         assert_eq!(found(&store, bin.id, "method:GET").await, 1);
         assert_eq!(found(&store, bin.id, "ping").await, 4);
         assert_eq!(store.index_skipped(), 0);
+        store.close().await;
+    }
+
+    /// Migration 0008 drops the old index and rebuilds it from the stored
+    /// requests, so requests captured before it are found by the new
+    /// fields (a word inside a header value).
+    #[tokio::test]
+    async fn the_index_is_rebuilt_for_requests_stored_before_the_upgrade() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path, Durability::Normal).expect("open");
+        let bin = crate::model::Bin::new();
+        store.create_bin(bin.clone()).await.expect("create");
+        let mut req = capture(bin.id, "POST", b"old invoice");
+        req.headers = vec![Header::new("Content-Type", "application/json")];
+        store.insert_request(req).await.expect("insert");
+        assert_eq!(found(&store, bin.id, "invoice").await, 1);
+        store.close().await;
+        // Back to the schema before the search-fields migration (the
+        // last one), with an index in the old shape.
+        let conn = Connection::open(&path).expect("open");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("schema version");
+        conn.execute_batch(&format!(
+            "DROP TABLE requests_fts;
+             CREATE VIRTUAL TABLE requests_fts USING fts5 (
+                 bin, method, ip, path, headers, body,
+                 content = '', contentless_delete = 1);
+             PRAGMA user_version = {};",
+            version - 1
+        ))
+        .expect("downgrade");
+        drop(conn);
+
+        let store = Store::open(&path, Durability::Normal).expect("upgrade");
+        assert_eq!(found(&store, bin.id, "headers.content-type:json").await, 1);
+        assert_eq!(found(&store, bin.id, "invoice method:POST").await, 1);
         store.close().await;
     }
 

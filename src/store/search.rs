@@ -1,85 +1,73 @@
-//! The search language of a bin's request list, and its translation into
-//! an SQLite FTS5 match expression.
+//! The search language (see [`crate::query`]) translated for SQLite: word
+//! terms into one FTS5 match expression over `requests_fts`, exact-value
+//! terms (method, uuid, token_id, type, size, created_at) into SQL predicates on
+//! `requests`.
 //!
-//! A query is terms separated by spaces; every term must match (AND).
-//! `method:VALUE`, `ip:VALUE`, `path:VALUE` and `header.NAME:VALUE` look in
-//! one field; any other term (a word, or a "quoted phrase") looks in the
-//! body, the path and the header values. Matching is by words, ignoring
-//! case and punctuation: `path:/orders/42` finds `/api/orders/42/items`.
+//! The index drives whenever it can: the parts of a query it answers form
+//! one match expression (its rowid order is arrival order, so the newest 50
+//! come first without sorting), and whatever it cannot answer exactly is
+//! checked on the rows it yields. Only a query with no word term at all
+//! (`size:>1000`) walks the bin's rows instead.
 
+use std::ops::Bound;
+
+use rusqlite::types::Value;
 use uuid::Uuid;
 
-/// One term of a query, already split from the text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Term {
-    Method(String),
-    Ip(String),
-    Path(String),
-    Header { name: String, value: String },
-    Text(String),
-}
+use crate::model::Timestamp;
+pub use crate::query::Term;
+use crate::query::{Expr, Query, QueryError, TextField, Words};
 
-/// A parsed search query. Empty when the text held no searchable word.
+/// A parsed search query. Empty when the text was blank: it then matches
+/// every request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchQuery {
-    pub terms: Vec<Term>,
+    query: Query,
+}
+
+/// How a query's requests are found, with its parameters already pushed.
+pub(super) enum Plan {
+    /// Every request of the bin.
+    Everything,
+    /// `requests_fts MATCH ?{param}` yields them, or a superset that
+    /// `filter` (SQL over `r`) narrows down.
+    Index {
+        param: usize,
+        filter: Option<String>,
+    },
+    /// The bin's rows, kept when `filter` holds.
+    Rows { filter: String },
 }
 
 impl SearchQuery {
-    pub fn parse(text: &str) -> Self {
-        let terms = split_terms(text)
-            .into_iter()
-            .filter_map(|raw| {
-                let term = match raw.split_once(':') {
-                    Some((field, value)) => match field.to_ascii_lowercase().as_str() {
-                        "method" => Term::Method(value.to_owned()),
-                        "ip" => Term::Ip(value.to_owned()),
-                        "path" => Term::Path(value.to_owned()),
-                        f => match f.strip_prefix("header.").or(f.strip_prefix("headers.")) {
-                            Some(name) if !name.is_empty() => Term::Header {
-                                name: name.to_owned(),
-                                value: value.to_owned(),
-                            },
-                            _ => Term::Text(raw.clone()),
-                        },
-                    },
-                    None => Term::Text(raw.clone()),
-                };
-                term.is_searchable().then_some(term)
-            })
-            .collect();
-        Self { terms }
+    pub fn parse(text: &str) -> Result<Self, QueryError> {
+        Query::parse(text).map(|query| Self { query })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.terms.is_empty()
+        self.query.is_empty()
     }
 
-    /// The FTS5 expression matching this query's requests in `bin`.
-    pub fn fts_expression(&self, bin: Uuid) -> String {
-        let mut parts = vec![format!("bin : \"{}\"", bin_token(bin))];
-        for term in &self.terms {
-            parts.push(match term {
-                Term::Method(v) => format!("method : {}", phrase(v)),
-                Term::Ip(v) => format!("ip : {}", phrase(v)),
-                Term::Path(v) => format!("path : {}", phrase(v)),
-                Term::Header { name, value } => {
-                    format!("headers : {}", phrase(&format!("{name} {value}")))
-                }
-                Term::Text(v) => format!("{{path headers body}} : {}", phrase(v)),
-            });
-        }
-        parts.join(" AND ")
-    }
-}
-
-impl Term {
-    /// A term without any letter or digit has no word to look for.
-    fn is_searchable(&self) -> bool {
-        let has_word = |s: &str| s.chars().any(char::is_alphanumeric);
-        match self {
-            Self::Method(v) | Self::Ip(v) | Self::Path(v) | Self::Text(v) => has_word(v),
-            Self::Header { name, .. } => has_word(name),
+    /// The plan for this query's requests in `bin`; its SQL refers to
+    /// parameters it pushes onto `params` (numbered from their position).
+    pub(super) fn plan(&self, bin: Uuid, params: &mut Vec<Value>) -> Plan {
+        let Some(root) = &self.query.root else {
+            return Plan::Everything;
+        };
+        let mut sql = Sql {
+            bin,
+            now: Timestamp::now().as_micros(),
+            params,
+        };
+        match fts(root, bin) {
+            Some(driver) => {
+                let filter = residual(root, bin, &mut sql);
+                let param = sql.push(Value::Text(in_bin(bin, &driver.expr)));
+                Plan::Index { param, filter }
+            }
+            None => Plan::Rows {
+                filter: sql.of(root),
+            },
         }
     }
 }
@@ -89,66 +77,363 @@ pub fn bin_token(bin: Uuid) -> String {
     format!("b{}", bin.simple())
 }
 
-/// An FTS5 string: the text in double quotes, inner quotes doubled. FTS5
-/// splits it into words and matches them as a phrase.
-fn phrase(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "\"\""))
-}
-
-/// Splits on whitespace, keeping "quoted phrases" (and `field:"a b"`) whole;
-/// the quotes themselves are dropped.
-fn split_terms(text: &str) -> Vec<String> {
-    let mut terms = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    for c in text.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            c if c.is_whitespace() && !quoted => {
-                if !current.is_empty() {
-                    terms.push(std::mem::take(&mut current));
-                }
-            }
-            c => current.push(c),
+/// The method as one index token that only it has: upper-cased, then
+/// ASCII letters and digits but `X` kept (lower-cased), and `X` and every
+/// other character written as `x` and six hex digits (`M-SEARCH` →
+/// `mx00002dsearch`). A prefix of a method gives a prefix of its token.
+pub fn method_token(method: &str) -> String {
+    let mut token = String::with_capacity(method.len());
+    for c in method.to_uppercase().chars() {
+        if c.is_ascii_alphanumeric() && c != 'X' {
+            token.push(c.to_ascii_lowercase());
+        } else {
+            token.push_str(&format!("x{:06x}", u32::from(c)));
         }
     }
-    if !current.is_empty() {
-        terms.push(current);
+    token
+}
+
+/// The token tying one word of a named value to its name: `h` (header),
+/// `q` (query parameter), `f` (form field) or `u` (uploaded file), the
+/// name's length, `x`, the
+/// name, then the word (`h12xcontenttypejson`). Names and words are reduced
+/// to lower-case letters and digits; the length keeps `ab`+`c` apart from
+/// `a`+`bc`. With an empty word it stands for the name alone.
+pub fn named_token(kind: char, name: &str, word: &str) -> String {
+    let name: String = crate::query::words_of(name).concat();
+    format!("{kind}{}x{name}{word}", name.chars().count())
+}
+
+/// The text of the index's `named` column for some named values: each
+/// value's words as [`named_token`]s, after the name's own token.
+pub fn named_text<'a>(
+    kind: char,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    out: &mut String,
+) {
+    for (name, value) in pairs {
+        out.push_str(&named_token(kind, name, ""));
+        for word in crate::query::words_of(value) {
+            out.push(' ');
+            out.push_str(&named_token(kind, name, &word));
+        }
+        out.push('\n');
     }
-    terms
+}
+
+fn in_bin(bin: Uuid, expr: &str) -> String {
+    format!("bin : \"{}\" AND ({expr})", bin_token(bin))
+}
+
+/// An FTS5 match expression for a node: exactly its requests (`exact`),
+/// or a superset of them.
+struct Fts {
+    expr: String,
+    exact: bool,
+}
+
+/// An FTS5 string: inner quotes doubled. FTS5 splits it into words and
+/// matches them as a phrase; a `*` after it makes the last word a prefix.
+fn phrase(words: &[String], prefix: bool) -> String {
+    let text = words.join(" ").replace('"', "\"\"");
+    format!("\"{text}\"{}", if prefix { " *" } else { "" })
+}
+
+fn words_expr(words: &Words) -> String {
+    let named = |kind: char, name: &str| {
+        let tokens: Vec<String> = if words.words.is_empty() {
+            vec![named_token(kind, name, "")]
+        } else {
+            words
+                .words
+                .iter()
+                .map(|w| named_token(kind, name, w))
+                .collect()
+        };
+        format!("named : {}", phrase(&tokens, words.prefix))
+    };
+    let plain = || phrase(&words.words, words.prefix);
+    match &words.field {
+        TextField::Anywhere => format!("{{path query headers body}} : {}", plain()),
+        TextField::Content => format!("body : {}", plain()),
+        TextField::Path => format!("path : {}", plain()),
+        TextField::Url => format!("{{path query}} : {}", plain()),
+        TextField::Ip => format!("ip : ^ {}", plain()),
+        TextField::Header(name) => named('h', name),
+        TextField::QueryParam(name) => named('q', name),
+        TextField::FormField(name) => named('f', name),
+        TextField::File(name) => named('u', name),
+    }
+}
+
+fn fts(expr: &Expr, bin: Uuid) -> Option<Fts> {
+    match expr {
+        Expr::Term(Term::Words(words)) => Some(Fts {
+            expr: words_expr(words),
+            exact: true,
+        }),
+        Expr::Term(Term::Everything) => Some(Fts {
+            expr: format!("bin : \"{}\"", bin_token(bin)),
+            exact: true,
+        }),
+        // The index holds the method as one token: the whole method, or
+        // its start when a `*` ends the value.
+        Expr::Term(Term::Method(method)) => {
+            let (start, prefix) = match method.strip_suffix('*') {
+                Some(start) => (start, true),
+                None => (method.as_str(), false),
+            };
+            (!start.is_empty() && !start.contains('*')).then(|| Fts {
+                expr: format!("method : {}", phrase(&[method_token(start)], prefix)),
+                exact: true,
+            })
+        }
+        Expr::Term(_) => None,
+        Expr::And(children) => {
+            let parts: Vec<Option<Fts>> = children.iter().map(|c| fts(c, bin)).collect();
+            let exact = parts.iter().all(|p| p.as_ref().is_some_and(|p| p.exact));
+            let exprs: Vec<String> = parts
+                .into_iter()
+                .flatten()
+                .map(|p| format!("({})", p.expr))
+                .collect();
+            (!exprs.is_empty()).then(|| Fts {
+                expr: exprs.join(" AND "),
+                exact,
+            })
+        }
+        Expr::Or(children) => {
+            let parts: Option<Vec<Fts>> = children.iter().map(|c| fts(c, bin)).collect();
+            let parts = parts?;
+            Some(Fts {
+                exact: parts.iter().all(|p| p.exact),
+                expr: parts
+                    .iter()
+                    .map(|p| format!("({})", p.expr))
+                    .collect::<Vec<_>>()
+                    .join(" OR "),
+            })
+        }
+        // FTS5's NOT is binary: "in the bin, NOT …".
+        Expr::Not(inner) => fts(inner, bin).filter(|f| f.exact).map(|f| Fts {
+            expr: format!("bin : \"{}\" NOT ({})", bin_token(bin), f.expr),
+            exact: true,
+        }),
+    }
+}
+
+/// What a row found by `fts(expr)` must still satisfy; `None`: nothing.
+fn residual(expr: &Expr, bin: Uuid, sql: &mut Sql<'_>) -> Option<String> {
+    match fts(expr, bin) {
+        Some(f) if f.exact => None,
+        None => Some(sql.of(expr)),
+        Some(_) => match expr {
+            Expr::And(children) => {
+                let parts: Vec<String> = children
+                    .iter()
+                    .filter_map(|c| residual(c, bin, sql))
+                    .collect();
+                (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
+            }
+            _ => Some(sql.of(expr)),
+        },
+    }
+}
+
+/// Builds exact SQL predicates over `requests r`.
+struct Sql<'a> {
+    bin: Uuid,
+    now: i64,
+    params: &'a mut Vec<Value>,
+}
+
+impl Sql<'_> {
+    /// Pushes a parameter; returns its number.
+    fn push(&mut self, value: Value) -> usize {
+        self.params.push(value);
+        self.params.len()
+    }
+
+    fn of(&mut self, expr: &Expr) -> String {
+        match expr {
+            Expr::And(children) => self.join(children, " AND "),
+            Expr::Or(children) => self.join(children, " OR "),
+            Expr::Not(inner) => format!("NOT ({})", self.of(inner)),
+            Expr::Term(term) => self.term(term),
+        }
+    }
+
+    fn join(&mut self, children: &[Expr], op: &str) -> String {
+        let parts: Vec<String> = children.iter().map(|c| self.of(c)).collect();
+        format!("({})", parts.join(op))
+    }
+
+    fn term(&mut self, term: &Term) -> String {
+        match term {
+            Term::Words(words) => {
+                let n = self.push(Value::Text(in_bin(self.bin, &words_expr(words))));
+                format!("r.seq IN (SELECT rowid FROM requests_fts WHERE requests_fts MATCH ?{n})")
+            }
+            Term::Everything => String::from("1"),
+            Term::Method(method) if method.contains('*') => {
+                let n = self.push(Value::Text(glob_pattern(method)));
+                format!("upper(r.method) GLOB ?{n}")
+            }
+            Term::Method(method) => {
+                let n = self.push(Value::Text(method.clone()));
+                format!("upper(r.method) = ?{n}")
+            }
+            Term::Uuid(id) => {
+                let n = self.push(Value::Blob(id.as_bytes().to_vec()));
+                format!("r.id = ?{n}")
+            }
+            Term::TokenId(id) => if *id == self.bin { "1" } else { "0" }.to_owned(),
+            Term::Type(kind) => {
+                // Every request captured here came over HTTP.
+                if kind == "web" || kind == "*" {
+                    "1"
+                } else {
+                    "0"
+                }
+                .to_owned()
+            }
+            Term::Size(range) => {
+                let range = map_range(range, |n| i64::try_from(*n).unwrap_or(i64::MAX));
+                self.range("r.size", range)
+            }
+            Term::CreatedAt(range) => {
+                let now = self.now;
+                let range = map_range(range, |at| at.resolve(now));
+                self.range("r.received_at", range)
+            }
+        }
+    }
+
+    fn range(&mut self, column: &str, (from, to): (Bound<i64>, Bound<i64>)) -> String {
+        let mut parts = Vec::new();
+        for (bound, inclusive, exclusive) in [(from, ">=", ">"), (to, "<=", "<")] {
+            match bound {
+                Bound::Included(v) => {
+                    let n = self.push(Value::Integer(v));
+                    parts.push(format!("{column} {inclusive} ?{n}"));
+                }
+                Bound::Excluded(v) => {
+                    let n = self.push(Value::Integer(v));
+                    parts.push(format!("{column} {exclusive} ?{n}"));
+                }
+                Bound::Unbounded => {}
+            }
+        }
+        if parts.is_empty() {
+            String::from("1")
+        } else {
+            format!("({})", parts.join(" AND "))
+        }
+    }
+}
+
+fn map_range<T>(range: &crate::query::Range<T>, f: impl Fn(&T) -> i64) -> (Bound<i64>, Bound<i64>) {
+    let map = |b: &Bound<T>| match b {
+        Bound::Included(v) => Bound::Included(f(v)),
+        Bound::Excluded(v) => Bound::Excluded(f(v)),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    (map(&range.from), map(&range.to))
+}
+
+/// `PO*` → a GLOB pattern where only `*` is special.
+fn glob_pattern(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '?' => "[?]".to_owned(),
+            '[' => "[[]".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn plan(text: &str) -> (String, Option<String>, Vec<Value>) {
+        let mut params = Vec::new();
+        let q = SearchQuery::parse(text).expect("parses");
+        match q.plan(Uuid::nil(), &mut params) {
+            Plan::Everything => (String::from("everything"), None, params),
+            Plan::Index { param, filter } => {
+                let Value::Text(expr) = &params[param - 1] else {
+                    panic!("match expression is text");
+                };
+                (expr.clone(), filter, params)
+            }
+            Plan::Rows { filter } => (String::from("rows"), Some(filter), params),
+        }
+    }
+
     #[test]
-    fn splits_fields_words_and_phrases() {
-        let q = SearchQuery::parse(
-            r#"method:POST  hello "two words" header.X-Event:push path:"/a b" ip:127.0.0.1 !!"#,
-        );
+    fn word_terms_become_one_match_expression() {
+        let (expr, filter, _) = plan(r#"invoice -refund (a OR headers.X-Event:pu*)"#);
         assert_eq!(
-            q.terms,
-            vec![
-                Term::Method("POST".into()),
-                Term::Text("hello".into()),
-                Term::Text("two words".into()),
-                Term::Header {
-                    name: "x-event".into(),
-                    value: "push".into()
-                },
-                Term::Path("/a b".into()),
-                Term::Ip("127.0.0.1".into()),
-            ]
+            expr,
+            format!(
+                "bin : \"{b}\" AND (({{path query headers body}} : \"invoice\") AND \
+                 (bin : \"{b}\" NOT ({{path query headers body}} : \"refund\")) AND \
+                 (({{path query headers body}} : \"a\") OR (named : \"h6xxeventpu\" *)))",
+                b = bin_token(Uuid::nil())
+            )
+        );
+        assert_eq!(filter, None);
+    }
+
+    #[test]
+    fn exact_fields_filter_what_the_index_yields() {
+        let (expr, filter, params) = plan("method:post size:>10 invoice");
+        assert!(expr.contains("(method : \"post\") AND"), "{expr}");
+        assert_eq!(filter.as_deref(), Some("((r.size > ?1))"));
+        assert_eq!(params[0], Value::Integer(10));
+        let (expr, filter, _) = plan("method:P*T OR invoice");
+        assert_eq!(expr, "rows");
+        assert_eq!(
+            filter.as_deref(),
+            Some(
+                "(upper(r.method) GLOB ?1 OR r.seq IN (SELECT rowid FROM requests_fts WHERE requests_fts MATCH ?2))"
+            )
+        );
+        let (how, filter, _) = plan("size:[1 TO 5] OR uuid:00000000-0000-0000-0000-000000000000");
+        assert_eq!(how, "rows");
+        assert_eq!(
+            filter.as_deref(),
+            Some("((r.size >= ?1 AND r.size <= ?2) OR r.id = ?3)")
+        );
+        assert_eq!(plan("").0, "everything");
+    }
+
+    #[test]
+    fn quotes_cannot_break_the_expression() {
+        let (expr, _, _) = plan(r#"a\"b"#);
+        assert!(
+            expr.ends_with(r#"{path query headers body} : "a b")"#),
+            "{expr}"
         );
     }
 
     #[test]
-    fn quotes_inside_terms_cannot_break_the_expression() {
-        let bin = Uuid::nil();
-        let q = SearchQuery::parse(r#"a"b OR"#);
-        let expr = q.fts_expression(bin);
-        assert!(expr.ends_with(r#"{path headers body} : "ab OR""#), "{expr}");
-        assert!(SearchQuery::parse("  ").is_empty());
+    fn method_tokens_are_one_word_each() {
+        assert_eq!(method_token("post"), "post");
+        assert_eq!(method_token("M-SEARCH"), "mx00002dsearch");
+        assert_ne!(method_token("X"), method_token("x000058"));
+        assert_eq!(crate::query::words_of(&method_token("M-SEARCH")).len(), 1);
+    }
+
+    #[test]
+    fn named_tokens_tie_words_to_their_name() {
+        assert_eq!(
+            named_token('h', "Content-Type", "json"),
+            "h11xcontenttypejson"
+        );
+        let mut text = String::new();
+        named_text('q', [("page", "2 of 3")], &mut text);
+        assert_eq!(text, "q4xpage q4xpage2 q4xpageof q4xpage3\n");
     }
 }
