@@ -15,7 +15,16 @@ const MAX_IDLE: usize = 8;
 #[derive(Clone)]
 pub struct ReadPool {
     path: Arc<PathBuf>,
-    idle: Arc<Mutex<Vec<Connection>>>,
+    idle: Arc<Mutex<Idle>>,
+}
+
+/// The idle connections, and the generation they belong to: [`ReadPool::clear`]
+/// starts a new one, so a connection in use at that moment is closed when
+/// it comes back instead of joining the pool.
+#[derive(Default)]
+struct Idle {
+    generation: u64,
+    connections: Vec<Connection>,
 }
 
 impl ReadPool {
@@ -33,40 +42,48 @@ impl ReadPool {
     {
         let pool = self.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = pool.take()?;
+            let (generation, conn) = pool.take()?;
             let result = query(&conn);
-            pool.give_back(conn);
+            pool.give_back(generation, conn);
             result
         })
         .await
         .map_err(|e| StoreError::Sqlite(format!("read task failed: {e}")))?
     }
 
-    fn take(&self) -> Result<Connection, StoreError> {
-        if let Some(conn) = self.lock().pop() {
-            return Ok(conn);
-        }
+    /// An idle connection or a new one, with the generation it belongs to.
+    fn take(&self) -> Result<(u64, Connection), StoreError> {
+        let generation = {
+            let mut idle = self.lock();
+            if let Some(conn) = idle.connections.pop() {
+                return Ok((idle.generation, conn));
+            }
+            idle.generation
+        };
         let conn = Connection::open_with_flags(
             self.path.as_path(),
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         super::plan_once(&conn)?;
         conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")?;
-        Ok(conn)
+        Ok((generation, conn))
     }
 
+    /// Closes the idle connections, and those in use as they come back.
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut idle = self.lock();
+        idle.generation += 1;
+        idle.connections.clear();
     }
 
-    fn give_back(&self, conn: Connection) {
+    fn give_back(&self, generation: u64, conn: Connection) {
         let mut idle = self.lock();
-        if idle.len() < MAX_IDLE {
-            idle.push(conn);
+        if generation == idle.generation && idle.connections.len() < MAX_IDLE {
+            idle.connections.push(conn);
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Idle> {
         // A panic while holding this lock cannot leave the Vec inconsistent.
         self.idle
             .lock()
