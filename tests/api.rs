@@ -7,18 +7,6 @@ use common::TestApp;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-async fn create_token(app: &TestApp, body: Value) -> Value {
-    let response = app
-        .client
-        .post(app.url("/token"))
-        .json(&body)
-        .send()
-        .await
-        .expect("POST /token");
-    assert_eq!(response.status(), 201);
-    response.json().await.expect("bin json")
-}
-
 fn uuid_of(bin: &Value) -> Uuid {
     Uuid::parse_str(bin["uuid"].as_str().expect("uuid field")).expect("uuid")
 }
@@ -60,8 +48,7 @@ async fn token_is_created_read_updated_and_deleted() {
     assert_eq!(plain["cors"], false);
     assert_eq!(plain["expiry"], Value::Null);
 
-    let bin = create_token(
-        &app,
+    let bin = app.create_token(
         json!({"default_status": 201, "default_content": "hi", "default_content_type": "text/plain",
                "timeout": 0, "cors": true, "alias": "my-hook", "description": "tests", "request_limit": 5}),
     )
@@ -138,7 +125,7 @@ async fn token_is_created_read_updated_and_deleted() {
 #[tokio::test]
 async fn requests_are_listed_read_raw_and_deleted() {
     let app = TestApp::spawn().await;
-    let id = uuid_of(&create_token(&app, json!({})).await);
+    let id = uuid_of(&app.create_token(json!({})).await);
     let first = TestApp::request_id(
         &app.client
             .put(app.url(&format!("/{id}/orders/1?a=1&a=2&b=x")))
@@ -252,7 +239,7 @@ async fn requests_are_listed_read_raw_and_deleted() {
 #[tokio::test]
 async fn pagination_handles_empty_bins_last_pages_and_bounds() {
     let app = TestApp::spawn().await;
-    let id = uuid_of(&create_token(&app, json!({})).await);
+    let id = uuid_of(&app.create_token(json!({})).await);
 
     let (_, empty) = get_json(&app, &format!("/token/{id}/requests")).await;
     assert_eq!(empty["data"], json!([]));
@@ -304,7 +291,7 @@ async fn pagination_handles_empty_bins_last_pages_and_bounds() {
 #[tokio::test]
 async fn bad_input_gets_a_json_4xx() {
     let app = TestApp::spawn().await;
-    let id = uuid_of(&create_token(&app, json!({})).await);
+    let id = uuid_of(&app.create_token(json!({})).await);
     let client = &app.client;
 
     let post = |body: &'static str| {

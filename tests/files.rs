@@ -69,19 +69,6 @@ fn multipart_body(parts: &[SentPart]) -> Vec<u8> {
     body
 }
 
-async fn create_bin(app: &TestApp, settings: Value) -> Uuid {
-    let created = app
-        .client
-        .post(app.url("/token"))
-        .json(&settings)
-        .send()
-        .await
-        .expect("POST /token");
-    assert_eq!(created.status(), 201);
-    let bin: Value = created.json().await.expect("bin");
-    bin["uuid"].as_str().expect("uuid").parse().expect("uuid")
-}
-
 async fn post(app: &TestApp, bin: Uuid, content_type: &str, body: Vec<u8>) -> Uuid {
     let response = app
         .client
@@ -140,7 +127,7 @@ async fn next_request(socket: &mut Socket) -> Value {
 #[tokio::test]
 async fn a_multipart_upload_reads_back_as_files_and_fields_and_downloads_byte_exact() {
     let app = TestApp::spawn().await;
-    let bin = create_bin(&app, json!({})).await;
+    let bin = app.bin_with(json!({})).await;
     let mut feed = open_feed(&app, bin).await;
 
     let every_byte: Vec<u8> = (0..=255u8).collect();
@@ -259,7 +246,7 @@ async fn a_multipart_upload_reads_back_as_files_and_fields_and_downloads_byte_ex
 #[tokio::test]
 async fn an_unknown_file_id_is_a_404_with_a_reason() {
     let app = TestApp::spawn().await;
-    let bin = create_bin(&app, json!({})).await;
+    let bin = app.bin_with(json!({})).await;
     let parts = [
         SentPart::field("note", "text, not a file"),
         SentPart::file("upload", "a.txt", "text/plain", b"file".to_vec()),
@@ -315,7 +302,7 @@ async fn an_unknown_file_id_is_a_404_with_a_reason() {
 #[tokio::test]
 async fn repeated_file_fields_list_every_file_in_order() {
     let app = TestApp::spawn().await;
-    let bin = create_bin(&app, json!({})).await;
+    let bin = app.bin_with(json!({})).await;
     let parts = [
         SentPart::file("docs[]", "one.txt", "text/plain", b"first".to_vec()),
         SentPart::file("docs[]", "two.txt", "text/plain", b"second".to_vec()),
@@ -352,7 +339,7 @@ async fn repeated_file_fields_list_every_file_in_order() {
 #[tokio::test]
 async fn a_urlencoded_form_reads_back_as_the_request_object() {
     let app = TestApp::spawn().await;
-    let bin = create_bin(&app, json!({})).await;
+    let bin = app.bin_with(json!({})).await;
     let mut feed = open_feed(&app, bin).await;
     let form = "name=J%C3%BCrgen&city=M%C3%BCnchen+Ost&tag=a&tag=b&tag=%E2%82%AC\
                 &empty=&items%5B%5D=x&items%5B%5D=y&emoji=%F0%9F%A6%80";
@@ -400,7 +387,7 @@ async fn a_urlencoded_form_reads_back_as_the_request_object() {
 #[tokio::test]
 async fn file_downloads_are_behind_the_bin_password() {
     let app = TestApp::spawn().await;
-    let bin = create_bin(&app, json!({ "password": "hunter2" })).await;
+    let bin = app.bin_with(json!({ "password": "hunter2" })).await;
     let parts = [SentPart::file(
         "f",
         "f.bin",

@@ -10,25 +10,11 @@ use hookscope::model::Timestamp;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-async fn bin_with(app: &TestApp, settings: Value) -> Uuid {
-    let response = app
-        .client
-        .post(app.url("/token"))
-        .json(&settings)
-        .send()
-        .await
-        .expect("POST /token");
-    assert_eq!(response.status(), 201);
-    let bin: Value = response.json().await.expect("json");
-    Uuid::parse_str(bin["uuid"].as_str().expect("uuid")).expect("uuid")
-}
-
 #[tokio::test]
 async fn capture_answers_with_the_configured_response() {
     let app = TestApp::spawn().await;
-    let bin = bin_with(
-        &app,
-        json!({
+    let bin = app
+        .bin_with(json!({
             "default_status": 503,
             "default_content": "<script>window.x=1</script>{\"ok\":false}",
             "default_content_type": "application/json",
@@ -37,9 +23,8 @@ async fn capture_answers_with_the_configured_response() {
                 {"name": "X-Dup", "value": "one"},
                 {"name": "X-Dup", "value": "two"}
             ]
-        }),
-    )
-    .await;
+        }))
+        .await;
     let response = app.post_to_bin(bin, "/hook", "payload").await;
     assert_eq!(response.status(), 503, "a configured 5xx is served as is");
     let headers = response.headers().clone();
@@ -70,7 +55,7 @@ async fn capture_answers_with_the_configured_response() {
 #[tokio::test]
 async fn cors_bins_answer_preflights_and_allow_every_origin() {
     let app = TestApp::spawn().await;
-    let bin = bin_with(&app, json!({"cors": true})).await;
+    let bin = app.bin_with(json!({"cors": true})).await;
     let preflight = app
         .client
         .request(reqwest::Method::OPTIONS, app.url(&format!("/{bin}/api")))
@@ -98,7 +83,7 @@ async fn cors_bins_answer_preflights_and_allow_every_origin() {
     assert_eq!(post.status(), 200);
     assert_eq!(post.headers()["access-control-allow-origin"], "*");
 
-    let plain = bin_with(&app, json!({})).await;
+    let plain = app.bin_with(json!({})).await;
     let post = app.post_to_bin(plain, "", "x").await;
     assert!(post.headers().get("access-control-allow-origin").is_none());
 }
@@ -106,7 +91,7 @@ async fn cors_bins_answer_preflights_and_allow_every_origin() {
 #[tokio::test]
 async fn timeout_delays_the_answer_after_the_request_is_stored() {
     let app = TestApp::spawn().await;
-    let bin = bin_with(&app, json!({"timeout": 1})).await;
+    let bin = app.bin_with(json!({"timeout": 1})).await;
     let started = Instant::now();
     let response = app.post_to_bin(bin, "", "slow").await;
     assert_eq!(response.status(), 200);
@@ -118,7 +103,7 @@ async fn timeout_delays_the_answer_after_the_request_is_stored() {
 
     // The server's cap wins over a bin's longer timeout.
     let capped = TestApp::spawn_with(|c| c.max_response_delay_secs = 0).await;
-    let bin = bin_with(&capped, json!({"timeout": 30})).await;
+    let bin = capped.bin_with(json!({"timeout": 30})).await;
     let started = Instant::now();
     let response = capped.post_to_bin(bin, "", "fast").await;
     assert_eq!(response.status(), 200);
@@ -139,7 +124,7 @@ async fn stored_bodies(app: &TestApp, bin: Uuid) -> Vec<String> {
 #[tokio::test]
 async fn request_limit_prunes_the_oldest() {
     let app = TestApp::spawn_with(|c| c.max_requests_per_bin = 4).await;
-    let bin = bin_with(&app, json!({"request_limit": 3})).await;
+    let bin = app.bin_with(json!({"request_limit": 3})).await;
     for n in 1..=5 {
         assert_eq!(
             app.post_to_bin(bin, "", format!("r{n}")).await.status(),
@@ -154,7 +139,7 @@ async fn request_limit_prunes_the_oldest() {
     assert_eq!(found["total"], 0);
 
     // No limit of its own (or a larger one): the server's cap applies.
-    let big = bin_with(&app, json!({"request_limit": 1000})).await;
+    let big = app.bin_with(json!({"request_limit": 1000})).await;
     for n in 1..=6 {
         app.post_to_bin(big, "", format!("b{n}")).await;
     }
@@ -176,8 +161,8 @@ async fn request_limit_prunes_the_oldest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_captures_keep_the_newest_and_count_exactly() {
     let app = std::sync::Arc::new(TestApp::spawn().await);
-    let limited = bin_with(&app, json!({"request_limit": 10})).await;
-    let open = bin_with(&app, json!({})).await;
+    let limited = app.bin_with(json!({"request_limit": 10})).await;
+    let open = app.bin_with(json!({})).await;
     // Captures to both bins at once, so batches mix bins and hold several
     // captures of each; counts and pruning are applied per batch.
     let sends: Vec<_> = (0..80)
@@ -212,8 +197,8 @@ async fn concurrent_captures_keep_the_newest_and_count_exactly() {
 #[tokio::test]
 async fn expired_bins_disappear() {
     let app = TestApp::spawn().await;
-    let bin = bin_with(&app, json!({"expiry": 1})).await;
-    let keeper = bin_with(&app, json!({})).await;
+    let bin = app.bin_with(json!({"expiry": 1})).await;
+    let keeper = app.bin_with(json!({})).await;
     assert_eq!(app.post_to_bin(bin, "", "early").await.status(), 200);
 
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -334,7 +319,9 @@ async fn dashboard_settings_form_saves_and_validates() {
 async fn a_bins_listen_setting_holds_the_answer_for_a_listening_forwarder() {
     // No server-wide listen wait: only the bin's own setting applies.
     let app = TestApp::spawn().await;
-    let bin = bin_with(&app, json!({"listen": 5, "default_content": "default"})).await;
+    let bin = app
+        .bin_with(json!({"listen": 5, "default_content": "default"}))
+        .await;
     let _forwarder = app.state.pending.listener(bin);
 
     let client = app.client.clone();
@@ -380,11 +367,9 @@ async fn every_setting_survives_an_update_and_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("hookscope.db");
     let app = TestApp::spawn_on(&db, |_| {}).await;
-    let bin = bin_with(
-        &app,
-        json!({"alias": "first", "default_content": "created"}),
-    )
-    .await;
+    let bin = app
+        .bin_with(json!({"alias": "first", "default_content": "created"}))
+        .await;
     let settings = json!({
         "default_status": 418, "default_content": "I'm a teapot \u{2615}",
         "default_content_type": "text/plain; charset=utf-8", "timeout": 1, "listen": 2,

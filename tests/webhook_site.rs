@@ -19,18 +19,6 @@ use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn create_token(app: &TestApp, body: Value) -> Value {
-    let response = app
-        .client
-        .post(app.url("/token"))
-        .json(&body)
-        .send()
-        .await
-        .expect("POST /token");
-    assert_eq!(response.status(), 201);
-    response.json().await.expect("token JSON")
-}
-
 async fn put_token(app: &TestApp, id: &str, body: &Value) -> (u16, Value) {
     let response = app
         .client
@@ -45,7 +33,7 @@ async fn put_token(app: &TestApp, id: &str, body: &Value) -> (u16, Value) {
 
 /// A bin with `alias`; its id.
 async fn aliased_bin(app: &TestApp, alias: &str) -> String {
-    let token = create_token(app, json!({ "alias": alias })).await;
+    let token = app.create_token(json!({ "alias": alias })).await;
     assert_eq!(token["alias"], alias);
     token["uuid"].as_str().expect("uuid").to_owned()
 }
@@ -57,9 +45,8 @@ async fn latest(app: &TestApp, bin: &str) -> Value {
 #[tokio::test]
 async fn a_token_read_and_put_back_whole_is_unchanged_then_one_change_lands() {
     let app = TestApp::spawn().await;
-    let token = create_token(
-        &app,
-        json!({
+    let token = app
+        .create_token(json!({
             "default_status": 201,
             "default_content": "{\"ok\":true}",
             "default_content_type": "application/json",
@@ -71,9 +58,8 @@ async fn a_token_read_and_put_back_whole_is_unchanged_then_one_change_lands() {
             "request_limit": 10,
             "password": "hunter2",
             "response_headers": [{"name": "X-One", "value": "1"}],
-        }),
-    )
-    .await;
+        }))
+        .await;
     let id = token["uuid"].as_str().expect("uuid").to_owned();
     let read = |app: &TestApp| {
         let url = app.url(&format!("/token/{id}"));
@@ -224,7 +210,7 @@ async fn an_alias_is_a_capture_url_like_the_bin_id() {
 async fn aliases_that_cannot_be_urls_or_are_taken_are_refused_with_the_reason() {
     let app = TestApp::spawn().await;
     let first = aliased_bin(&app, "taken").await;
-    let other = create_token(&app, json!({})).await;
+    let other = app.create_token(json!({})).await;
     let other = other["uuid"].as_str().expect("uuid").to_owned();
 
     let refused = |status: u16, answer: &Value, what: &str| {
@@ -281,8 +267,7 @@ async fn aliases_that_cannot_be_urls_or_are_taken_are_refused_with_the_reason() 
 #[tokio::test]
 async fn a_status_in_the_path_is_the_answer_status_and_the_request_is_stored() {
     let app = TestApp::spawn().await;
-    let token = create_token(
-        &app,
+    let token = app.create_token(
         json!({ "default_content": "custom body", "response_headers": [{"name": "X-Kept", "value": "yes"}] }),
     )
     .await;
@@ -328,7 +313,7 @@ async fn a_status_in_the_path_is_the_answer_status_and_the_request_is_stored() {
 #[tokio::test]
 async fn cors_toggle_flips_and_sets_the_bins_cors() {
     let app = TestApp::spawn().await;
-    let token = create_token(&app, json!({})).await;
+    let token = app.create_token(json!({})).await;
     let bin = token["uuid"].as_str().expect("uuid").to_owned();
     assert_eq!(token["cors"], false);
     let toggle = |body: Option<Value>| {
@@ -495,7 +480,9 @@ async fn the_live_feed_sse_dashboard_and_exports_work_through_the_alias() {
 #[tokio::test]
 async fn a_password_guards_the_dashboard_and_feed_through_the_alias_too() {
     let app = TestApp::spawn().await;
-    let token = create_token(&app, json!({ "alias": "guarded", "password": "pw" })).await;
+    let token = app
+        .create_token(json!({ "alias": "guarded", "password": "pw" }))
+        .await;
     let bin = token["uuid"].as_str().expect("uuid").to_owned();
     app.client
         .post(app.url("/guarded"))

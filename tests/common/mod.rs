@@ -105,6 +105,26 @@ impl TestApp {
         Uuid::parse_str(id).expect("bin uuid")
     }
 
+    /// `POST /token` with `settings` (webhook.site's call): the new bin
+    /// object.
+    pub async fn create_token(&self, settings: serde_json::Value) -> serde_json::Value {
+        let response = self
+            .client
+            .post(self.url("/token"))
+            .json(&settings)
+            .send()
+            .await
+            .expect("POST /token");
+        assert_eq!(response.status(), 201, "POST /token {settings}");
+        response.json().await.expect("the bin as JSON")
+    }
+
+    /// A new bin with `settings`, by the API: its id.
+    pub async fn bin_with(&self, settings: serde_json::Value) -> Uuid {
+        let bin = self.create_token(settings).await;
+        Uuid::parse_str(bin["uuid"].as_str().expect("uuid")).expect("a bin uuid")
+    }
+
     pub async fn post_to_bin(
         &self,
         bin: Uuid,
