@@ -237,21 +237,7 @@ pub async fn raw(
         .and_then(|h| HeaderValue::from_bytes(&h.value).ok())
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let disposition = format!("attachment; filename=\"{}.bin\"", req.id);
-    let mut response = (StatusCode::OK, req.body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, content_type);
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox"),
-    );
-    Ok(response)
+    Ok(attachment(req.body, content_type, &disposition))
 }
 
 /// `GET /token/{id}/request/{rid}/download/{file_id}`: one file part of a
@@ -275,10 +261,17 @@ pub async fn download(
         .and_then(|t| HeaderValue::from_str(t).ok())
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let disposition = multipart::content_disposition(&file.part, file.number);
-    let mut response = (StatusCode::OK, file.part.bytes).into_response();
+    Ok(attachment(file.part.bytes, content_type, &disposition))
+}
+
+/// Stored bytes with the type they were sent with, as a download no
+/// browser renders: an attachment, `nosniff`, and a sandbox that runs
+/// nothing should it be opened anyway.
+fn attachment(body: bytes::Bytes, content_type: HeaderValue, disposition: &str) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, content_type);
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
+    if let Ok(value) = HeaderValue::from_str(disposition) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     headers.insert(
@@ -289,7 +282,7 @@ pub async fn download(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("sandbox"),
     );
-    Ok(response)
+    response
 }
 
 /// `DELETE /token/{id}/request/{rid}` → 204.
