@@ -31,8 +31,14 @@ const PACKAGE: &str = "@webhooksite/cli@0.2.7";
 const WAIT: Duration = Duration::from_secs(60);
 
 /// The CLI's script: `WHCLI`, or the package under `target/whcli`,
-/// installed from the npm registry when it is not there yet.
+/// installed from the npm registry when it is not there yet (once: the
+/// tests run at the same time, and two npm installs into one folder fail).
 async fn whcli_js() -> PathBuf {
+    static SCRIPT: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
+    SCRIPT.get_or_init(install_whcli).await.clone()
+}
+
+async fn install_whcli() -> PathBuf {
     if let Some(path) = std::env::var_os("WHCLI") {
         return PathBuf::from(path);
     }
