@@ -265,6 +265,34 @@ fn properties(doc: &Value, schema: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Whether `schema` (types, `oneOf`/`anyOf`, references) admits `value`'s
+/// JSON type: enough to check a round trip, not a full validator.
+fn admits(doc: &Value, schema: &Value, value: &Value) -> bool {
+    if let Some(name) = schema["$ref"].as_str() {
+        let name = name.rsplit('/').next().expect("a schema name");
+        return admits(doc, &doc["components"]["schemas"][name], value);
+    }
+    if let Some(options) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
+        return options.iter().any(|option| admits(doc, option, value));
+    }
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    match &schema["type"] {
+        Value::String(t) => t == kind || (t == "number" && kind == "integer"),
+        Value::Array(types) => types
+            .iter()
+            .any(|t| t == kind || (t == "number" && kind == "integer")),
+        _ => true,
+    }
+}
+
 fn keys(object: &Value) -> BTreeSet<String> {
     object
         .as_object()
@@ -281,6 +309,16 @@ async fn the_schemas_are_what_the_server_sends() {
     let bin = app.create_token(json!({})).await;
     assert_eq!(keys(&bin), properties(&doc, "BinJson"), "a bin");
     let id = bin["uuid"].as_str().expect("uuid");
+    // What GET returns validates as a PUT body (clients send it back).
+    let input = &doc["components"]["schemas"]["BinInput"]["properties"];
+    for (field, value) in bin.as_object().expect("a bin") {
+        if let Some(schema) = input.get(field) {
+            assert!(
+                admits(&doc, schema, value),
+                "BinInput.{field} admits {value}"
+            );
+        }
+    }
 
     app.client
         .post(app.url(&format!("/{id}/hook?x=1")))

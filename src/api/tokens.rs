@@ -141,10 +141,25 @@ pub struct BinInput {
     #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     response_headers: Option<Vec<ResponseHeader>>,
-    /// A new password; `null` or `""` removes it; a boolean (what GET
-    /// says) leaves it unchanged. Stored hashed.
-    #[schema(value_type = Option<String>)]
+    /// A new password; `null` or `""` removes it. Stored hashed.
+    #[schema(schema_with = password_schema)]
     password: Option<Option<String>>,
+}
+
+/// `password` as [`BinInput`] reads it: a string, `null`, or the boolean
+/// GET returns (so a GET'd bin validates when sent back).
+fn password_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
+        .description(Some(
+            "A new password; null or \"\" removes it; a boolean (what GET says) leaves it \
+             unchanged. Stored hashed; GET only says whether there is one.",
+        ))
+        .build()
+        .into()
 }
 
 impl<'de> Deserialize<'de> for BinInput {
