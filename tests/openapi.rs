@@ -242,6 +242,15 @@ async fn the_document_names_statuses_credentials_and_parameters() {
     ] {
         assert!(names.contains(name), "{name} in {names:?}");
     }
+    // Operation ids are unique (client generators name functions after them).
+    let mut ids = BTreeSet::new();
+    for item in doc["paths"].as_object().expect("paths").values() {
+        for op in item.as_object().expect("a path item").values() {
+            if let Some(id) = op["operationId"].as_str() {
+                assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+            }
+        }
+    }
     // Every reference points at a schema the document has.
     let text = doc.to_string();
     for (at, _) in text.match_indices("\"$ref\":\"#/components/schemas/") {

@@ -68,7 +68,7 @@ pub struct ApiError {
         docs,
     ),
     components(schemas(ApiError)),
-    modifiers(&Security),
+    modifiers(&Security, &OneIdPerOperation),
     tags(
         (name = "tokens", description = "Bins (webhook.site's tokens) and their settings"),
         (name = "requests", description = "A bin's captured requests"),
@@ -139,6 +139,51 @@ impl Modify for Security {
             .flatten()
             {
                 operation.security = Some(alternatives.clone());
+            }
+        }
+    }
+}
+
+/// Makes operation ids unique, as OpenAPI requires (client generators name
+/// functions after them): an annotation listing several methods, like the
+/// captures', gives them all its function's name, so each of those gets
+/// its method appended.
+struct OneIdPerOperation;
+
+impl Modify for OneIdPerOperation {
+    fn modify(&self, doc: &mut Document) {
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("options", &mut item.options),
+                ("head", &mut item.head),
+                ("patch", &mut item.patch),
+                ("trace", &mut item.trace),
+            ];
+            let mut present: Vec<_> = operations
+                .into_iter()
+                .filter_map(|(method, op)| Some((method, op.as_mut()?)))
+                .collect();
+            let ids: Vec<_> = present
+                .iter()
+                .map(|(_, op)| op.operation_id.clone())
+                .collect();
+            for (method, op) in &mut present {
+                let Some(id) = &mut op.operation_id else {
+                    continue;
+                };
+                if ids
+                    .iter()
+                    .filter(|other| other.as_ref() == Some(id))
+                    .count()
+                    > 1
+                {
+                    id.push('_');
+                    id.push_str(method);
+                }
             }
         }
     }
