@@ -151,7 +151,10 @@ fn routes(state: AppState) -> Router {
         .route("/unlock/{bin}", post(auth::unlock))
         .route("/static/{file}", get(assets::serve))
         .route("/healthz", get(pages::healthz))
-        .route("/metrics", get(pages::metrics));
+        .route("/metrics", get(pages::metrics))
+        // The JSON API's OpenAPI description, and the same as a page.
+        .route("/api/openapi.json", get(api::openapi::document))
+        .route("/api/docs", get(api::openapi::docs));
 
     // Making bins: the API key, when the server has one (`GET /` checks it
     // itself: it only makes a bin for visitors without one).

@@ -399,7 +399,7 @@ pub struct FilePart {
 /// One entry of the request object's `files`: webhook.site's `id`,
 /// `filename`, `size` and `content_type`, plus the form field `name` (the
 /// object's key, repeated so a list of same-named files still says it).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FileJson {
     pub id: Uuid,
     pub name: String,
@@ -436,10 +436,12 @@ pub struct SentResponse {
 }
 
 /// [`SentResponse`] in a request object: `content` as in the request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SentResponseJson {
     pub from: &'static str,
     pub status: u16,
+    /// `[name, value]` pairs in order.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub headers: Vec<(String, String)>,
     pub content: String,
     pub content_encoding: ContentEncoding,
@@ -506,7 +508,7 @@ fn group_by_key(pairs: impl IntoIterator<Item = (String, Value)>) -> Map<String,
 }
 
 /// How `content` carries the body in [`RequestJson`].
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ContentEncoding {
     /// The body is valid UTF-8 and `content` is that text.
@@ -519,7 +521,7 @@ pub enum ContentEncoding {
 /// hookscope's exact-bytes extras (`raw_headers`, `query_string`, `path`,
 /// `http_version`, `content_encoding`). The API and the live feed both send
 /// this shape.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequestJson {
     pub uuid: Uuid,
     #[serde(rename = "type")]
@@ -531,17 +533,24 @@ pub struct RequestJson {
     pub user_agent: Option<String>,
     pub content: String,
     pub content_encoding: ContentEncoding,
+    #[schema(value_type = Object)]
     pub query: Map<String, Value>,
     /// Form fields (webhook.site's `request`): a urlencoded body's pairs or
     /// a multipart body's text parts, keyed by name; a repeated name maps
     /// to an array of its values in order, as in `query`.
+    #[schema(value_type = Object)]
     pub request: Map<String, Value>,
+    /// Lower-cased name → its values in order.
+    #[schema(value_type = Object)]
     pub headers: Map<String, Value>,
+    /// `[name, value]` pairs as received, in order.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub raw_headers: Vec<(String, String)>,
     /// Only when some header value is not UTF-8 (so `raw_headers` had to
     /// replace bytes): every header again, in order, values in standard
     /// base64, so a client can rebuild them exactly (`hookscope forward`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Vec<String>>>)]
     pub raw_headers_base64: Option<Vec<(String, String)>>,
     pub url: String,
     pub path: String,
@@ -550,6 +559,7 @@ pub struct RequestJson {
     pub size: usize,
     /// File parts of a multipart body, keyed by form field name, each a
     /// [`FileJson`]; a repeated name maps to an array of them in order.
+    #[schema(value_type = Object)]
     pub files: Map<String, Value>,
     pub created_at: String,
     pub updated_at: String,

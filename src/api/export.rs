@@ -48,17 +48,37 @@ const COLUMNS: [&str; 9] = [
 /// Filters of a CSV export: the list's (`GET /token/{id}/requests`), read
 /// as text and checked by [`filter_from`]. The dashboard's search box
 /// sends its text as `q`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CsvParams {
+    /// webhook.site's query language, as in the list (also as `q`).
     #[serde(alias = "q")]
     query: Option<String>,
+    /// Received at or after, UTC: `2024-01-31 23:59:59` or `2024-01-31`.
     date_from: Option<String>,
+    /// Received at or before, UTC.
     date_to: Option<String>,
+    /// `oldest` (the default) or `newest` first.
     sorting: Option<String>,
 }
 
 /// `GET /token/{id}/requests.csv`: the bin's requests as CSV, oldest first
 /// unless `sorting=newest`, filtered as the list is.
+#[utoipa::path(
+    get,
+    path = "/token/{id}/requests.csv",
+    tag = "requests",
+    summary = "The bin's requests as CSV",
+    description = "One row per request: time, method, URL, IP, size, content type, body as \
+        text or base64. Filtered as the list is.",
+    params(("id" = uuid::Uuid, Path, description = "The bin's id (webhook.site's token)"), CsvParams),
+    responses(
+        (status = 200, description = "CSV, one row per request", content_type = "text/csv"),
+        (status = 400, description = "A malformed query, date or sorting", body = super::openapi::ApiError),
+        (status = 401, description = "API key or bin password missing or wrong", body = super::openapi::ApiError),
+        (status = 404, description = "No bin with this id", body = super::openapi::ApiError)
+    )
+)]
 pub async fn requests_csv(
     State(state): State<AppState>,
     Path(id): Path<String>,

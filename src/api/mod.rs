@@ -3,10 +3,12 @@
 //! changing the base URL. Errors are `{"error": …, "message": …}` (the
 //! `negotiate` middleware renders every 4xx under `/token` as JSON).
 //! Next to it: the CSV export (`export`), and the live channel
-//! webhook.site's CLI listens on (`echo`).
+//! webhook.site's CLI listens on (`echo`), and the API's OpenAPI
+//! description (`openapi`).
 
 pub mod echo;
 mod export;
+pub mod openapi;
 mod requests;
 mod tokens;
 

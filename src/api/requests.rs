@@ -7,9 +7,11 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::macros::format_description;
 use time::{Date, PrimitiveDateTime};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::json;
+use super::openapi::ApiError;
 use crate::app::{find_bin, AppState};
 use crate::error::{error_response, AppError};
 use crate::model::{CapturedRequest, RequestJson, SentResponseJson, Timestamp};
@@ -22,18 +24,26 @@ const MAX_PER_PAGE: u32 = 100;
 
 /// Query of `GET /token/{id}/requests`. Everything is read as text and
 /// checked here, so a bad value gets a one-line 400.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// `oldest` (the default) or `newest` first.
     sorting: Option<String>,
+    /// Requests per page, 1–100 (50 unless given).
     per_page: Option<String>,
+    /// Which page, from 1.
     page: Option<String>,
+    /// webhook.site's query language: `field:value`, words, `"phrases"`,
+    /// `AND`, `OR`, `NOT`/`-`, parentheses, `*`, ranges.
     query: Option<String>,
+    /// Received at or after, UTC: `2024-01-31 23:59:59` or `2024-01-31`.
     date_from: Option<String>,
+    /// Received at or before, UTC (a bare date includes the whole day).
     date_to: Option<String>,
 }
 
 /// webhook.site's page of requests.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct RequestPage {
     data: Vec<RequestJson>,
     total: u64,
@@ -124,6 +134,19 @@ fn request_json(state: &AppState, req: &CapturedRequest) -> RequestJson {
 
 /// `GET /token/{id}/requests`: a page of requests, oldest first unless
 /// `sorting=newest`; `per_page` is kept within 1–100.
+#[utoipa::path(
+    get,
+    path = "/token/{id}/requests",
+    tag = "requests",
+    summary = "A page of the bin's requests, filtered",
+    params(("id" = Uuid, Path, description = "The bin's id (webhook.site's token)"), ListParams),
+    responses(
+        (status = 200, description = "webhook.site's page of requests", body = RequestPage),
+        (status = 400, description = "A malformed query (the message says where), date, number or sorting", body = ApiError),
+        (status = 401, description = "API key or bin password missing or wrong", body = ApiError),
+        (status = 404, description = "No bin with this id", body = ApiError)
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -185,6 +208,18 @@ async fn stored(state: &AppState, id: &str, rid: &str) -> Result<CapturedRequest
 }
 
 /// `GET /token/{id}/request/latest`: 404 when the bin is empty.
+#[utoipa::path(
+    get,
+    path = "/token/{id}/request/latest",
+    tag = "requests",
+    summary = "The newest request",
+    params(("id" = Uuid, Path, description = "The bin's id (webhook.site's token)")),
+    responses(
+        (status = 200, description = "The request", body = RequestJson),
+        (status = 401, description = "API key or bin password missing or wrong", body = ApiError),
+        (status = 404, description = "No bin with this id, or it is empty", body = ApiError)
+    )
+)]
 pub async fn latest(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -210,6 +245,19 @@ pub async fn latest(
 }
 
 /// `GET /token/{id}/request/{rid}`.
+#[utoipa::path(
+    get,
+    path = "/token/{id}/request/{rid}",
+    tag = "requests",
+    summary = "One request",
+    description = "With `response`, what a listen-mode capture answered its sender.",
+    params(("id" = Uuid, Path, description = "The bin's id (webhook.site's token)"), ("rid" = Uuid, Path, description = "The request's id")),
+    responses(
+        (status = 200, description = "The request", body = RequestJson),
+        (status = 401, description = "API key or bin password missing or wrong", body = ApiError),
+        (status = 404, description = "No bin with this id, or no such request in it", body = ApiError)
+    )
+)]
 pub async fn request(
     State(state): State<AppState>,
     Path((id, rid)): Path<(String, String)>,
@@ -227,6 +275,19 @@ pub async fn request(
 
 /// `GET /token/{id}/request/{rid}/raw`: the exact body bytes with the
 /// original content type, as a download no browser renders.
+#[utoipa::path(
+    get,
+    path = "/token/{id}/request/{rid}/raw",
+    tag = "requests",
+    summary = "The exact body bytes",
+    description = "An attachment, with the content type it was sent with.",
+    params(("id" = Uuid, Path, description = "The bin's id (webhook.site's token)"), ("rid" = Uuid, Path, description = "The request's id")),
+    responses(
+        (status = 200, description = "The body as received", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, description = "API key or bin password missing or wrong", body = ApiError),
+        (status = 404, description = "No bin with this id, or no such request in it", body = ApiError)
+    )
+)]
 pub async fn raw(
     State(state): State<AppState>,
     Path((id, rid)): Path<(String, String)>,
@@ -243,6 +304,19 @@ pub async fn raw(
 /// `GET /token/{id}/request/{rid}/download/{file_id}`: one file part of a
 /// multipart request, its exact bytes, by the id its `files` entry gives.
 /// Like `/raw`, an attachment no browser renders.
+#[utoipa::path(
+    get,
+    path = "/token/{id}/request/{rid}/download/{file_id}",
+    tag = "requests",
+    summary = "One file of a multipart request",
+    description = "The part's exact bytes as an attachment, by the `id` of its `files` entry.",
+    params(("id" = Uuid, Path, description = "The bin's id (webhook.site's token)"), ("rid" = Uuid, Path, description = "The request's id"), ("file_id" = Uuid, Path, description = "The file's `id` in `files`")),
+    responses(
+        (status = 200, description = "The part's bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, description = "API key or bin password missing or wrong", body = ApiError),
+        (status = 404, description = "No such bin, request or file", body = ApiError)
+    )
+)]
 pub async fn download(
     State(state): State<AppState>,
     Path((id, rid, file_id)): Path<(String, String, String)>,
@@ -286,6 +360,18 @@ fn attachment(body: bytes::Bytes, content_type: HeaderValue, disposition: &str) 
 }
 
 /// `DELETE /token/{id}/request/{rid}` → 204.
+#[utoipa::path(
+    delete,
+    path = "/token/{id}/request/{rid}",
+    tag = "requests",
+    summary = "Delete one request",
+    params(("id" = Uuid, Path, description = "The bin's id (webhook.site's token)"), ("rid" = Uuid, Path, description = "The request's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "API key or bin password missing or wrong", body = ApiError),
+        (status = 404, description = "No bin with this id, or no such request in it", body = ApiError)
+    )
+)]
 pub async fn delete_request(
     State(state): State<AppState>,
     Path((id, rid)): Path<(String, String)>,
@@ -300,6 +386,26 @@ pub async fn delete_request(
 
 /// `DELETE /token/{id}/request` → 204: the bin is emptied (not deleted),
 /// or only the requests matching `query`, `date_from` and `date_to`.
+#[utoipa::path(
+    delete,
+    path = "/token/{id}/request",
+    tag = "requests",
+    summary = "Delete the bin's requests, or those a query matches",
+    description = "Deletes exactly what the list shows for the same `query`, `date_from` and \
+        `date_to`; without them, every request (the bin stays).",
+    params(
+        ("id" = Uuid, Path, description = "The bin's id (webhook.site's token)"),
+        ("query" = Option<String>, Query, description = "webhook.site's query language, as in the list"),
+        ("date_from" = Option<String>, Query, description = "Received at or after, UTC"),
+        ("date_to" = Option<String>, Query, description = "Received at or before, UTC")
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "A malformed query (the message says where), date, number or sorting", body = ApiError),
+        (status = 401, description = "API key or bin password missing or wrong", body = ApiError),
+        (status = 404, description = "No bin with this id", body = ApiError)
+    )
+)]
 pub async fn clear(
     State(state): State<AppState>,
     Path(id): Path<String>,

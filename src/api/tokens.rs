@@ -10,8 +10,10 @@ use bytes::Bytes;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::openapi::ApiError;
 use super::{json, parse_json};
 use crate::app::{find_bin, AppState};
 use crate::config::Config;
@@ -27,7 +29,7 @@ const MAX_TEXT_FIELD: usize = 1024;
 
 /// The bin object: webhook.site's token fields, plus `expires_at`, `url`
 /// and `response_headers`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BinJson {
     pub uuid: Uuid,
     pub redirect: bool,
@@ -93,14 +95,14 @@ impl BinJson {
 }
 
 /// One extra answer header, in order.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct ResponseHeader {
     pub name: String,
     pub value: String,
 }
 
 /// `expiry` as webhook.site takes it: seconds, or `true`/`false`.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(untagged)]
 enum Expiry {
     Secs(u32),
@@ -115,21 +117,49 @@ enum Expiry {
 /// (`uuid`, `ip`, `created_at`, …) and unknown ones are ignored, and
 /// `password` as a boolean (what GET says) means "unchanged". A settable
 /// field of the wrong type is refused, by name.
-#[derive(Debug, Default)]
+// The schema describes the JSON this type reads (see its `Deserialize`):
+// every field optional, nullable ones as `T | null`.
+#[derive(Debug, Default, ToSchema)]
 pub struct BinInput {
+    /// 100–599.
+    #[schema(value_type = Option<u16>, minimum = 100, maximum = 599)]
     default_status: Option<u16>,
     default_content: Option<String>,
     default_content_type: Option<String>,
     timeout: Option<u32>,
     listen: Option<u32>,
     cors: Option<bool>,
+    #[schema(value_type = Option<u32>)]
     request_limit: Option<Option<u32>>,
+    /// Seconds until the bin is deleted; `true` is a week, `false` or
+    /// `null` never.
+    #[schema(value_type = Option<Expiry>)]
     expiry: Option<Option<Expiry>>,
+    /// A second capture URL, `/{alias}`: unique, not a UUID nor a route.
+    #[schema(value_type = Option<String>)]
     alias: Option<Option<String>>,
+    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     response_headers: Option<Vec<ResponseHeader>>,
     /// A new password; `null` or `""` removes it. Stored hashed.
+    #[schema(schema_with = password_schema)]
     password: Option<Option<String>>,
+}
+
+/// `password` as [`BinInput`] reads it: a string, `null`, or the boolean
+/// GET returns (so a GET'd bin validates when sent back).
+fn password_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
+        .description(Some(
+            "A new password; null or \"\" removes it; a boolean (what GET says) leaves it \
+             unchanged. Stored hashed; GET only says whether there is one.",
+        ))
+        .build()
+        .into()
 }
 
 impl<'de> Deserialize<'de> for BinInput {
@@ -371,6 +401,21 @@ fn response_headers(headers: Vec<ResponseHeader>) -> Result<Vec<(String, String)
 }
 
 /// `POST /token` → 201 and the new bin.
+#[utoipa::path(
+    post,
+    path = "/token",
+    tag = "tokens",
+    summary = "Make a bin",
+    request_body(content = Option<BinInput>, description = "Settings; an empty body takes the defaults"),
+    responses(
+        (status = 201, description = "The new bin", body = BinJson),
+        (status = 400, description = "The body is not valid JSON", body = ApiError),
+        (status = 401, description = "The server's API key is missing or wrong", body = ApiError),
+        (status = 413, description = "The body is over the limit", body = ApiError),
+        (status = 422, description = "A setting has a wrong type or value, or the alias is taken", body = ApiError),
+        (status = 429, description = "The server has its maximum of bins", body = ApiError)
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -395,6 +440,18 @@ pub async fn create(
 }
 
 /// `GET /token/{id}`.
+#[utoipa::path(
+    get,
+    path = "/token/{id}",
+    tag = "tokens",
+    summary = "Read a bin",
+    params(("id" = Uuid, Path, description = "The bin's id (webhook.site's token)")),
+    responses(
+        (status = 200, description = "The bin", body = BinJson),
+        (status = 401, description = "API key or bin password missing or wrong", body = ApiError),
+        (status = 404, description = "No bin with this id", body = ApiError)
+    )
+)]
 pub async fn read(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -404,6 +461,24 @@ pub async fn read(
 }
 
 /// `PUT /token/{id}` → 200 and the updated bin.
+#[utoipa::path(
+    put,
+    path = "/token/{id}",
+    tag = "tokens",
+    summary = "Change a bin's settings",
+    description = "Fields left out keep their value. Whatever GET returned can be sent back \
+        as it is: read-only and unknown fields are ignored.",
+    params(("id" = Uuid, Path, description = "The bin's id (webhook.site's token)")),
+    request_body(content = Option<BinInput>, description = "The settings to change"),
+    responses(
+        (status = 200, description = "The updated bin", body = BinJson),
+        (status = 400, description = "The body is not valid JSON", body = ApiError),
+        (status = 401, description = "API key or bin password missing or wrong", body = ApiError),
+        (status = 404, description = "No bin with this id", body = ApiError),
+        (status = 413, description = "The body is over the limit", body = ApiError),
+        (status = 422, description = "A setting has a wrong type or value, or the alias is taken", body = ApiError)
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -422,13 +497,34 @@ pub async fn update(
 
 /// What `PUT /token/{id}/cors/toggle` may carry: nothing (webhook.site's
 /// form: flip it), or the state wanted.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 struct CorsInput {
     enabled: Option<bool>,
 }
 
+/// Whether a bin's answers carry CORS headers.
+#[derive(Debug, Serialize, ToSchema)]
+struct CorsState {
+    enabled: bool,
+}
+
 /// `PUT /token/{id}/cors/toggle` → 200 `{"enabled": bool}`: flips whether
 /// the bin's answers carry CORS headers (or sets it, given `enabled`).
+#[utoipa::path(
+    put,
+    path = "/token/{id}/cors/toggle",
+    tag = "tokens",
+    summary = "Flip (or set) whether the bin answers with CORS headers",
+    params(("id" = Uuid, Path, description = "The bin's id (webhook.site's token)")),
+    request_body(content = Option<CorsInput>, description = "Empty flips it; `enabled` sets it"),
+    responses(
+        (status = 200, description = "The state now", body = CorsState),
+        (status = 400, description = "The body is not valid JSON", body = ApiError),
+        (status = 401, description = "API key or bin password missing or wrong", body = ApiError),
+        (status = 404, description = "No bin with this id", body = ApiError),
+        (status = 422, description = "`enabled` is not a boolean", body = ApiError)
+    )
+)]
 pub async fn toggle_cors(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -441,7 +537,9 @@ pub async fn toggle_cors(
     let bin = state.store.update_bin(bin.id, settings).await?;
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({ "enabled": bin.settings.cors }),
+        &CorsState {
+            enabled: bin.settings.cors,
+        },
     ))
 }
 
@@ -466,6 +564,18 @@ fn refused_setting(e: StoreError) -> AppError {
 }
 
 /// `DELETE /token/{id}` → 204; the bin and its requests are gone.
+#[utoipa::path(
+    delete,
+    path = "/token/{id}",
+    tag = "tokens",
+    summary = "Delete a bin and its requests",
+    params(("id" = Uuid, Path, description = "The bin's id (webhook.site's token)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "API key or bin password missing or wrong", body = ApiError),
+        (status = 404, description = "No bin with this id", body = ApiError)
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
