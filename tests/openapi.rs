@@ -9,7 +9,6 @@ mod browser;
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::Instant;
 
 use browser::Browser;
@@ -448,39 +447,10 @@ async fn the_docs_page_lists_every_operation_and_runs_under_the_csp() {
             "return document.readyState === 'complete';",
         )
         .await;
-    let axe = std::fs::read_to_string(axe_js().await).expect("axe.min.js");
+    let axe = std::fs::read_to_string(browser::axe_js().await).expect("axe.min.js");
     browser.eval_with(&axe, Vec::new()).await;
-    let violations = browser
-        .eval_async(
-            "const done = arguments[arguments.length - 1];
-             axe.run(document, { resultTypes: ['violations'] }).then(r => done(
-               r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-                 .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))),
-               e => done(['axe failed: ' + e]));",
-        )
-        .await;
-    assert_eq!(violations, json!([]), "axe-core on /api/docs");
+    let violations = browser::serious_violations(&browser).await;
+    assert_eq!(violations, Vec::<String>::new(), "axe-core on /api/docs");
     browser.quit().await;
     app.stop().await;
-}
-
-/// axe-core's browser script, as tests/ui.rs finds it: `AXE_CORE`, or the
-/// npm package under `target/axe`, installed when it is not there yet.
-async fn axe_js() -> PathBuf {
-    if let Some(path) = std::env::var_os("AXE_CORE") {
-        return PathBuf::from(path);
-    }
-    let prefix = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/axe");
-    let script = prefix.join("node_modules/axe-core/axe.min.js");
-    if !script.exists() {
-        let status = tokio::process::Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&prefix)
-            .arg("axe-core@4")
-            .status()
-            .await
-            .expect("run npm (install node and npm; .ci/run does)");
-        assert!(status.success(), "npm install axe-core@4: {status}");
-    }
-    script
 }

@@ -8,8 +8,6 @@
 mod browser;
 mod common;
 
-use std::path::PathBuf;
-
 use browser::Browser;
 use common::TestApp;
 use fantoccini::Locator;
@@ -784,7 +782,7 @@ async fn the_page_lists_the_bins_this_browser_made_or_opened() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axe_finds_nothing_serious_in_light_or_dark() {
-    let axe = std::fs::read_to_string(axe_js().await).expect("axe.min.js");
+    let axe = std::fs::read_to_string(browser::axe_js().await).expect("axe.min.js");
     let app = TestApp::spawn().await;
     let bin = app.new_bin().await;
     let json_request = TestApp::request_id(
@@ -826,7 +824,7 @@ async fn axe_finds_nothing_serious_in_light_or_dark() {
              return true;",
         )
         .await;
-    let planted = serious_violations(&browser).await;
+    let planted = browser::serious_violations(&browser).await;
     assert!(
         planted.iter().any(|v| v.contains("#axe-canary")),
         "axe sees an unnamed button: {planted:?}"
@@ -847,7 +845,7 @@ async fn axe_finds_nothing_serious_in_light_or_dark() {
             let expected = if scheme == "dark" { DARK } else { LIGHT };
             assert_eq!(background, json!(expected), "{what} in {scheme}");
             browser.eval_with(&axe, Vec::new()).await;
-            let violations = serious_violations(&browser).await;
+            let violations = browser::serious_violations(&browser).await;
             found.extend(
                 violations
                     .into_iter()
@@ -858,42 +856,6 @@ async fn axe_finds_nothing_serious_in_light_or_dark() {
     assert!(found.is_empty(), "axe-core found:\n{}", found.join("\n"));
     browser.quit().await;
     app.stop().await;
-}
-
-/// axe-core's serious and critical findings on the page (axe injected).
-async fn serious_violations(browser: &Browser) -> Vec<String> {
-    let violations = browser
-        .eval_async(
-            "const done = arguments[arguments.length - 1];
-             axe.run(document, { resultTypes: ['violations'] }).then(r => done(
-               r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-                 .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))),
-               e => done(['axe failed: ' + e]));",
-        )
-        .await;
-    serde_json::from_value(violations).expect("a list of findings")
-}
-
-/// axe-core's browser script: `AXE_CORE` (a path to `axe.min.js`), or the
-/// npm package under `target/axe`, installed from the registry when it is
-/// not there yet (the way tests/smee_client.rs gets smee-client).
-async fn axe_js() -> PathBuf {
-    if let Some(path) = std::env::var_os("AXE_CORE") {
-        return PathBuf::from(path);
-    }
-    let prefix = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/axe");
-    let script = prefix.join("node_modules/axe-core/axe.min.js");
-    if !script.exists() {
-        let status = tokio::process::Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&prefix)
-            .arg("axe-core@4")
-            .status()
-            .await
-            .expect("run npm (install node and npm; .ci/run does)");
-        assert!(status.success(), "npm install axe-core@4: {status}");
-    }
-    script
 }
 
 async fn open(browser: &Browser, url: &str) {

@@ -487,3 +487,39 @@ fn free_port() -> u16 {
         .expect("a free local port")
         .port()
 }
+
+/// axe-core's serious and critical findings on the page (axe injected).
+pub async fn serious_violations(browser: &Browser) -> Vec<String> {
+    let violations = browser
+        .eval_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+               r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))),
+               e => done(['axe failed: ' + e]));",
+        )
+        .await;
+    serde_json::from_value(violations).expect("a list of findings")
+}
+
+/// axe-core's browser script: `AXE_CORE` (a path to `axe.min.js`), or the
+/// npm package under `target/axe`, installed from the registry when it is
+/// not there yet (the way tests/smee_client.rs gets smee-client).
+pub async fn axe_js() -> PathBuf {
+    if let Some(path) = std::env::var_os("AXE_CORE") {
+        return PathBuf::from(path);
+    }
+    let prefix = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/axe");
+    let script = prefix.join("node_modules/axe-core/axe.min.js");
+    if !script.exists() {
+        let status = tokio::process::Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg("axe-core@4")
+            .status()
+            .await
+            .expect("run npm (install node and npm; .ci/run does)");
+        assert!(status.success(), "npm install axe-core@4: {status}");
+    }
+    script
+}
