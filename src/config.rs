@@ -116,6 +116,24 @@ pub struct Config {
     #[arg(long, env = "HOOKSCOPE_MAX_VIEWERS_PER_BIN", default_value_t = 256)]
     pub max_viewers_per_bin: usize,
 
+    /// Sessions webhook.site's live channel (`/socket.io/`, its CLI's live
+    /// mode) keeps at once; a new one beyond it is refused with 503 and a
+    /// retry hint.
+    #[arg(
+        long,
+        env = "HOOKSCOPE_MAX_LIVE_CHANNEL_SESSIONS",
+        default_value_t = 1_000
+    )]
+    pub max_live_channel_sessions: usize,
+
+    /// Bins one live-channel session may subscribe to; one more is refused.
+    #[arg(
+        long,
+        env = "HOOKSCOPE_MAX_LIVE_CHANNEL_SUBSCRIPTIONS",
+        default_value_t = 16
+    )]
+    pub max_live_channel_subscriptions: usize,
+
     /// Seconds that shutdown waits for in-flight requests to finish.
     #[arg(long, env = "HOOKSCOPE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

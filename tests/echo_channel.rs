@@ -213,3 +213,32 @@ async fn unknown_channels_sessions_and_protocols_are_refused() {
     assert_eq!(malformed.status(), 400);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_channels_session_and_subscription_limits_are_settings() {
+    let app = TestApp::spawn_with(|config| {
+        config.max_live_channel_sessions = 1;
+        config.max_live_channel_subscriptions = 1;
+    })
+    .await;
+    let (first, second) = (app.new_bin().await, app.new_bin().await);
+    let session = Session::open(&app).await;
+
+    // A second session is one too many: refused with a reason, and the
+    // open one keeps working.
+    let refused = app.get("/socket.io/?EIO=3&transport=polling&t=a2").await;
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await.expect("JSON refusal");
+    assert!(body["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("Too many")));
+
+    // One bin per session: the second subscription is refused (429).
+    session.subscribe(first, json!({})).await;
+    assert_eq!(app.state.hub.viewers(first), 1);
+    session.subscribe(second, json!({})).await;
+    let got = session.poll().await;
+    assert_eq!(event(&got[0])[2], 429, "{got:?}");
+    assert_eq!(app.state.hub.viewers(second), 0);
+    app.stop().await;
+}

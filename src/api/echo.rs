@@ -47,10 +47,6 @@ const PING_INTERVAL_MS: u64 = 25_000;
 const PING_TIMEOUT_MS: u64 = 20_000;
 /// A session no request touched for this long has lost its client.
 const SESSION_IDLE: Duration = Duration::from_secs(60);
-/// Sessions one server keeps at most (each may hold subscriptions).
-const MAX_SESSIONS: usize = 1_000;
-/// Channels of one session at most.
-const MAX_CHANNELS: usize = 16;
 /// Packets waiting for a client's next poll at most: one that stops
 /// polling loses what comes after (as a lagging live viewer does) instead
 /// of holding it in memory.
@@ -226,7 +222,8 @@ pub async fn poll(
         return refusal;
     }
     let Some(sid) = params.sid.as_deref() else {
-        return handshake(&sessions, peer.map(|Extension(ConnectInfo(at))| at.ip()));
+        let client = peer.map(|Extension(ConnectInfo(at))| at.ip());
+        return handshake(&sessions, client, state.config.max_live_channel_sessions);
     };
     let Some(session) = sessions.get(sid) else {
         return unknown_session();
@@ -253,7 +250,8 @@ pub async fn poll(
     payload_response(&packets)
 }
 
-fn handshake(sessions: &EchoSessions, client: Option<IpAddr>) -> Response {
+/// Opens a session, unless `max_sessions` are open already.
+fn handshake(sessions: &EchoSessions, client: Option<IpAddr>, max_sessions: usize) -> Response {
     let sid = Uuid::new_v4().simple().to_string();
     let (outbox, inbox) = mpsc::channel(OUTBOX);
     let session = Arc::new(Session {
@@ -266,7 +264,7 @@ fn handshake(sessions: &EchoSessions, client: Option<IpAddr>) -> Response {
     {
         let mut all = sessions.lock();
         all.retain(|_, s| s.idle() < SESSION_IDLE);
-        if all.len() >= MAX_SESSIONS {
+        if all.len() >= max_sessions {
             return refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 3,
@@ -390,7 +388,7 @@ async fn subscribe(
     if session.feeds().contains_key(channel) {
         return Ok(());
     }
-    if session.feeds().len() >= MAX_CHANNELS
+    if session.feeds().len() >= state.config.max_live_channel_subscriptions
         || state.hub.viewers(bin.id) >= state.config.max_viewers_per_bin
     {
         return Err(StatusCode::TOO_MANY_REQUESTS);
