@@ -8,19 +8,13 @@ use std::fmt::Write as _;
 use uuid::Uuid;
 
 use crate::model::{CapturedRequest, Header, SentResponse};
-use crate::multipart::{self, Part};
-
-pub use crate::multipart::essence;
+use crate::multipart::{self, essence, Part};
 
 /// Most body text shown inline, also the largest body we pretty-print or
 /// split into form fields; "show all" and the download have the rest.
 pub const PREVIEW_LIMIT: usize = 64 * 1024;
 /// Most body bytes shown as hex.
 const HEX_LIMIT: usize = 16 * 1024;
-/// Largest multipart body split into parts (parts can be downloaded one by
-/// one, so this is larger than what is shown): the same limit as the API's
-/// `files`, so both list the same parts.
-pub const PARTS_LIMIT: usize = multipart::PARSE_LIMIT;
 
 /// One field of a urlencoded form (repeated names kept, in order).
 pub struct FormField {
@@ -100,11 +94,11 @@ impl RequestDetail {
         let mut json = None;
         let mut xml = None;
         if small && mime == "application/x-www-form-urlencoded" && req.body_text().is_some() {
-            form = form_urlencoded::parse(body)
-                .map(|(k, v)| FormField {
-                    name: k.into_owned(),
-                    value: v.into_owned(),
-                })
+            form = req
+                .form()
+                .fields
+                .into_iter()
+                .map(|(name, value)| FormField { name, value })
                 .collect();
         }
         if mime == "multipart/form-data" {

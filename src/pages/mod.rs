@@ -225,7 +225,7 @@ pub fn method_class(method: &str) -> &'static str {
 
 /// A badge-sized name for a `Content-Type`: `json`, `form`, `xml`…
 fn kind_of(content_type: &str) -> String {
-    let mime = detail::essence(content_type);
+    let mime = crate::multipart::essence(content_type);
     let kind = match mime.as_str() {
         "application/x-www-form-urlencoded" => "form",
         "multipart/form-data" => "multipart",
@@ -500,11 +500,7 @@ pub async fn download_part(
 ) -> Result<Response, AppError> {
     let req = find_request(&store, &bin, &request).await?;
     let content_type = req.header_str("content-type").unwrap_or_default();
-    if detail::essence(&content_type) != "multipart/form-data"
-        || req.body.len() > detail::PARTS_LIMIT
-    {
-        return Err(AppError::NotFound);
-    }
+    // No parts (so 404) unless the body is multipart within the limit.
     let mut parts = crate::multipart::parts(&req.body, &content_type);
     let index = number.checked_sub(1).ok_or(AppError::NotFound)?;
     if index >= parts.len() {
