@@ -439,3 +439,77 @@ async fn uploads_are_found_by_field_file_name_and_type() {
         assert!(found(query.into()).await.is_empty(), "{query}");
     }
 }
+
+/// A term that matches more than the count looks ahead says "at least"
+/// instead of walking every match, and paging stays right both ways: the
+/// API's `is_last_page` and the dashboard's "Older" link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_common_term_counts_far_enough_to_page_and_says_so() {
+    const SENT: u64 = 10_200;
+    let app = TestApp::spawn_with(|c| {
+        c.max_requests_per_bin = 20_000;
+        c.captures_per_second_per_bin = 0;
+    })
+    .await;
+    let bin = app.new_bin().await;
+    let (next, todo) = (
+        std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        SENT,
+    );
+    let senders: Vec<_> = (0..32)
+        .map(|_| {
+            let (client, url, next) = (
+                app.client.clone(),
+                app.url(&format!("/{bin}")),
+                next.clone(),
+            );
+            tokio::spawn(async move {
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < todo {
+                    let sent = client.post(&url).body("many").send().await.expect("POST");
+                    assert_eq!(sent.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+
+    let page = |query: &str, page: u64| {
+        format!("/token/{bin}/requests?query={query}&per_page=100&page={page}")
+    };
+    let first = app.json(&page("method:POST", 1)).await;
+    assert_eq!(first["total"], 10_100, "{}", first["total"]);
+    assert_eq!(first["total_exact"], false);
+    assert_eq!(first["is_last_page"], false);
+    assert_eq!(first["data"].as_array().map(Vec::len), Some(100));
+    // Far enough in, the count reaches the end and is exact again.
+    let last = app.json(&page("method:POST", 102)).await;
+    assert_eq!(last["total"], SENT);
+    assert_eq!(last["total_exact"], true);
+    assert_eq!(last["is_last_page"], true);
+    assert_eq!(last["from"], 10_101);
+    assert_eq!(last["to"], SENT);
+    // Unfiltered, the bin's own count is exact at once.
+    let all = app.json(&format!("/token/{bin}/requests?per_page=1")).await;
+    assert_eq!(all["total"], SENT);
+    assert_eq!(all["total_exact"], true);
+    // A rare term is exact.
+    let none = app.json(&page("method:PUT", 1)).await;
+    assert_eq!(
+        (none["total"].as_u64(), none["total_exact"].as_bool()),
+        (Some(0), Some(true))
+    );
+
+    let dashboard = app.html(&format!("/view/{bin}?q=method:POST")).await;
+    let shown = app.state.config.page_size as u64 + 10_000;
+    assert!(
+        dashboard.contains(&format!(r#"<span id="request-count">{shown}+</span>"#)),
+        "the dashboard says at least {shown}"
+    );
+    assert!(dashboard.contains("Older →"), "the next page is offered");
+    assert!(
+        dashboard.contains("+</span>"),
+        "pages are a lower bound too"
+    );
+}

@@ -16,7 +16,7 @@ use crate::app::{find_bin, AppState};
 use crate::error::{error_response, AppError};
 use crate::model::{CapturedRequest, RequestJson, SentResponseJson, Timestamp};
 use crate::multipart;
-use crate::store::{Page, RequestFilter, SearchQuery};
+use crate::store::{Count, Page, RequestFilter, SearchQuery, COUNT_AHEAD};
 
 /// Requests per page unless `per_page` says otherwise, and its bounds.
 const DEFAULT_PER_PAGE: u32 = 50;
@@ -46,7 +46,12 @@ pub struct ListParams {
 #[derive(Debug, Serialize, ToSchema)]
 struct RequestPage {
     data: Vec<RequestJson>,
+    /// How many requests match. A filtered count stops 10 000 past the
+    /// page asked for; then `total_exact` is false and at least this many
+    /// match (`is_last_page` is right either way).
     total: u64,
+    /// False when `total` is a lower bound (see `total`).
+    total_exact: bool,
     per_page: u32,
     current_page: u64,
     is_last_page: bool,
@@ -167,8 +172,14 @@ pub async fn list(
     .clamp(1, MAX_PER_PAGE.into());
     let per_page = u32::try_from(per_page).unwrap_or(MAX_PER_PAGE);
     let page = number("page", params.page.as_deref(), 1)?.max(1);
-    let total = state.store.count_matching(bin, filter.clone()).await?;
     let offset = (page - 1).saturating_mul(u64::from(per_page));
+    let counted = offset
+        .saturating_add(u64::from(per_page))
+        .saturating_add(COUNT_AHEAD);
+    let Count { n: total, exact } = state
+        .store
+        .count_matching(bin, filter.clone(), counted)
+        .await?;
     let requests = if offset < total {
         state
             .store
@@ -188,6 +199,7 @@ pub async fn list(
     let body = RequestPage {
         data: requests.iter().map(|r| request_json(&state, r)).collect(),
         total,
+        total_exact: exact,
         per_page,
         current_page: page,
         is_last_page: offset.saturating_add(u64::from(per_page)) >= total,

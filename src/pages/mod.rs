@@ -24,7 +24,7 @@ use crate::error::AppError;
 use crate::limits::Limits;
 use crate::metrics::{StoreFigures, METRICS};
 use crate::model::{sub_path_of, Bin};
-use crate::store::{Page, RequestFilter, RequestSummary, SearchQuery, Store};
+use crate::store::{Count, Page, RequestFilter, RequestSummary, SearchQuery, Store, COUNT_AHEAD};
 use detail::RequestDetail;
 pub use export::{export_csv, export_har, export_json};
 pub use settings::{save_settings, settings};
@@ -279,7 +279,8 @@ struct ViewPage {
     capture_url: String,
     curl_example: String,
     rows: Vec<Row>,
-    total: u64,
+    /// How many match; a search counts only so far (shown as "10000+").
+    total: Count,
     page: u64,
     pages: u64,
     selected: Option<RequestDetail>,
@@ -323,9 +324,12 @@ pub async fn view(
                 query,
                 ..RequestFilter::default()
             };
-            let total = store.count_matching(bin, filter.clone()).await?;
-            let pages = total.div_ceil(per_page).max(1);
-            let page = params.page.unwrap_or(1).clamp(1, pages);
+            let page = params.page.unwrap_or(1).max(1);
+            let ahead = page.saturating_mul(per_page).saturating_add(COUNT_AHEAD);
+            let total = store.count_matching(bin, filter.clone(), ahead).await?;
+            // Past the last page, show the last one.
+            let pages = total.n.div_ceil(per_page).max(1);
+            let page = page.min(pages);
             let summaries = store
                 .find_summaries(
                     bin,
@@ -338,7 +342,7 @@ pub async fn view(
                 .await?;
             (total, page, pages, summaries)
         }
-        None => (0, 1, 1, Vec::new()),
+        None => (Count { n: 0, exact: true }, 1, 1, Vec::new()),
     };
     let chosen = params.r.as_deref().filter(|r| !r.is_empty());
     let wanted = match chosen {

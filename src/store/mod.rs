@@ -103,6 +103,19 @@ pub struct Page {
     pub limit: u32,
 }
 
+/// How far past the page being shown a filtered count goes before it stops
+/// and says "at least": paging never needs more, and a term matching every
+/// one of a million requests stays as quick to list as a rare one.
+pub const COUNT_AHEAD: u64 = 10_000;
+
+/// How many requests matched, as far as the count went: `n` is exact, or
+/// the limit the count stopped at (`exact` false: at least `n` match).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    pub n: u64,
+    pub exact: bool,
+}
+
 /// Which of a bin's requests to find, and in which order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestFilter {

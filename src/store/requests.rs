@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::search::Plan;
 use super::{
-    codec, full_request, Page, RequestFilter, RequestSummary, Store, StoreError, FULL_COLUMNS,
+    codec, full_request, Count, Page, RequestFilter, RequestSummary, Store, StoreError,
+    FULL_COLUMNS,
 };
 use crate::model::{CapturedRequest, Header, Timestamp};
 
@@ -158,39 +159,48 @@ impl Store {
             .await
     }
 
-    /// How many of a bin's requests match `filter`.
+    /// How many of a bin's requests match `filter`, counting no further than
+    /// `limit`: a term that matches a million requests would otherwise cost
+    /// a walk of a million index entries on every page. An unfiltered count
+    /// is always exact (the bin keeps it).
     pub async fn count_matching(
         &self,
         bin: Uuid,
         filter: RequestFilter,
-    ) -> Result<u64, StoreError> {
+        limit: u64,
+    ) -> Result<Count, StoreError> {
         if filter.is_everything() {
-            return self.count_requests(bin).await;
+            let n = self.count_requests(bin).await?;
+            return Ok(Count { n, exact: true });
         }
         self.index_for(&filter).await;
         self.readers
             .read(move |conn| {
                 let selection = Selection::new(bin, &filter);
-                let (sql, params) = match selection.plan {
+                let (inner, mut params) = match selection.plan {
                     // The index alone answers; no join with the rows.
                     Plan::Index {
                         param,
                         filter: None,
                     } if filter.from.is_none() && filter.to.is_none() => (
-                        String::from(
-                            "SELECT count(*) FROM requests_fts WHERE requests_fts MATCH ?1",
-                        ),
+                        String::from("SELECT 1 FROM requests_fts WHERE requests_fts MATCH ?1"),
                         vec![selection.params[param - 1].clone()],
                     ),
                     _ => (
-                        format!("SELECT count(*) {}", selection.from_where),
+                        format!("SELECT 1 {}", selection.from_where),
                         selection.params,
                     ),
                 };
+                let sql = format!("SELECT count(*) FROM ({inner} LIMIT ?{})", params.len() + 1);
+                params.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
                 let n: i64 = conn
                     .prepare_cached(&sql)?
                     .query_row(params_from_iter(params), |row| row.get(0))?;
-                Ok(u64::try_from(n).unwrap_or(0))
+                let n = u64::try_from(n).unwrap_or(0);
+                Ok(Count {
+                    n,
+                    exact: n < limit,
+                })
             })
             .await
     }
