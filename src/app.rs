@@ -1,96 +1,21 @@
-//! Application state and the router: the one place that lists every route.
+//! The router: the one place that lists every route.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::extract::{FromRef, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Uri};
 use axum::middleware;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
-use tokio_util::sync::CancellationToken;
 use tower::Layer as _;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
-use crate::auth::{self, Auth};
-use crate::config::Config;
-use crate::error::AppError;
-use crate::limits::Limits;
-use crate::listen::PendingAnswers;
-use crate::live::Hub;
-use crate::store::{Store, StoreError};
-use crate::{api, assets, capture, error, listen, live, pages};
-
-/// Everything handlers share. Cheap to clone (one reference count: axum
-/// clones the state for every request); handlers ask for the parts they
-/// use through `FromRef`.
-#[derive(Clone)]
-pub struct AppState(Arc<AppParts>);
-
-impl std::ops::Deref for AppState {
-    type Target = AppParts;
-
-    fn deref(&self) -> &AppParts {
-        &self.0
-    }
-}
-
-/// What an [`AppState`] is made of.
-pub struct AppParts {
-    pub store: Store,
-    pub hub: Hub,
-    pub config: Arc<Config>,
-    pub limits: Limits,
-    /// Captures waiting for a listen-mode forwarder's answer.
-    pub pending: PendingAnswers,
-    /// Cancelled when the server shuts down: long-lived streams end.
-    /// Behind an `Arc` so tasks can hold it past the state (cloning a token
-    /// takes a lock).
-    pub shutdown: Arc<CancellationToken>,
-    /// The secret behind bin-password cookies.
-    pub auth: Auth,
-}
-
-impl AppState {
-    /// Opens the database named in `config` and builds the state.
-    pub fn open(config: Config) -> Result<Self, StoreError> {
-        let store = Store::open(&config.db, config.durability)?.with_max_bins(config.max_bins);
-        store.set_request_cap(config.max_requests_per_bin);
-        let auth = Auth::new(store.cookie_secret());
-        Ok(Self(Arc::new(AppParts {
-            store,
-            hub: Hub::new(),
-            limits: Limits::new(&config),
-            config: Arc::new(config),
-            pending: PendingAnswers::new(),
-            shutdown: Arc::new(CancellationToken::new()),
-            auth,
-        })))
-    }
-}
-
-/// `State<Part>` extractors for the parts handlers ask for.
-macro_rules! state_parts {
-    ($($field:ident: $part:ty),* $(,)?) => {$(
-        impl FromRef<AppState> for $part {
-            fn from_ref(state: &AppState) -> Self {
-                state.$field.clone()
-            }
-        }
-    )*};
-}
-
-state_parts!(store: Store, hub: Hub, config: Arc<Config>, limits: Limits, pending: PendingAnswers);
-
-/// The Content-Security-Policy of every page: scripts and styles only from
-/// our own files, nothing inline, no framing.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
-     frame-ancestors 'none'; base-uri 'none'";
+use crate::headers::DEFAULT_HEADERS;
+use crate::state::AppState;
+use crate::store::Store;
+use crate::{api, assets, auth, capture, error, listen, live, pages};
 
 /// Every route, behind [`alias_to_id`]: a page under `/view/{alias}`,
 /// `/live/{alias}` or `/unlock/{alias}` is routed as under the bin's id.
@@ -270,55 +195,6 @@ fn routes(state: AppState) -> Router {
         // same headers and renders its errors itself.
         .merge(capture)
         .with_state(state)
-}
-
-/// Headers every response carries unless its handler set them.
-const DEFAULT_HEADERS: [(HeaderName, &str); 4] = [
-    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    (header::REFERRER_POLICY, "no-referrer"),
-    (header::X_FRAME_OPTIONS, "DENY"),
-    (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
-];
-
-/// Adds the [`DEFAULT_HEADERS`] that `headers` lacks (for responses that
-/// do not pass through the router's layers).
-pub fn add_default_headers(headers: &mut HeaderMap) {
-    for (name, value) in DEFAULT_HEADERS {
-        headers
-            .entry(name)
-            .or_insert_with(|| HeaderValue::from_static(value));
-    }
-}
-
-/// A bin id from a URL segment; anything that is not a UUID is no bin.
-pub fn parse_bin(segment: &str) -> Result<Uuid, AppError> {
-    Uuid::try_parse(segment).map_err(|_| AppError::UnknownBin)
-}
-
-/// The bin a capture URL's first segment names, by its id or its alias:
-/// 404 unless it exists.
-pub async fn find_bin_or_alias(
-    store: &Store,
-    segment: &str,
-) -> Result<Arc<crate::model::Bin>, AppError> {
-    let found = match Uuid::try_parse(segment) {
-        Ok(id) => store.bin(id).await?,
-        Err(_) => store.bin_by_alias(segment).await?,
-    };
-    found.ok_or(AppError::UnknownBin)
-}
-
-/// The bin a URL segment names: 404 unless it parses and exists.
-pub async fn find_bin(store: &Store, segment: &str) -> Result<Arc<crate::model::Bin>, AppError> {
-    store
-        .bin(parse_bin(segment)?)
-        .await?
-        .ok_or(AppError::UnknownBin)
-}
-
-/// How long shutdown waits for in-flight requests.
-pub fn shutdown_grace(config: &Config) -> Duration {
-    Duration::from_secs(config.shutdown_grace_secs)
 }
 
 #[cfg(test)]

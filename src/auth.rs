@@ -27,10 +27,10 @@ use serde::Deserialize;
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::app::{find_bin, AppState};
 use crate::error::AppError;
 use crate::model::Bin;
 use crate::pages::require_same_origin;
+use crate::state::{find_bin, AppState};
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -13,19 +13,20 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::app::{self, find_bin_or_alias, AppState};
 use crate::error::{AppError, Format};
+use crate::headers::add_default_headers;
 use crate::listen::Waiter;
 use crate::live::{self, feed_message};
 use crate::metrics::METRICS;
 use crate::model::{Bin, CapturedRequest, Header, SentResponse, Timestamp};
+use crate::state::{self, find_bin_or_alias, AppState};
 use crate::wire::RawHead;
 
 /// Whether a path is surely a capture's: its first segment is a bin id. No
 /// other route starts with one; captures through an alias, and any other
 /// path no route takes, reach [`handle`] as the router's fallback.
 pub fn takes(path: &str) -> bool {
-    app::parse_bin(bin_segment(path)).is_ok()
+    state::parse_bin(bin_segment(path)).is_ok()
 }
 
 fn bin_segment(path: &str) -> &str {
@@ -42,7 +43,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     let mut response = answer(&state, req)
         .await
         .unwrap_or_else(|e| format.respond(e));
-    app::add_default_headers(response.headers_mut());
+    add_default_headers(response.headers_mut());
     response
 }
 

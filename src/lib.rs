@@ -12,6 +12,7 @@ pub mod capture;
 pub mod config;
 pub mod error;
 pub mod forward;
+pub mod headers;
 pub mod limits;
 pub mod listen;
 pub mod live;
@@ -22,11 +23,12 @@ pub mod pages;
 pub mod query;
 pub mod retention;
 pub mod server;
+pub mod state;
 pub mod store;
 pub mod wire;
 
 mod assets;
 
-pub use app::AppState;
 pub use config::Config;
 pub use server::serve;
+pub use state::AppState;

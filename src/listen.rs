@@ -26,8 +26,8 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::app::parse_bin;
 use crate::error::AppError;
+use crate::state::parse_bin;
 
 /// The answer a forwarder supplies for one captured request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::app::AppState;
 use crate::model::Timestamp;
+use crate::state::AppState;
 
 /// Time between two retention passes; the first runs at start.
 const RETENTION_EVERY: Duration = Duration::from_secs(600);

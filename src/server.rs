@@ -13,8 +13,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt as _;
 
-use crate::app::{self, AppState};
+use crate::app;
 use crate::capture;
+use crate::state::AppState;
 use crate::wire::{HeadTap, TappedStream};
 
 /// hyper's smallest read buffer; `max_buf_size` panics below it.
@@ -95,9 +96,12 @@ pub async fn serve(
     state.shutdown.cancel();
     let _ = indexer.await;
     let _ = housekeeping.await;
-    if tokio::time::timeout(app::shutdown_grace(&config), graceful.shutdown())
-        .await
-        .is_err()
+    if tokio::time::timeout(
+        Duration::from_secs(config.shutdown_grace_secs),
+        graceful.shutdown(),
+    )
+    .await
+    .is_err()
     {
         tracing::warn!("grace period over; dropping remaining connections");
     }

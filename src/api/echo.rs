@@ -36,8 +36,8 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::{check_bin, has_api_key};
+use crate::state::AppState;
 
 /// How long a poll is held open when there is nothing to send; below the
 /// ping interval, so a client never thinks the server gone.

@@ -24,9 +24,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::filter_from;
-use crate::app::{find_bin, AppState};
 use crate::error::AppError;
 use crate::model::{CapturedRequest, Timestamp};
+use crate::state::{find_bin, AppState};
 use crate::store::{Page, RequestFilter, Store, StoreError};
 
 /// Requests read from the store at a time, and so rows per body chunk.

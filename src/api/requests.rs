@@ -12,10 +12,10 @@ use uuid::Uuid;
 
 use super::json;
 use super::openapi::ApiError;
-use crate::app::{find_bin, AppState};
 use crate::error::{error_response, AppError};
 use crate::model::{CapturedRequest, RequestJson, SentResponseJson, Timestamp};
 use crate::multipart;
+use crate::state::{find_bin, AppState};
 use crate::store::{Count, Page, RequestFilter, SearchQuery, COUNT_AHEAD};
 
 /// Requests per page unless `per_page` says otherwise, and its bounds.

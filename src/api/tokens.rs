@@ -15,10 +15,10 @@ use uuid::Uuid;
 
 use super::openapi::ApiError;
 use super::{json, parse_json};
-use crate::app::{find_bin, AppState};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::model::{alias_problem, Bin, BinSettings};
+use crate::state::{find_bin, AppState};
 use crate::store::StoreError;
 
 /// webhook.site's longest expiry (one week), used for `"expiry": true`.

@@ -14,11 +14,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::app::{find_bin, AppState};
 use crate::error::AppError;
 use crate::live::Subscription;
 use crate::metrics::METRICS;
 use crate::model::{CapturedRequest, RequestJson};
+use crate::state::{find_bin, AppState};
 use crate::store::Store;
 
 /// Stored requests sent per read while catching a client up.

@@ -24,10 +24,10 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::app::{find_bin_or_alias, AppState};
 use crate::error::AppError;
 use crate::metrics::METRICS;
 use crate::model::{pairs_to_object, CapturedRequest};
+use crate::state::{find_bin_or_alias, AppState};
 use crate::store::{Page, Store, StoreError};
 
 /// Idle time after which a keep-alive comment is sent (smee.io: 30 s).

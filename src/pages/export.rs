@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::api::{csv_download, CsvParams};
-use crate::app::{find_bin, AppState};
 use crate::error::AppError;
 use crate::model::{CapturedRequest, RequestJson};
+use crate::state::{find_bin, AppState};
 use crate::store::{Page, RequestFilter};
 
 /// Requests read from the store at a time.

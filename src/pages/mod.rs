@@ -19,11 +19,11 @@ use axum::Form;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::app::{find_bin, parse_bin, AppState};
 use crate::error::AppError;
 use crate::limits::Limits;
 use crate::metrics::{StoreFigures, METRICS};
 use crate::model::{sub_path_of, Bin};
+use crate::state::{find_bin, parse_bin, AppState};
 use crate::store::{Count, Page, RequestFilter, RequestSummary, SearchQuery, Store, COUNT_AHEAD};
 use detail::RequestDetail;
 pub use export::{export_csv, export_har, export_json};

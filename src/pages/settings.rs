@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use super::require_same_origin;
 use crate::api::{BinInput, SettingError};
-use crate::app::{find_bin, AppState};
 use crate::error::AppError;
 use crate::model::BinSettings;
+use crate::state::{find_bin, AppState};
 
 /// The form's fields, as text (an unchecked checkbox is absent).
 #[derive(Debug, Default, Deserialize)]
