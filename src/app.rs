@@ -1,79 +1,24 @@
 //! The router: the one place that lists every route.
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Uri};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware;
-use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
-use tower::Layer as _;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
-use uuid::Uuid;
 
-use crate::headers::DEFAULT_HEADERS;
+use crate::extract::require_api_key;
+use crate::headers::add_default_headers;
 use crate::state::AppState;
-use crate::store::Store;
-use crate::{api, assets, auth, capture, error, listen, live, pages};
+use crate::{api, assets, capture, error, live, pages};
 
-/// Every route, behind [`alias_to_id`]: a page under `/view/{alias}`,
-/// `/live/{alias}` or `/unlock/{alias}` is routed as under the bin's id.
+/// Every route. Handlers that take a bin find it (by id, or alias where a
+/// route says `{bin}`) and check its password through `extract::BinPath`.
 pub fn router(state: AppState) -> Router {
-    let routes = routes(state.clone());
-    Router::new().fallback_service(middleware::from_fn_with_state(state, alias_to_id).layer(routes))
-}
-
-/// First path segments whose routes take a bin as their second segment
-/// and accept its alias there. (The token API takes only the id, as
-/// webhook.site's does.)
-const BIN_PAGE_ROOTS: [&str; 3] = ["view", "live", "unlock"];
-
-/// Rewrites `/view/{alias}/…` (and the other [`BIN_PAGE_ROOTS`]) to
-/// `/view/{bin id}/…` before routing, so every handler and layer behind
-/// it, the bin password check first, sees one bin id whichever way the
-/// bin was named.
-async fn alias_to_id(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if let Some(uri) = aliased_uri(&state.store, req.uri()).await {
-        *req.uri_mut() = uri;
-    }
-    next.run(req).await
-}
-
-async fn aliased_uri(store: &Store, uri: &Uri) -> Option<Uri> {
-    let path = uri.path();
-    let mut segments = path.strip_prefix('/')?.splitn(3, '/');
-    let (root, alias) = (segments.next()?, segments.next()?);
-    if !BIN_PAGE_ROOTS.contains(&root) || Uuid::try_parse(alias).is_ok() {
-        return None;
-    }
-    let bin = match store.bin_by_alias(alias).await {
-        Ok(bin) => bin?,
-        Err(e) => {
-            // The route then answers as for an unknown bin.
-            tracing::warn!(error = %e, "could not read the bin of an alias");
-            return None;
-        }
-    };
-    let mut rewritten = format!("/{root}/{}", bin.id);
-    if let Some(rest) = segments.next() {
-        rewritten.push('/');
-        rewritten.push_str(rest);
-    }
-    if let Some(query) = uri.query() {
-        rewritten.push('?');
-        rewritten.push_str(query);
-    }
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(rewritten.parse().ok()?);
-    Uri::from_parts(parts).ok()
-}
-
-fn routes(state: AppState) -> Router {
     let pages = Router::new()
         .route("/", get(pages::home))
-        .route("/login", get(auth::login_form).post(auth::login))
-        .route("/unlock/{bin}", post(auth::unlock))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/unlock/{bin}", post(pages::unlock))
         .route("/static/{file}", get(assets::serve))
         .route("/healthz", get(pages::healthz))
         .route("/metrics", get(pages::metrics))
@@ -88,10 +33,10 @@ fn routes(state: AppState) -> Router {
         .route("/token", post(api::create))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            auth::require_api_key,
+            require_api_key,
         ));
 
-    // One bin's dashboard and live feed: its password, when it has one.
+    // One bin's dashboard and live feed (its password: `BinPath`).
     let bin_pages = Router::new()
         .route("/view/{bin}", get(pages::view))
         .route("/view/{bin}/{request}/body", get(pages::download_body))
@@ -107,11 +52,7 @@ fn routes(state: AppState) -> Router {
         .route("/view/{bin}/export.json", get(pages::export_json))
         .route("/view/{bin}/export.har", get(pages::export_har))
         .route("/view/{bin}/export.csv", get(pages::export_csv))
-        .route("/live/{bin}", get(live::handle))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_bin_password,
-        ));
+        .route("/live/{bin}", get(live::handle));
 
     // webhook.site's token API (see `api`): the API key, then the bin's
     // password.
@@ -137,23 +78,16 @@ fn routes(state: AppState) -> Router {
             get(api::download),
         )
         // Listen mode: a forwarder supplies the answer of a waiting capture.
-        .route(
-            "/token/{id}/request/{rid}/response",
-            put(listen::put_response),
-        )
+        .route("/token/{id}/request/{rid}/response", put(api::put_response))
         // The plural form webhook.site's documentation gives for it (its CLI
         // sends the singular one above).
         .route(
             "/token/{id}/requests/{rid}/response",
-            put(listen::put_response),
+            put(api::put_response),
         )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            auth::require_bin_password,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_api_key,
+            require_api_key,
         ));
 
     // webhook.site's live channel for its CLI (socket.io 2 long-polling;
@@ -167,21 +101,17 @@ fn routes(state: AppState) -> Router {
     // parameters and matched path, which `capture` does not use.
     let capture = Router::new().fallback(capture::handle);
 
-    let mut layered = pages
+    pages
         .merge(creation)
         .merge(bin_pages)
         .merge(api)
         .merge(echo)
-        .layer(middleware::from_fn(error::negotiate));
-    for (name, value) in DEFAULT_HEADERS {
-        layered = layered.layer(SetResponseHeaderLayer::if_not_present(
-            name,
-            HeaderValue::from_static(value),
-        ));
-    }
-    layered
-        // The per-request span is at debug level: at info it cost about a
-        // sixth of a request's CPU time (bench/RESULTS.md). `RUST_LOG=debug`
+        .layer(middleware::from_fn(error::negotiate))
+        .layer(middleware::map_response(with_default_headers))
+        // Bodies the API and forms read are held to the capture limit.
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        // The per-request span is at debug level: at info it was a large
+        // share of a request's CPU time (bench/RESULTS.md). `RUST_LOG=debug`
         // brings it back with the request and response events.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
@@ -190,38 +120,99 @@ fn routes(state: AppState) -> Router {
                 .map_or("fallback", |p| p.as_str());
             tracing::debug_span!("http", method = %req.method(), route)
         }))
-        // Captures skip the layers above: they cost a quarter of a
-        // capture's CPU time (bench/RESULTS.md), and `capture` sets the
-        // same headers and renders its errors itself.
+        // Captures are everything else. They skip the layers above (see
+        // `capture::handle`, which applies the same rules itself: the
+        // layers were a large share of a capture's CPU time).
         .merge(capture)
         .with_state(state)
+}
+
+async fn with_default_headers(mut response: Response) -> Response {
+    add_default_headers(response.headers_mut());
+    response
 }
 
 #[cfg(test)]
 mod tests {
     use crate::model::{alias_problem, RESERVED_ALIASES};
 
-    /// The first segment of every route this file lists.
-    fn route_roots() -> Vec<String> {
+    /// Every route path this file lists.
+    fn route_paths() -> Vec<String> {
         let file = include_str!("app.rs");
         // Not this test's own text.
         let source = file.split("#[cfg(test)]").next().unwrap_or(file);
-        let mut roots = Vec::new();
+        let mut paths = Vec::new();
         for (at, _) in source.match_indices(".route(") {
             let rest = source[at + ".route(".len()..].trim_start();
-            let Some(path) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) else {
-                continue;
-            };
-            let root = path
-                .trim_start_matches('/')
-                .split('/')
-                .next()
-                .unwrap_or_default();
-            if !root.is_empty() {
-                roots.push(root.to_owned());
+            if let Some(path) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) {
+                paths.push(path.to_owned());
             }
         }
-        roots
+        paths
+    }
+
+    /// The first segment of every route this file lists.
+    fn route_roots() -> Vec<String> {
+        route_paths()
+            .iter()
+            .filter_map(|path| path.trim_start_matches('/').split('/').next())
+            .filter(|root| !root.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// No route that names a bin forgets its password: each one, with
+    /// every method it has, refuses a client without it.
+    #[tokio::test]
+    async fn every_route_that_names_a_bin_asks_for_its_password() {
+        use axum::body::Body;
+        use axum::extract::ConnectInfo;
+        use axum::http::{Method, Request, StatusCode};
+        use tower::ServiceExt as _;
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state =
+            crate::AppState::open(crate::Config::with_db(dir.path().join("r.db"))).expect("state");
+        let mut bin = crate::model::Bin::new();
+        bin.settings.password_hash = crate::auth::hash_password(String::from("secret"))
+            .await
+            .expect("hash");
+        state.store.create_bin(bin.clone()).await.expect("bin");
+        let router = super::router(state);
+        let mut checked = 0;
+        for path in route_paths() {
+            if !(path.contains("{bin}") || path.contains("{id}")) || path == "/unlock/{bin}" {
+                continue;
+            }
+            let other = uuid::Uuid::now_v7().to_string();
+            let url = path
+                .replace("{bin}", &bin.id.to_string())
+                .replace("{id}", &bin.id.to_string())
+                .replace("{n}", "1")
+                .replace("{request}", &other)
+                .replace("{rid}", &other)
+                .replace("{file_id}", &other);
+            let mut refused = 0;
+            for method in [Method::GET, Method::POST, Method::PUT, Method::DELETE] {
+                let mut req = Request::builder()
+                    .method(method.clone())
+                    .uri(&url)
+                    .header("content-type", "application/json")
+                    .body(Body::from("{}"))
+                    .expect("request");
+                req.extensions_mut()
+                    .insert(ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 1))));
+                let status = router.clone().oneshot(req).await.expect("answer").status();
+                match status {
+                    StatusCode::UNAUTHORIZED => refused += 1,
+                    StatusCode::METHOD_NOT_ALLOWED => {}
+                    other => panic!("{method} {path} answered {other} without the password"),
+                }
+            }
+            assert!(refused > 0, "{path} refused nothing");
+            checked += 1;
+        }
+        assert!(checked >= 20, "the scan found {checked} routes");
     }
 
     #[test]
@@ -243,9 +234,6 @@ mod tests {
                 alias_problem(root).is_some(),
                 "{root} is refused as an alias"
             );
-        }
-        for root in super::BIN_PAGE_ROOTS {
-            assert!(roots.iter().any(|r| r == root), "{root} is a route");
         }
     }
 

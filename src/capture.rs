@@ -13,20 +13,21 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
+use crate::answers::Waiter;
 use crate::error::{AppError, Format};
+use crate::extract::{find_bin, Naming};
 use crate::headers::add_default_headers;
-use crate::listen::Waiter;
 use crate::live::{self, feed_message};
 use crate::metrics::METRICS;
 use crate::model::{Bin, CapturedRequest, Header, SentResponse, Timestamp};
-use crate::state::{self, find_bin_or_alias, AppState};
+use crate::state::AppState;
 use crate::wire::RawHead;
 
 /// Whether a path is surely a capture's: its first segment is a bin id. No
 /// other route starts with one; captures through an alias, and any other
 /// path no route takes, reach [`handle`] as the router's fallback.
 pub fn takes(path: &str) -> bool {
-    state::parse_bin(bin_segment(path)).is_ok()
+    uuid::Uuid::try_parse(bin_segment(path)).is_ok()
 }
 
 fn bin_segment(path: &str) -> &str {
@@ -36,8 +37,13 @@ fn bin_segment(path: &str) -> &str {
         .unwrap_or_default()
 }
 
-/// The route of every capture. It runs outside the router's layers (see
-/// `app::router`), so it adds their headers and renders errors itself.
+/// The route of every capture, reached straight from `server` when the
+/// path starts with a bin id and as the router's fallback otherwise (an
+/// alias, or a path no route takes). It runs outside the router's layers,
+/// so it applies their rules itself, through the same functions: the
+/// default headers (`headers`), the error format (`error::Format`), the
+/// body limit (`--max-body-bytes`) and, for a live feed, the bin's
+/// password (`extract`).
 pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     let format = Format::wanted(&req);
     let mut response = answer(&state, req)
@@ -134,7 +140,12 @@ async fn capture(
     state: &AppState,
     req: Request,
 ) -> Result<(CapturedRequest, Arc<Bin>, Option<Listening>), AppError> {
-    let bin_settings = find_bin_or_alias(&state.store, bin_segment(req.uri().path())).await?;
+    let bin_settings = find_bin(
+        &state.store,
+        bin_segment(req.uri().path()),
+        Naming::IdOrAlias,
+    )
+    .await?;
     let bin = bin_settings.id;
     state.limits.allow_capture(bin)?;
 
@@ -284,7 +295,7 @@ fn allow_cross_origin(headers: &mut HeaderMap, stored: &CapturedRequest) {
 }
 
 /// `ip:port` as `SocketAddr`'s `Display` writes it; an IPv4 address
-/// without the formatting machinery, which cost ~5 % of a capture's CPU.
+/// without the formatting machinery, which showed in capture profiles.
 fn address_text(addr: SocketAddr) -> String {
     let SocketAddr::V4(v4) = addr else {
         return addr.to_string();

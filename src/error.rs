@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -108,6 +108,16 @@ struct ErrorPage<'a> {
     reason: &'a str,
 }
 
+/// The first segment of webhook.site's token API: its answers are JSON
+/// whatever the client accepts.
+pub const API_ROOT: &str = "/token";
+
+/// Whether `path` is in the token API (`/token` or below it).
+pub fn is_api_path(path: &str) -> bool {
+    path.strip_prefix(API_ROOT)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// How the client wants errors: decided from the request path and Accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -118,12 +128,18 @@ pub enum Format {
 
 impl Format {
     pub fn wanted(req: &Request) -> Self {
-        let accept = req
-            .headers()
+        Self::of(req.headers(), req.uri().path())
+    }
+
+    /// The format for a request to `path` with these headers: JSON for the
+    /// token API and clients that ask for it, a page for browsers, else
+    /// text.
+    pub fn of(headers: &HeaderMap, path: &str) -> Self {
+        let accept = headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if req.uri().path().starts_with("/token") || accept.starts_with("application/json") {
+        if is_api_path(path) || accept.starts_with("application/json") {
             Self::Json
         } else if accept.contains("text/html") {
             Self::Html

@@ -5,16 +5,18 @@
 //! command line; everything else lives here so tests can drive the real server.
 #![forbid(unsafe_code)]
 
+pub mod answers;
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod capture;
 pub mod config;
+pub mod cookies;
 pub mod error;
+pub mod extract;
 pub mod forward;
 pub mod headers;
 pub mod limits;
-pub mod listen;
 pub mod live;
 pub mod metrics;
 pub mod model;

@@ -8,7 +8,7 @@ use hookscope::forward::ForwardArgs;
 use hookscope::{AppState, Config};
 
 /// mimalloc: captures allocate and free many small buffers across threads;
-/// glibc's malloc took about a seventh of the CPU time (bench/RESULTS.md).
+/// glibc's malloc was a large share of the CPU time (bench/RESULTS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

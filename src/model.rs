@@ -284,12 +284,7 @@ impl CapturedRequest {
 
     /// The sender's IP address without the port.
     pub fn ip(&self) -> &str {
-        match self.remote_addr.rsplit_once(':') {
-            Some((ip, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
-                ip.trim_start_matches('[').trim_end_matches(']')
-            }
-            _ => &self.remote_addr,
-        }
+        ip_of(&self.remote_addr)
     }
 
     /// The path below the bin: `/{bin}/a/b` → `/a/b`, `/{bin}` → ``.
@@ -300,11 +295,7 @@ impl CapturedRequest {
     /// Scheme and host this request was sent to: the configured public
     /// base URL, else `http://` and its Host header.
     pub fn base_url(&self, public_base: Option<&str>) -> String {
-        match (public_base, self.header("host")) {
-            (Some(base), _) => base.to_owned(),
-            (None, Some(host)) => format!("http://{}", host.value_lossy()),
-            (None, None) => String::from("http://localhost"),
-        }
+        base_url(public_base, self.header("host").map(|h| h.value.as_slice()))
     }
 
     /// Path and query as on the request line.
@@ -634,5 +625,26 @@ impl RequestJson {
 impl fmt::Display for Bin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.id.fmt(f)
+    }
+}
+
+/// The address part of a peer address as stored (`1.2.3.4:5678`,
+/// `[::1]:5678`); anything else as it is.
+pub fn ip_of(remote_addr: &str) -> &str {
+    match remote_addr.rsplit_once(':') {
+        Some((ip, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
+            ip.trim_start_matches('[').trim_end_matches(']')
+        }
+        _ => remote_addr,
+    }
+}
+
+/// Scheme and host a request was sent to, for URLs shown to users: the
+/// configured public base URL, else `http://` and its Host header.
+pub fn base_url(public_base: Option<&str>, host: Option<&[u8]>) -> String {
+    match (public_base, host) {
+        (Some(base), _) => base.to_owned(),
+        (None, Some(host)) => format!("http://{}", String::from_utf8_lossy(host)),
+        (None, None) => String::from("http://localhost"),
     }
 }

@@ -1,18 +1,15 @@
-//! What every handler shares ([`AppState`]), and finding the bin a URL names.
+//! What every handler shares: [`AppState`].
 
 use std::sync::Arc;
 
 use axum::extract::FromRef;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
+use crate::answers::PendingAnswers;
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::error::AppError;
 use crate::limits::Limits;
-use crate::listen::PendingAnswers;
 use crate::live::Hub;
-use crate::model::Bin;
 use crate::store::{Store, StoreError};
 
 /// Everything handlers share. Cheap to clone (one reference count: axum
@@ -75,26 +72,3 @@ macro_rules! state_parts {
 }
 
 state_parts!(store: Store, hub: Hub, config: Arc<Config>, limits: Limits, pending: PendingAnswers);
-
-/// A bin id from a URL segment; anything that is not a UUID is no bin.
-pub fn parse_bin(segment: &str) -> Result<Uuid, AppError> {
-    Uuid::try_parse(segment).map_err(|_| AppError::UnknownBin)
-}
-
-/// The bin a capture URL's first segment names, by its id or its alias:
-/// 404 unless it exists.
-pub async fn find_bin_or_alias(store: &Store, segment: &str) -> Result<Arc<Bin>, AppError> {
-    let found = match Uuid::try_parse(segment) {
-        Ok(id) => store.bin(id).await?,
-        Err(_) => store.bin_by_alias(segment).await?,
-    };
-    found.ok_or(AppError::UnknownBin)
-}
-
-/// The bin a URL segment names: 404 unless it parses and exists.
-pub async fn find_bin(store: &Store, segment: &str) -> Result<Arc<Bin>, AppError> {
-    store
-        .bin(parse_bin(segment)?)
-        .await?
-        .ok_or(AppError::UnknownBin)
-}

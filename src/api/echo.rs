@@ -36,7 +36,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::auth::{check_bin, has_api_key};
+use crate::extract::{check_bin, has_api_key};
 use crate::state::AppState;
 
 /// How long a poll is held open when there is nothing to send; below the

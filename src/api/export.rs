@@ -16,7 +16,7 @@
 //! cell back: drop one leading `'` if there is one.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -25,8 +25,9 @@ use uuid::Uuid;
 
 use super::filter_from;
 use crate::error::AppError;
+use crate::extract::BinPath;
 use crate::model::{CapturedRequest, Timestamp};
-use crate::state::{find_bin, AppState};
+use crate::state::AppState;
 use crate::store::{Page, RequestFilter, Store, StoreError};
 
 /// Requests read from the store at a time, and so rows per body chunk.
@@ -81,19 +82,18 @@ pub struct CsvParams {
 )]
 pub async fn requests_csv(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    BinPath(bin): BinPath,
     Query(params): Query<CsvParams>,
 ) -> Result<Response, AppError> {
-    csv_download(&state, &id, &params).await
+    csv_download(&state, bin.id, &params).await
 }
 
-/// The CSV export of the bin a URL segment names, as an attachment.
+/// The CSV export of `bin`, as an attachment.
 pub async fn csv_download(
     state: &AppState,
-    segment: &str,
+    bin: Uuid,
     params: &CsvParams,
 ) -> Result<Response, AppError> {
-    let bin = find_bin(&state.store, segment).await?.id;
     let mut filter = filter_from(
         params.query.as_deref(),
         params.date_from.as_deref(),

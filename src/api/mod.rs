@@ -6,12 +6,14 @@
 //! webhook.site's CLI listens on (`echo`), and the API's OpenAPI
 //! description (`openapi`).
 
+mod answers;
 pub mod echo;
 mod export;
 pub mod openapi;
 mod requests;
 mod tokens;
 
+pub use answers::put_response;
 pub use export::{csv_download, requests_csv, CsvParams};
 pub use requests::{clear, delete_request, download, filter_from, latest, list, raw, request};
 pub use tokens::{

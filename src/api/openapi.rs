@@ -23,6 +23,7 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{export, requests, tokens};
+use crate::error::{is_api_path, API_ROOT};
 
 /// The error shape of every API refusal.
 #[derive(Debug, Serialize, ToSchema)]
@@ -114,10 +115,10 @@ impl Modify for Security {
         let key = || SecurityRequirement::new("api_key", Vec::<String>::new());
         let password = |scheme: &str| SecurityRequirement::new(scheme, Vec::<String>::new());
         for (path, item) in doc.paths.paths.iter_mut() {
-            if !path.starts_with("/token") {
+            if !is_api_path(path) {
                 continue;
             }
-            let alternatives = if path == "/token" {
+            let alternatives = if path == API_ROOT {
                 vec![none(), key()]
             } else {
                 vec![

@@ -13,9 +13,10 @@ use uuid::Uuid;
 use super::json;
 use super::openapi::ApiError;
 use crate::error::{error_response, AppError};
-use crate::model::{CapturedRequest, RequestJson, SentResponseJson, Timestamp};
+use crate::extract::BinPath;
+use crate::model::{Bin, CapturedRequest, RequestJson, SentResponseJson, Timestamp};
 use crate::multipart;
-use crate::state::{find_bin, AppState};
+use crate::state::AppState;
 use crate::store::{Count, Page, RequestFilter, SearchQuery, COUNT_AHEAD};
 
 /// Requests per page unless `per_page` says otherwise, and its bounds.
@@ -154,10 +155,10 @@ fn request_json(state: &AppState, req: &CapturedRequest) -> RequestJson {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    BinPath(bin): BinPath,
     Query(params): Query<ListParams>,
 ) -> Result<Response, AppError> {
-    let bin = find_bin(&state.store, &id).await?.id;
+    let bin = bin.id;
     let filter = filter_from(
         params.query.as_deref(),
         params.date_from.as_deref(),
@@ -209,8 +210,8 @@ pub async fn list(
     Ok(json(StatusCode::OK, &body))
 }
 
-async fn stored(state: &AppState, id: &str, rid: &str) -> Result<CapturedRequest, AppError> {
-    let bin = find_bin(&state.store, id).await?.id;
+async fn stored(state: &AppState, bin: &Bin, rid: &str) -> Result<CapturedRequest, AppError> {
+    let bin = bin.id;
     let rid = Uuid::try_parse(rid).map_err(|_| AppError::UnknownRequest)?;
     state
         .store
@@ -234,9 +235,9 @@ async fn stored(state: &AppState, id: &str, rid: &str) -> Result<CapturedRequest
 )]
 pub async fn latest(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    BinPath(bin): BinPath,
 ) -> Result<Response, AppError> {
-    let bin = find_bin(&state.store, &id).await?.id;
+    let bin = bin.id;
     let newest = RequestFilter {
         oldest_first: false,
         ..RequestFilter::default()
@@ -272,9 +273,10 @@ pub async fn latest(
 )]
 pub async fn request(
     State(state): State<AppState>,
-    Path((id, rid)): Path<(String, String)>,
+    BinPath(bin): BinPath,
+    Path((_, rid)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let req = stored(&state, &id, &rid).await?;
+    let req = stored(&state, &bin, &rid).await?;
     let mut body = request_json(&state, &req);
     body.response = state
         .store
@@ -302,9 +304,10 @@ pub async fn request(
 )]
 pub async fn raw(
     State(state): State<AppState>,
-    Path((id, rid)): Path<(String, String)>,
+    BinPath(bin): BinPath,
+    Path((_, rid)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let req = stored(&state, &id, &rid).await?;
+    let req = stored(&state, &bin, &rid).await?;
     let content_type = req
         .header("content-type")
         .and_then(|h| HeaderValue::from_bytes(&h.value).ok())
@@ -331,9 +334,10 @@ pub async fn raw(
 )]
 pub async fn download(
     State(state): State<AppState>,
-    Path((id, rid, file_id)): Path<(String, String, String)>,
+    BinPath(bin): BinPath,
+    Path((_, rid, file_id)): Path<(String, String, String)>,
 ) -> Result<Response, AppError> {
-    let req = stored(&state, &id, &rid).await?;
+    let req = stored(&state, &bin, &rid).await?;
     let Some(file) = Uuid::try_parse(&file_id).ok().and_then(|id| req.file(id)) else {
         return Ok(error_response(
             StatusCode::NOT_FOUND,
@@ -386,9 +390,10 @@ fn attachment(body: bytes::Bytes, content_type: HeaderValue, disposition: &str) 
 )]
 pub async fn delete_request(
     State(state): State<AppState>,
-    Path((id, rid)): Path<(String, String)>,
+    BinPath(bin): BinPath,
+    Path((_, rid)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
-    let req = stored(&state, &id, &rid).await?;
+    let req = stored(&state, &bin, &rid).await?;
     if state.store.delete_request(req.bin, req.id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -420,10 +425,10 @@ pub async fn delete_request(
 )]
 pub async fn clear(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    BinPath(bin): BinPath,
     Query(params): Query<ListParams>,
 ) -> Result<StatusCode, AppError> {
-    let bin = find_bin(&state.store, &id).await?.id;
+    let bin = bin.id;
     let filter = filter_from(
         params.query.as_deref(),
         params.date_from.as_deref(),

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Extension;
@@ -17,8 +17,9 @@ use super::openapi::ApiError;
 use super::{json, parse_json};
 use crate::config::Config;
 use crate::error::AppError;
+use crate::extract::BinPath;
 use crate::model::{alias_problem, Bin, BinSettings};
-use crate::state::{find_bin, AppState};
+use crate::state::AppState;
 use crate::store::StoreError;
 
 /// webhook.site's longest expiry (one week), used for `"expiry": true`.
@@ -454,9 +455,8 @@ pub async fn create(
 )]
 pub async fn read(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    BinPath(bin): BinPath,
 ) -> Result<Response, AppError> {
-    let bin = find_bin(&state.store, &id).await?;
     Ok(json(StatusCode::OK, &BinJson::new(&bin, &state.config)))
 }
 
@@ -481,10 +481,9 @@ pub async fn read(
 )]
 pub async fn update(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    BinPath(bin): BinPath,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let bin = find_bin(&state.store, &id).await?;
     let input: BinInput = parse_json(&body)?;
     let settings = input.apply_all(bin.settings.clone()).await?;
     let bin = state
@@ -527,10 +526,9 @@ struct CorsState {
 )]
 pub async fn toggle_cors(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    BinPath(bin): BinPath,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let bin = find_bin(&state.store, &id).await?;
     let input: CorsInput = parse_json(&body)?;
     let mut settings = bin.settings.clone();
     settings.cors = input.enabled.unwrap_or(!settings.cors);
@@ -578,9 +576,9 @@ fn refused_setting(e: StoreError) -> AppError {
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    BinPath(bin): BinPath,
 ) -> Result<StatusCode, AppError> {
-    let id = find_bin(&state.store, &id).await?.id;
+    let id = bin.id;
     if state.store.delete_bin(id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

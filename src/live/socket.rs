@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
@@ -15,10 +15,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::error::AppError;
+use crate::extract::BinPath;
 use crate::live::Subscription;
 use crate::metrics::METRICS;
 use crate::model::{CapturedRequest, RequestJson};
-use crate::state::{find_bin, AppState};
+use crate::state::AppState;
 use crate::store::Store;
 
 /// Stored requests sent per read while catching a client up.
@@ -55,11 +56,11 @@ const LAGGED: &str = r#"{"type":"lagged"}"#;
 
 pub async fn handle(
     State(state): State<AppState>,
-    Path(bin): Path<String>,
+    BinPath(bin): BinPath,
     Query(params): Query<LiveParams>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    let bin = find_bin(&state.store, &bin).await?.id;
+    let bin = bin.id;
     // Checked before the upgrade; viewers joining at the same instant may
     // pass it together, so the limit can be exceeded by a few, never more.
     let max = state.config.max_viewers_per_bin;

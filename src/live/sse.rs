@@ -25,9 +25,10 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::error::AppError;
+use crate::extract::{find_bin, Naming};
 use crate::metrics::METRICS;
 use crate::model::{pairs_to_object, CapturedRequest};
-use crate::state::{find_bin_or_alias, AppState};
+use crate::state::AppState;
 use crate::store::{Page, Store, StoreError};
 
 /// Idle time after which a keep-alive comment is sent (smee.io: 30 s).
@@ -57,9 +58,20 @@ pub fn wants_event_stream(req: &Request) -> bool {
 
 /// Opens the event stream of the bin named by the request path.
 pub async fn handle(state: AppState, req: Request) -> Result<Response, AppError> {
-    let found = find_bin_or_alias(&state.store, req.uri().path().trim_matches('/')).await?;
+    let found = find_bin(
+        &state.store,
+        req.uri().path().trim_matches('/'),
+        Naming::IdOrAlias,
+    )
+    .await?;
     let bin = found.id;
-    crate::auth::check_bin(&state, req.headers(), crate::auth::client_ip(&req), &found).await?;
+    crate::extract::check_bin(
+        &state,
+        req.headers(),
+        crate::extract::client_ip(&req),
+        &found,
+    )
+    .await?;
     let last_event_id = req
         .headers()
         .get("last-event-id")

@@ -2,7 +2,7 @@
 //! as a HAR 1.2 archive and as CSV (the API's, see `api::csv_download`),
 //! all as downloads.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use crate::api::{csv_download, CsvParams};
 use crate::error::AppError;
+use crate::extract::BinPath;
 use crate::model::{CapturedRequest, RequestJson};
-use crate::state::{find_bin, AppState};
+use crate::state::AppState;
 use crate::store::{Page, RequestFilter};
 
 /// Requests read from the store at a time.
@@ -58,9 +59,9 @@ fn download(body: String, content_type: &'static str, filename: &str) -> Respons
 /// `GET /view/{bin}/export.json`: an array of request objects.
 pub async fn export_json(
     State(state): State<AppState>,
-    Path(bin): Path<String>,
+    BinPath(bin): BinPath,
 ) -> Result<Response, AppError> {
-    let bin = find_bin(&state.store, &bin).await?.id;
+    let bin = bin.id;
     let requests = all_requests(&state, bin).await?;
     let public_base = state.config.public_base();
     let objects: Vec<RequestJson> = requests
@@ -77,19 +78,18 @@ pub async fn export_json(
 /// dashboard's link exports what its search shows.
 pub async fn export_csv(
     State(state): State<AppState>,
-    Path(bin): Path<String>,
+    BinPath(bin): BinPath,
     Query(params): Query<CsvParams>,
 ) -> Result<Response, AppError> {
-    csv_download(&state, &bin, &params).await
+    csv_download(&state, bin.id, &params).await
 }
 
 /// `GET /view/{bin}/export.har`: HAR 1.2, one entry per request. The
 /// answers recorded are the bin's current settings (answers are not stored).
 pub async fn export_har(
     State(state): State<AppState>,
-    Path(bin): Path<String>,
+    BinPath(bin): BinPath,
 ) -> Result<Response, AppError> {
-    let bin = find_bin(&state.store, &bin).await?;
     let requests = all_requests(&state, bin.id).await?;
     let public_base = state.config.public_base();
     let entries: Vec<Value> = requests

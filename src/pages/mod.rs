@@ -4,6 +4,7 @@
 mod curl;
 mod detail;
 mod export;
+mod login;
 mod settings;
 mod xml;
 
@@ -19,14 +20,17 @@ use axum::Form;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::cookies;
 use crate::error::AppError;
+use crate::extract::{has_api_key, BinPath, SameOrigin};
 use crate::limits::Limits;
 use crate::metrics::{StoreFigures, METRICS};
-use crate::model::{sub_path_of, Bin};
-use crate::state::{find_bin, parse_bin, AppState};
+use crate::model::{base_url, ip_of, sub_path_of, Bin};
+use crate::state::AppState;
 use crate::store::{Count, Page, RequestFilter, RequestSummary, SearchQuery, Store, COUNT_AHEAD};
 use detail::RequestDetail;
 pub use export::{export_csv, export_har, export_json};
+pub use login::{login, login_form, unlock};
 pub use settings::{save_settings, settings};
 
 /// Cookie that remembers the visitor's bins, oldest first.
@@ -49,7 +53,7 @@ pub async fn home(
             return Ok(to_dashboard(id, &known));
         }
     }
-    if !crate::auth::has_api_key(&state, &headers) {
+    if !has_api_key(&state, &headers) {
         return Ok(Redirect::to("/login").into_response());
     }
     state.limits.allow_bin_creation(client.ip())?;
@@ -64,9 +68,9 @@ pub async fn new_bin(
     State(store): State<Store>,
     State(limits): State<Limits>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
+    _: SameOrigin,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    require_same_origin(&headers)?;
     limits.allow_bin_creation(client.ip())?;
     let bin = Bin::new();
     store.create_bin(bin.clone()).await?;
@@ -76,13 +80,9 @@ pub async fn new_bin(
 }
 
 fn remembered_bins(headers: &HeaderMap) -> Vec<Uuid> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().strip_prefix(BINS_COOKIE)?.strip_prefix('='))
-        .flat_map(|list| list.split('.'))
+    cookies::get(headers, BINS_COOKIE)
+        .unwrap_or_default()
+        .split('.')
         .filter_map(|id| Uuid::try_parse(id).ok())
         .collect()
 }
@@ -106,53 +106,13 @@ fn with_last(known: &[Uuid], bin: Uuid) -> Vec<Uuid> {
 /// Sets the cookie that remembers `ids` on `response`.
 fn remember(response: &mut Response, ids: &[Uuid]) {
     let list: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-    let cookie = format!(
-        "{BINS_COOKIE}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax",
-        list.join(".")
-    );
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-}
-
-/// Refuses form posts made by another site's page. Browsers say where a
-/// request comes from in `Sec-Fetch-Site` (or at least `Origin`); clients
-/// that send neither are not browsers and cannot be tricked into posting.
-pub(crate) fn require_same_origin(headers: &HeaderMap) -> Result<(), AppError> {
-    let value = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
-    if let Some(site) = value("sec-fetch-site") {
-        return match site {
-            "same-origin" | "none" => Ok(()),
-            _ => Err(AppError::CrossSite),
-        };
-    }
-    match (value("origin"), value("host")) {
-        (None, _) => Ok(()),
-        (Some(origin), Some(host))
-            if origin
-                .split_once("://")
-                .is_some_and(|(_, rest)| rest == host) =>
-        {
-            Ok(())
-        }
-        _ => Err(AppError::CrossSite),
-    }
+    cookies::set(response, BINS_COOKIE, list.join("."), Some(cookies::YEAR));
 }
 
 /// Scheme and host this server is reached at, for URLs shown to users.
 fn site_base(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(base) = state.config.public_base() {
-        return base.to_owned();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}")
+    let host = headers.get(header::HOST).map(HeaderValue::as_bytes);
+    base_url(state.config.public_base(), host)
 }
 
 #[derive(Debug, Deserialize)]
@@ -237,13 +197,6 @@ fn kind_of(content_type: &str) -> String {
     kind.trim_start_matches("x-").chars().take(16).collect()
 }
 
-fn ip_of(remote_addr: &str) -> &str {
-    match remote_addr.rsplit_once(':') {
-        Some((ip, _)) => ip.trim_start_matches('[').trim_end_matches(']'),
-        None => remote_addr,
-    }
-}
-
 pub fn human_size(bytes: usize) -> String {
     const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
     if bytes < 1024 {
@@ -303,12 +256,11 @@ struct ViewPage {
 /// visitor's cookie.
 pub async fn view(
     State(state): State<AppState>,
-    Path(bin): Path<String>,
+    BinPath(found): BinPath,
     Query(params): Query<ViewParams>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let store = &state.store;
-    let found = find_bin(store, &bin).await?;
     let (bin, settings) = (found.id, found.settings.clone());
     let search = params.q.clone().unwrap_or_default();
     // A malformed search lists nothing and says why (status 400), on the
@@ -442,10 +394,9 @@ fn curl_of(req: &crate::model::CapturedRequest, capture_url: &str) -> curl::Curl
 /// The stored request `request` of the bin `bin` (both URL segments).
 async fn find_request(
     store: &Store,
-    bin: &str,
+    bin: Uuid,
     request: &str,
 ) -> Result<crate::model::CapturedRequest, AppError> {
-    let bin = parse_bin(bin)?;
     let id = Uuid::try_parse(request).map_err(|_| AppError::UnknownRequest)?;
     store
         .request(bin, id)
@@ -457,10 +408,11 @@ async fn find_request(
 /// text (the page inlines only short ones).
 pub async fn curl_text(
     State(state): State<AppState>,
-    Path((bin, request)): Path<(String, String)>,
+    BinPath(bin): BinPath,
+    Path((_, request)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let req = find_request(&state.store, &bin, &request).await?;
+    let req = find_request(&state.store, bin.id, &request).await?;
     let capture_url = format!("{}/{}", site_base(&state, &headers), req.bin);
     Ok(plain_text(curl_of(&req, &capture_url).line.into()))
 }
@@ -469,9 +421,10 @@ pub async fn curl_text(
 /// under a capped preview); bytes that are not UTF-8 show as U+FFFD.
 pub async fn body_text(
     State(store): State<Store>,
-    Path((bin, request)): Path<(String, String)>,
+    BinPath(bin): BinPath,
+    Path((_, request)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let req = find_request(&store, &bin, &request).await?;
+    let req = find_request(&store, bin.id, &request).await?;
     let text = match String::from_utf8_lossy(&req.body) {
         std::borrow::Cow::Borrowed(_) => req.body,
         std::borrow::Cow::Owned(text) => text.into(),
@@ -500,9 +453,10 @@ fn plain_text(text: bytes::Bytes) -> Response {
 /// (from 1), as a download.
 pub async fn download_part(
     State(store): State<Store>,
-    Path((bin, request, number)): Path<(String, String, usize)>,
+    BinPath(bin): BinPath,
+    Path((_, request, number)): Path<(String, String, usize)>,
 ) -> Result<Response, AppError> {
-    let req = find_request(&store, &bin, &request).await?;
+    let req = find_request(&store, bin.id, &request).await?;
     let content_type = req.header_str("content-type").unwrap_or_default();
     // No parts (so 404) unless the body is multipart within the limit.
     let mut parts = crate::multipart::parts(&req.body, &content_type);
@@ -518,11 +472,11 @@ pub async fn download_part(
 /// `POST /view/{bin}/{request}/delete`: the delete button of one request.
 pub async fn delete_request(
     State(store): State<Store>,
-    Path((bin, request)): Path<(String, String)>,
-    headers: HeaderMap,
+    BinPath(bin): BinPath,
+    Path((_, request)): Path<(String, String)>,
+    _: SameOrigin,
 ) -> Result<Response, AppError> {
-    require_same_origin(&headers)?;
-    let bin = find_bin(&store, &bin).await?.id;
+    let bin = bin.id;
     let id = Uuid::try_parse(&request).map_err(|_| AppError::UnknownRequest)?;
     if !store.delete_request(bin, id).await? {
         return Err(AppError::UnknownRequest);
@@ -549,12 +503,11 @@ struct ConfirmClearPage {
 /// question works without JavaScript too).
 pub async fn clear(
     State(store): State<Store>,
-    Path(bin): Path<String>,
-    headers: HeaderMap,
+    BinPath(bin): BinPath,
+    _: SameOrigin,
     form: Result<Form<ClearForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    require_same_origin(&headers)?;
-    let bin = find_bin(&store, &bin).await?.id;
+    let bin = bin.id;
     let confirmed = form.is_ok_and(|Form(f)| f.confirm.as_deref() == Some("yes"));
     if !confirmed {
         let count = store.count_requests(bin).await?;
@@ -569,9 +522,10 @@ pub async fn clear(
 /// that no browser will render.
 pub async fn download_body(
     State(store): State<Store>,
-    Path((bin, request)): Path<(String, String)>,
+    BinPath(bin): BinPath,
+    Path((_, request)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let req = find_request(&store, &bin, &request).await?;
+    let req = find_request(&store, bin.id, &request).await?;
     Ok(attachment(req.body, &format!("{}.bin", req.id)))
 }
 

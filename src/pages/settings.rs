@@ -3,19 +3,19 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::require_same_origin;
 use crate::api::{BinInput, SettingError};
 use crate::error::AppError;
+use crate::extract::{BinPath, SameOrigin};
 use crate::model::BinSettings;
-use crate::state::{find_bin, AppState};
+use crate::state::AppState;
 
 /// The form's fields, as text (an unchecked checkbox is absent).
 #[derive(Debug, Default, Deserialize)]
@@ -212,10 +212,9 @@ pub struct SettingsParams {
 /// `GET /view/{bin}/settings`.
 pub async fn settings(
     State(state): State<AppState>,
-    Path(bin): Path<String>,
+    BinPath(bin): BinPath,
     Query(params): Query<SettingsParams>,
 ) -> Result<Response, AppError> {
-    let bin = find_bin(&state.store, &bin).await?;
     let page = SettingsPage {
         bin: bin.id,
         form: SettingsForm::from_settings(&bin.settings),
@@ -232,12 +231,10 @@ pub async fn settings(
 /// the form again with the reason (422).
 pub async fn save_settings(
     State(state): State<AppState>,
-    Path(bin): Path<String>,
-    headers: HeaderMap,
+    BinPath(bin): BinPath,
+    _: SameOrigin,
     Form(form): Form<SettingsForm>,
 ) -> Result<Response, AppError> {
-    require_same_origin(&headers)?;
-    let bin = find_bin(&state.store, &bin).await?;
     let max_delay = state.config.max_response_delay_secs;
     let checked = match form.check(&bin.settings, max_delay) {
         Ok(input) => {
@@ -258,7 +255,7 @@ pub async fn save_settings(
             let mut response =
                 Redirect::to(&format!("/view/{}/settings?saved=1", bin.id)).into_response();
             // A new password would lock out the browser that just set it.
-            if let Some(cookie) = crate::auth::bin_cookie(&state, &bin) {
+            if let Some(cookie) = state.auth.bin_cookie(&bin) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
             Ok(response)

@@ -1,44 +1,35 @@
-//! Listen mode: a capture waits (a bounded time) for a forwarder to supply
-//! the answer its sender gets — the local app's real response, relayed by
-//! `hookscope forward --listen` with
-//! `PUT /token/{bin}/request/{request}/response`
-//! `{"status": 201, "content": "<base64 body>", "headers": {"name": "value"}}`
-//! (webhook.site's shape).
+//! Answers relayed from the local app (what webhook.site calls listen
+//! mode): a capture waits (a bounded time) for a forwarder to supply the
+//! answer its sender gets — the local app's real response, relayed by
+//! `hookscope forward --listen` through the token API
+//! (`api::answers::put_response`).
 //!
-//! [`PendingAnswers`] is the in-memory registry: forwarders in listen mode
-//! announce themselves per bin ([`PendingAnswers::listener`]), a capture
-//! registers its request id *before* publishing it
+//! [`PendingAnswers`] is the in-memory registry: forwarders that relay
+//! answers announce themselves per bin ([`PendingAnswers::listener`]), a
+//! capture registers its request id *before* publishing it
 //! ([`PendingAnswers::register`]) and waits on the returned [`Waiter`]; the
-//! PUT handler ([`put_response`]) hands the answer over.
+//! PUT handler hands the answer over ([`PendingAnswers::answer`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use axum::response::Response;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::error::AppError;
-use crate::state::parse_bin;
-
 /// The answer a forwarder supplies for one captured request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenAnswer {
+pub struct AppAnswer {
     pub status: StatusCode,
     /// Header fields in order; repeated names kept.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: bytes::Bytes,
 }
 
-impl ListenAnswer {
+impl AppAnswer {
     /// The response the original sender gets, exactly as supplied.
     pub fn into_response(self) -> Response {
         let mut response = Response::new(Body::from(self.body));
@@ -56,7 +47,7 @@ struct Registry {
     /// Connected listen-mode forwarders per bin.
     listeners: HashMap<Uuid, usize>,
     /// Captures waiting for an answer, by request id.
-    waiting: HashMap<Uuid, (Uuid, oneshot::Sender<ListenAnswer>)>,
+    waiting: HashMap<Uuid, (Uuid, oneshot::Sender<AppAnswer>)>,
 }
 
 /// Captures waiting for a forwarder's answer. Cheap to clone.
@@ -99,7 +90,7 @@ impl PendingAnswers {
 
     /// Hands `answer` to the capture of request `id` of `bin`; `false` when
     /// no capture waits for it (unknown, already answered, or timed out).
-    pub fn answer(&self, bin: Uuid, id: Uuid, answer: ListenAnswer) -> bool {
+    pub fn answer(&self, bin: Uuid, id: Uuid, answer: AppAnswer) -> bool {
         let mut registry = self.lock();
         match registry.waiting.get(&id) {
             Some((waiting_bin, _)) if *waiting_bin == bin => {}
@@ -141,13 +132,13 @@ impl Drop for ListenerGuard {
 /// A capture waiting for its answer; dropping it stops waiting.
 pub struct Waiter {
     id: Uuid,
-    answer: oneshot::Receiver<ListenAnswer>,
+    answer: oneshot::Receiver<AppAnswer>,
     pending: PendingAnswers,
 }
 
 impl Waiter {
     /// The forwarder's answer, or `None` when none came within `limit`.
-    pub async fn wait(mut self, limit: Duration) -> Option<ListenAnswer> {
+    pub async fn wait(mut self, limit: Duration) -> Option<AppAnswer> {
         tokio::time::timeout(limit, &mut self.answer)
             .await
             .ok()
@@ -161,79 +152,22 @@ impl Drop for Waiter {
     }
 }
 
-/// The body of `PUT /token/{bin}/request/{request}/response`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ResponseBody {
-    pub status: u16,
-    /// The body in standard base64.
-    #[serde(default)]
-    pub content: String,
-    /// Header name → value, or → list of values for a repeated header.
-    #[serde(default)]
-    pub headers: serde_json::Map<String, Value>,
-}
-
-impl ResponseBody {
-    pub fn into_answer(self) -> Result<ListenAnswer, String> {
-        let status = StatusCode::from_u16(self.status)
-            .map_err(|_| format!("status {} is not an HTTP status", self.status))?;
-        let body = base64::engine::general_purpose::STANDARD
-            .decode(&self.content)
-            .map_err(|_| "content must be the body in standard base64".to_owned())?;
-        let mut headers = Vec::new();
-        for (name, values) in self.headers {
-            let header = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("{name:?} is not a header name"))?;
-            let values = match values {
-                Value::Array(values) => values,
-                single => vec![single],
-            };
-            for value in values {
-                let Value::String(value) = value else {
-                    return Err(format!("header {name:?} must be a string or strings"));
-                };
-                let value = HeaderValue::from_str(&value)
-                    .map_err(|_| format!("header {name:?} has an invalid value"))?;
-                headers.push((header.clone(), value));
-            }
-        }
-        Ok(ListenAnswer {
-            status,
-            headers,
-            body: body.into(),
-        })
-    }
-}
-
-/// `PUT /token/{bin}/request/{request}/response`: the answer for a capture
-/// that waits in listen mode. 404 when nothing waits for it (any more).
-pub async fn put_response(
-    State(pending): State<PendingAnswers>,
-    Path((bin, request)): Path<(String, String)>,
-    Json(body): Json<ResponseBody>,
-) -> Result<Response, AppError> {
-    let bin = parse_bin(&bin)?;
-    let request = Uuid::try_parse(&request).map_err(|_| AppError::UnknownRequest)?;
-    let answer = body.into_answer().map_err(AppError::BadRequest)?;
-    if !pending.answer(bin, request, answer) {
-        return Err(AppError::NotWaiting);
-    }
-    Ok(Json(serde_json::json!({"success": true})).into_response())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn answer(status: u16) -> ListenAnswer {
-        ResponseBody {
-            status,
-            content: base64::engine::general_purpose::STANDARD.encode("hi"),
-            headers: serde_json::from_value(serde_json::json!({"x-a": ["1", "2"], "x-b": "3"}))
-                .expect("map"),
+    fn answer(status: u16) -> AppAnswer {
+        let header = |name: &'static str, value: &'static str| {
+            (
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            )
+        };
+        AppAnswer {
+            status: StatusCode::from_u16(status).expect("status"),
+            headers: vec![header("x-a", "1"), header("x-a", "2"), header("x-b", "3")],
+            body: bytes::Bytes::from_static(b"hi"),
         }
-        .into_answer()
-        .expect("valid")
     }
 
     #[tokio::test]
