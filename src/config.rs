@@ -138,8 +138,8 @@ pub struct Config {
     #[arg(long, env = "HOOKSCOPE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
 
-    /// Threads that serve HTTP. Default: one per CPU (on 2 cores, one
-    /// fewer left a core idle about a tenth of the time; bench/RESULTS.md).
+    /// Threads that serve HTTP. Default: one per CPU.
+    // One fewer left a core idle under load (bench/RESULTS.md).
     #[arg(long, env = "HOOKSCOPE_WORKERS")]
     pub workers: Option<usize>,
 }

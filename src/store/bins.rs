@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, LazyLock};
+
+use parking_lot::RwLock;
 
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -48,16 +50,13 @@ impl BinCache {
         Ok(cache)
     }
 
-    fn aliases(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Uuid>> {
-        self.aliases
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn aliases(&self) -> parking_lot::RwLockWriteGuard<'_, HashMap<String, Uuid>> {
+        self.aliases.write()
     }
 
     fn alias(&self, alias: &str) -> Option<Uuid> {
         self.aliases
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(&alias.to_ascii_lowercase())
             .copied()
     }
@@ -82,10 +81,7 @@ impl BinCache {
     /// Caches a bin read from the database, unless a bin was removed since
     /// the read began (`removals_before`).
     fn put_read(&self, bin: Arc<Bin>, removals_before: u64) {
-        let mut bins = self
-            .bins
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut bins = self.bins.write();
         if self.removals() != removals_before {
             return;
         }
@@ -96,18 +92,11 @@ impl BinCache {
     }
 
     fn get(&self, id: Uuid) -> Option<Arc<Bin>> {
-        self.bins
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&id)
-            .cloned()
+        self.bins.read().get(&id).cloned()
     }
 
     fn put(&self, bin: Bin) {
-        let mut bins = self
-            .bins
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut bins = self.bins.write();
         if bins.len() >= MAX_CACHED_BINS && !bins.contains_key(&bin.id) {
             bins.clear();
         }
@@ -115,10 +104,7 @@ impl BinCache {
     }
 
     fn remove(&self, id: Uuid) {
-        let mut bins = self
-            .bins
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut bins = self.bins.write();
         self.removals.fetch_add(1, Ordering::SeqCst);
         bins.remove(&id);
     }

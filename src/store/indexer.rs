@@ -16,9 +16,8 @@ use crate::model::{CapturedRequest, Header, Timestamp};
 /// Most bytes of a body put into the search index.
 const INDEXED_BODY_BYTES: usize = 64 * 1024;
 /// Requests indexed per writer operation, so captures queued behind
-/// indexing wait for a short step only (a request costs about four times
-/// what it did before the `query` and `named` columns: bench/RESULTS.md,
-/// "Query language").
+/// indexing wait for a short step only (what a step costs is in
+/// bench/RESULTS.md, "Query language").
 const INDEX_CHUNK: i64 = 500;
 /// How long captures must pause before the background indexer works.
 const INDEX_WHEN_QUIET_FOR: Duration = Duration::from_millis(500);

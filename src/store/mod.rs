@@ -137,8 +137,8 @@ impl RequestFilter {
 pub const DEFAULT_REQUEST_CAP: u32 = 10_000;
 
 /// Handle to the database; cheap to clone: one reference count, as the
-/// state holding it is cloned for every request (several counts and the
-/// writer channel's sender showed up at ~5 % of a capture's CPU).
+/// state holding it is cloned for every request (cloning several counts
+/// and the writer channel's sender showed up in a capture's profile).
 #[derive(Clone)]
 pub struct Store(Arc<StoreParts>);
 
@@ -536,7 +536,7 @@ fn load_or_make_cookie_secret(conn: &Connection) -> Result<[u8; 32], StoreError>
 /// Keeps every prepared statement's plan for its lifetime. By default
 /// SQLite plans `LIMIT ?n` with the bound value and so re-prepares (parses
 /// and plans again) the statement each time `?n` is bound: pruning a full
-/// bin did that twice per batch, at ~120k instructions each.
+/// bin did that twice per batch.
 fn plan_once(conn: &Connection) -> Result<(), StoreError> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
