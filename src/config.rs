@@ -3,9 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::builder::PossibleValue;
+use clap::{Args, ValueEnum};
 
-use crate::store::Durability;
+use crate::store::{Durability, StoreConfig};
 
 /// Settings of `hookscope serve`. Defaults work on a laptop with no flags.
 #[derive(Debug, Clone, Args)]
@@ -165,9 +166,40 @@ impl Config {
             .max(1)
     }
 
+    /// What the store is opened with.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            path: self.db.clone(),
+            durability: self.durability,
+            max_bins: self.max_bins,
+            request_cap: self.max_requests_per_bin,
+        }
+    }
+
     /// The public base URL without a trailing slash, if one was configured.
     pub fn public_base(&self) -> Option<&str> {
         self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+}
+
+/// `--durability`'s values: the store's own enum, which knows nothing of
+/// clap, named and explained here.
+impl ValueEnum for Durability {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::Normal, Self::Full]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Self::Normal => PossibleValue::new("normal").help(
+                "`synchronous=NORMAL`: a committed request survives a crash of the \
+                 process; the last commits may be lost on power loss",
+            ),
+            Self::Full => PossibleValue::new("full").help(
+                "`synchronous=FULL`: the WAL is fsynced at every commit (once per \
+                 batch), so committed requests also survive power loss",
+            ),
+        })
     }
 }
 

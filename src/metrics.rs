@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::store::StoreObserver;
+
 pub static METRICS: Metrics = Metrics::new();
 
 /// Upper bounds of the batch-size histogram.
@@ -89,12 +91,6 @@ impl Metrics {
         }
     }
 
-    pub fn record_batch(&self, size: usize, commit: Duration) {
-        self.batch_size.observe(size as u64);
-        self.commit_latency
-            .observe(u64::try_from(commit.as_micros()).unwrap_or(u64::MAX));
-    }
-
     pub fn viewer_joined(&self) {
         self.live_viewers.fetch_add(1, Relaxed);
     }
@@ -151,5 +147,14 @@ impl Metrics {
             1_000_000.0,
         );
         out
+    }
+}
+
+/// The writer's batches feed the batch-size and commit-latency histograms.
+impl StoreObserver for Metrics {
+    fn batch_committed(&self, size: usize, elapsed: Duration) {
+        self.batch_size.observe(size as u64);
+        self.commit_latency
+            .observe(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
     }
 }

@@ -12,6 +12,7 @@ use crate::error::AppError;
 use crate::limits::Limits;
 use crate::listen::PendingAnswers;
 use crate::live::Hub;
+use crate::metrics::METRICS;
 use crate::model::Bin;
 use crate::store::{Store, StoreError};
 
@@ -48,8 +49,7 @@ pub struct AppParts {
 impl AppState {
     /// Opens the database named in `config` and builds the state.
     pub fn open(config: Config) -> Result<Self, StoreError> {
-        let store = Store::open(&config.db, config.durability)?.with_max_bins(config.max_bins);
-        store.set_request_cap(config.max_requests_per_bin);
+        let store = Store::open(&config.store_config(), fresh_secret(), &METRICS)?;
         let auth = Auth::new(store.cookie_secret());
         Ok(Self(Arc::new(AppParts {
             store,
@@ -61,6 +61,15 @@ impl AppState {
             auth,
         })))
     }
+}
+
+/// 32 bytes from the OS random source: the cookie secret of a database
+/// that has none yet (the store keeps the first one it is given).
+fn fresh_secret() -> [u8; 32] {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    let mut secret = [0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    secret
 }
 
 /// `State<Part>` extractors for the parts handlers ask for.

@@ -179,7 +179,7 @@ const BIN_COLUMNS: &str = "id, created_at, updated_at, alias, description, defau
 impl Store {
     pub async fn create_bin(&self, bin: Bin) -> Result<(), StoreError> {
         let row = bin.clone();
-        let max_bins = self.max_bins.load(std::sync::atomic::Ordering::Relaxed);
+        let max_bins = self.max_bins;
         self.writer
             .write(move |conn| {
                 if max_bins > 0 {

@@ -7,7 +7,6 @@
 //! capture's writer time (bench/RESULTS.md).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -30,9 +29,9 @@ impl PendingCounts {
 
     /// Applies the batch's counts and prunes each bin to what it keeps:
     /// its own `request_limit`, at most `cap`. Runs before the commit.
-    pub(super) fn apply(&self, conn: &Connection, cap: &AtomicU32) -> Result<(), StoreError> {
+    pub(super) fn apply(&self, conn: &Connection, cap: u32) -> Result<(), StoreError> {
         let counts = std::mem::take(&mut *self.0.lock());
-        let cap = i64::from(cap.load(Ordering::Relaxed));
+        let cap = i64::from(cap);
         for (bin, added) in counts {
             let counted = conn
                 .prepare_cached(

@@ -234,7 +234,7 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Durability, Page, RequestFilter, SearchQuery};
+    use crate::store::{Page, RequestFilter, SearchQuery, StoreConfig, Unobserved};
 
     fn capture(bin: Uuid, method: &str, body: &'static [u8]) -> CapturedRequest {
         CapturedRequest {
@@ -270,7 +270,12 @@ mod tests {
     #[tokio::test]
     async fn requests_with_empty_bodies_are_indexed() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("s.db"), Durability::Normal).expect("open");
+        let store = Store::open(
+            &StoreConfig::new(dir.path().join("s.db")),
+            [0; 32],
+            &Unobserved,
+        )
+        .expect("open");
         let bin = crate::model::Bin::new();
         store.create_bin(bin.clone()).await.expect("create");
         store
@@ -298,7 +303,7 @@ mod tests {
     async fn the_index_is_rebuilt_for_requests_stored_before_the_upgrade() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("s.db");
-        let store = Store::open(&path, Durability::Normal).expect("open");
+        let store = Store::open(&StoreConfig::new(&path), [0; 32], &Unobserved).expect("open");
         let bin = crate::model::Bin::new();
         store.create_bin(bin.clone()).await.expect("create");
         let mut req = capture(bin.id, "POST", b"old invoice");
@@ -323,7 +328,7 @@ mod tests {
         .expect("downgrade");
         drop(conn);
 
-        let store = Store::open(&path, Durability::Normal).expect("upgrade");
+        let store = Store::open(&StoreConfig::new(&path), [0; 32], &Unobserved).expect("upgrade");
         assert_eq!(found(&store, bin.id, "headers.content-type:json").await, 1);
         assert_eq!(found(&store, bin.id, "invoice method:POST").await, 1);
         store.close().await;
@@ -336,7 +341,7 @@ mod tests {
     async fn a_request_that_cannot_be_indexed_is_skipped_and_counted() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("s.db");
-        let store = Store::open(&path, Durability::Normal).expect("open");
+        let store = Store::open(&StoreConfig::new(&path), [0; 32], &Unobserved).expect("open");
         let bin = crate::model::Bin::new();
         store.create_bin(bin.clone()).await.expect("create");
         store

@@ -13,9 +13,10 @@ mod requests;
 mod search;
 mod writer;
 
-use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -55,7 +56,7 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// How durable a commit is; see README "Durability".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
     /// `synchronous=NORMAL`: a committed request survives a crash of the
     /// process; the last commits may be lost on power loss.
@@ -63,6 +64,48 @@ pub enum Durability {
     /// `synchronous=FULL`: the WAL is fsynced at every commit (once per
     /// batch), so committed requests also survive power loss.
     Full,
+}
+
+/// What a store is opened with: plain values, which the caller builds from
+/// its own settings (the store knows nothing of flags or files of settings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The SQLite database file; created on first start.
+    pub path: PathBuf,
+    pub durability: Durability,
+    /// Most bins the database may hold, beyond which creating one fails
+    /// with [`StoreError::TooManyBins`]; 0: no limit.
+    pub max_bins: u64,
+    /// Most requests any bin keeps (its own `request_limit` may be lower);
+    /// the oldest beyond it are pruned as new ones arrive.
+    pub request_cap: u32,
+}
+
+impl StoreConfig {
+    /// The database at `path` with every other setting at its default.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            durability: Durability::Normal,
+            max_bins: 0,
+            request_cap: DEFAULT_REQUEST_CAP,
+        }
+    }
+}
+
+/// Told what the store does, for whoever counts it (the metrics registry);
+/// the store itself keeps no process-wide figures.
+pub trait StoreObserver: Send + Sync {
+    /// The writer applied one batch of `size` operations and committed it
+    /// (or failed to) in `elapsed`.
+    fn batch_committed(&self, size: usize, elapsed: Duration);
+}
+
+/// An observer that notes nothing: for tools and tests.
+pub struct Unobserved;
+
+impl StoreObserver for Unobserved {
+    fn batch_committed(&self, _size: usize, _elapsed: Duration) {}
 }
 
 /// The database's migrations, in order, compiled into the binary.
@@ -158,10 +201,8 @@ pub struct StoreParts {
     /// writes bins, so its own writes keep the cache right; a backend shared
     /// by several instances must invalidate it when another one writes.
     bins: BinCache,
-    /// Most requests any bin keeps (its own `request_limit` may be lower).
-    request_cap: Arc<AtomicU32>,
     /// Most bins the database may hold; 0: no limit.
-    max_bins: Arc<std::sync::atomic::AtomicU64>,
+    max_bins: u64,
     /// Checkpoints the WAL off the commit path.
     checkpointer: Arc<Checkpointer>,
     /// Captures of the writer's current batch, counted at its end.
@@ -189,12 +230,20 @@ pub struct Deleted {
 const DELETE_CHUNK: u32 = 2_000;
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, applies pending
-    /// migrations and starts the writer thread.
-    pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) the database `config` names, applies
+    /// pending migrations and starts the writer thread. `fresh_secret`
+    /// becomes the cookie secret if the database has none yet (its first
+    /// start); the caller makes it, from a source of randomness of its
+    /// choosing. `observer` is told of every writer batch.
+    pub fn open(
+        config: &StoreConfig,
+        fresh_secret: [u8; 32],
+        observer: &'static dyn StoreObserver,
+    ) -> Result<Self, StoreError> {
+        let path = config.path.as_path();
         let mut conn = Connection::open(path)?;
         plan_once(&conn)?;
-        let sync = match durability {
+        let sync = match config.durability {
             Durability::Normal => "NORMAL",
             Durability::Full => "FULL",
         };
@@ -214,26 +263,24 @@ impl Store {
             [],
             |row| row.get(0),
         )?;
-        let cookie_secret = load_or_make_cookie_secret(&conn)?;
+        let cookie_secret = keep_cookie_secret(&conn, fresh_secret)?;
         let bins = BinCache::with_aliases_of(&conn)?;
         let readers = ReadPool::new(path.to_owned());
         let tail = checkpoint::Tail::default();
         let checkpointer = Checkpointer::start(path, tail.clone())?;
         let counts = PendingCounts::default();
-        let request_cap = Arc::new(AtomicU32::new(DEFAULT_REQUEST_CAP));
         let before_commit = {
-            let (counts, cap) = (counts.clone(), Arc::clone(&request_cap));
-            Box::new(move |conn: &Connection| counts.apply(conn, &cap))
+            let (counts, cap) = (counts.clone(), config.request_cap);
+            Box::new(move |conn: &Connection| counts.apply(conn, cap))
         };
-        let writer = Writer::start(conn, tail, before_commit)
+        let writer = Writer::start(conn, tail, before_commit, observer)
             .map_err(|e| StoreError::Sqlite(e.to_string()))?;
         Ok(Self(Arc::new(StoreParts {
             writer,
             readers,
             bins,
             counts,
-            request_cap,
-            max_bins: Arc::default(),
+            max_bins: config.max_bins,
             checkpointer: Arc::new(checkpointer),
             next_seq: Arc::new(AtomicI64::new(next_seq)),
             last_insert: Arc::default(),
@@ -248,25 +295,10 @@ impl Store {
         self.cookie_secret
     }
 
-    /// Refuses to create bins beyond `max` (0: no limit) with
-    /// [`StoreError::TooManyBins`].
-    pub fn with_max_bins(self, max: u64) -> Self {
-        self.max_bins
-            .store(max, std::sync::atomic::Ordering::Relaxed);
-        self
-    }
-
     /// Closes the idle read connections; reads open new ones as needed
     /// (after the database file was replaced, say).
     pub fn drop_idle_readers(&self) {
         self.readers.clear();
-    }
-
-    /// Sets the most requests any bin keeps; the oldest beyond it are
-    /// pruned as new ones arrive.
-    pub fn set_request_cap(&self, cap: u32) {
-        self.request_cap
-            .store(cap, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Commits everything queued, stops the writer and the checkpoint
@@ -516,11 +548,8 @@ fn count(row: &Row<'_>) -> rusqlite::Result<u64> {
     Ok(u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0))
 }
 
-/// Reads the cookie secret, storing a fresh random one on first start.
-fn load_or_make_cookie_secret(conn: &Connection) -> Result<[u8; 32], StoreError> {
-    use argon2::password_hash::rand_core::{OsRng, RngCore};
-    let mut fresh = [0u8; 32];
-    OsRng.fill_bytes(&mut fresh);
+/// Reads the cookie secret, storing `fresh` as it on first start.
+fn keep_cookie_secret(conn: &Connection, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
     conn.execute(
         "INSERT OR IGNORE INTO cookie_secret (id, value) VALUES (1, ?1)",
         [&fresh[..]],
@@ -599,7 +628,7 @@ mod tests {
     async fn a_batch_that_reads_first_waits_for_the_write_lock() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("s.db");
-        let store = Store::open(&path, Durability::Normal).expect("open");
+        let store = Store::open(&StoreConfig::new(&path), [0; 32], &Unobserved).expect("open");
         let bin = crate::model::Bin::new();
         store.create_bin(bin.clone()).await.expect("create");
         let to_index = capture_for(bin.id, "to index");
@@ -617,9 +646,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_first_secret_given_is_kept_across_restarts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = StoreConfig::new(dir.path().join("s.db"));
+        let first = Store::open(&config, [1; 32], &Unobserved).expect("open");
+        assert_eq!(first.cookie_secret(), [1; 32]);
+        first.close().await;
+        let again = Store::open(&config, [2; 32], &Unobserved).expect("reopen");
+        assert_eq!(again.cookie_secret(), [1; 32]);
+        again.close().await;
+    }
+
+    #[tokio::test]
     async fn an_insert_into_a_deleted_bin_fails_alone() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("s.db"), Durability::Normal).expect("open");
+        let store = Store::open(
+            &StoreConfig::new(dir.path().join("s.db")),
+            [0; 32],
+            &Unobserved,
+        )
+        .expect("open");
         let (kept, gone) = (crate::model::Bin::new(), crate::model::Bin::new());
         store.create_bin(kept.clone()).await.expect("create");
         store.create_bin(gone.clone()).await.expect("create");

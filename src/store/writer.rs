@@ -9,7 +9,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::checkpoint::Tail;
-use super::StoreError;
+use super::{StoreError, StoreObserver};
 
 /// What runs at the end of every batch, before its commit.
 pub type BeforeCommit = Box<dyn FnMut(&Connection) -> Result<(), StoreError> + Send>;
@@ -69,15 +69,17 @@ impl Writer {
     /// Starts the thread. `before_commit` runs at the end of each batch,
     /// inside its transaction (an error rolls the batch back); between
     /// batches the thread copies the WAL tail that `tail` says is due.
+    /// `observer` is told of each batch once it is done.
     pub fn start(
         conn: Connection,
         tail: Tail,
         mut before_commit: BeforeCommit,
+        observer: &'static dyn StoreObserver,
     ) -> std::io::Result<Self> {
         let (queue, inbox) = mpsc::channel();
         thread::Builder::new()
             .name("hookscope-writer".into())
-            .spawn(move || run(conn, &inbox, &tail, &mut before_commit))?;
+            .spawn(move || run(conn, &inbox, &tail, &mut before_commit, observer))?;
         Ok(Self { queue })
     }
 
@@ -115,6 +117,7 @@ fn run(
     inbox: &mpsc::Receiver<Message>,
     tail: &Tail,
     before_commit: &mut BeforeCommit,
+    observer: &dyn StoreObserver,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut stop = None;
@@ -133,7 +136,7 @@ fn run(
                 next = inbox.try_recv().ok();
             }
         }
-        commit_batch(&mut conn, &mut batch, before_commit);
+        commit_batch(&mut conn, &mut batch, before_commit, observer);
         tail.after_commit(&conn);
     }
     // Closed before saying so: a store opened on the same file next (a
@@ -149,6 +152,7 @@ fn commit_batch(
     conn: &mut Connection,
     batch: &mut Vec<Box<dyn Job>>,
     before_commit: &mut BeforeCommit,
+    observer: &dyn StoreObserver,
 ) {
     if batch.is_empty() {
         return;
@@ -172,7 +176,7 @@ fn commit_batch(
     if let Err(e) = &commit {
         tracing::error!(error = %e, size, "batch commit failed");
     }
-    crate::metrics::METRICS.record_batch(size, started.elapsed());
+    observer.batch_committed(size, started.elapsed());
     for job in batch.drain(..) {
         job.finish(commit.clone());
     }
