@@ -48,7 +48,7 @@ impl PendingCounts {
             };
             let keep = limit.map_or(cap, |limit| limit.min(cap));
             if count > keep {
-                super::delete_oldest(conn, bin, None, count - keep)?;
+                super::requests::delete_oldest(conn, bin, None, count - keep)?;
             }
         }
         Ok(())

@@ -3,27 +3,27 @@
 //! thread ([`writer`]); reads use a small pool of read-only connections and
 //! never wait for the writer (WAL).
 
+mod answers;
 mod bins;
 mod checkpoint;
 mod codec;
 mod counts;
-mod indexer;
 mod pool;
 mod requests;
 mod search;
 mod writer;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{Connection, Row};
 use rusqlite_migration::{Migrations, M};
 use uuid::Uuid;
 
-use crate::model::{CapturedRequest, SentResponse, Timestamp};
+use crate::model::Timestamp;
 use bins::BinCache;
 use checkpoint::Checkpointer;
 use counts::PendingCounts;
@@ -225,10 +225,6 @@ pub struct Deleted {
     pub bins: u64,
 }
 
-/// Requests deleted per writer operation during retention, so captures
-/// queued behind a deletion wait for a short statement only.
-const DELETE_CHUNK: u32 = 2_000;
-
 impl Store {
     /// Opens (creating if needed) the database `config` names, applies
     /// pending migrations and starts the writer thread. `fresh_secret`
@@ -322,226 +318,6 @@ impl Store {
             .write(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
-
-    /// Stores one captured request and resolves, once it is committed, to
-    /// the request with its id. The writer assigns ids (UUID v7) as it
-    /// inserts, so id order is commit order: a reader that has seen id N
-    /// has seen every request before it.
-    pub async fn insert_request(
-        &self,
-        mut req: CapturedRequest,
-    ) -> Result<CapturedRequest, StoreError> {
-        let next_seq = Arc::clone(&self.next_seq);
-        let counts = self.counts.clone();
-        // Arrival time is close enough to "now" for the indexer's pause
-        // check, and spares a clock read per capture.
-        self.last_insert
-            .store(req.received_at.as_micros(), Ordering::Relaxed);
-        self.writer
-            .write(move |conn| {
-                req.id = Uuid::now_v7();
-                let headers = codec::encode_headers(&req.headers);
-                // Not indexed here: see `index_pending`.
-                let seq = next_seq.fetch_add(1, Ordering::Relaxed);
-                conn.prepare_cached(
-                    "INSERT INTO requests (id, bin_id, received_at, method, path, query,
-                                           version, remote_addr, headers, body, size, seq)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )?
-                .execute(params![
-                    req.id,
-                    req.bin,
-                    req.received_at.as_micros(),
-                    req.method,
-                    req.path,
-                    req.query,
-                    req.version,
-                    req.remote_addr,
-                    headers,
-                    &req.body[..],
-                    req.body.len() as i64,
-                    seq,
-                ])
-                .map_err(|e| match e {
-                    // The bin's row is gone (deleted since the capture found it).
-                    rusqlite::Error::SqliteFailure(failure, _)
-                        if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
-                    {
-                        StoreError::UnknownBin
-                    }
-                    e => StoreError::from(e),
-                })?;
-                // Counted (and the bin pruned) at the end of the batch.
-                counts.add(req.bin);
-                Ok(req)
-            })
-            .await
-    }
-
-    /// Notes what a listen-mode capture answered its sender.
-    pub async fn record_response(
-        &self,
-        bin: Uuid,
-        id: Uuid,
-        sent: SentResponse,
-    ) -> Result<(), StoreError> {
-        self.writer
-            .write(move |conn| {
-                conn.prepare_cached(
-                    "INSERT OR REPLACE INTO listen_responses
-                       (bin_id, request_id, from_app, status, headers, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
-                    bin,
-                    id,
-                    sent.from_app,
-                    sent.status,
-                    codec::encode_headers(&sent.headers),
-                    &sent.body[..],
-                ])?;
-                Ok(())
-            })
-            .await
-    }
-
-    /// What a listen-mode capture answered; `None` for other captures.
-    pub async fn sent_response(
-        &self,
-        bin: Uuid,
-        id: Uuid,
-    ) -> Result<Option<SentResponse>, StoreError> {
-        self.readers
-            .read(move |conn| {
-                let row = conn
-                    .prepare_cached(
-                        "SELECT from_app, status, headers, body FROM listen_responses
-                         WHERE bin_id = ?1 AND request_id = ?2",
-                    )?
-                    .query_row(params![bin, id], |row| {
-                        Ok((
-                            row.get::<_, bool>(0)?,
-                            row.get::<_, u16>(1)?,
-                            row.get::<_, Vec<u8>>(2)?,
-                            row.get::<_, Vec<u8>>(3)?,
-                        ))
-                    })
-                    .optional()?;
-                let Some((from_app, status, headers, body)) = row else {
-                    return Ok(None);
-                };
-                Ok(Some(SentResponse {
-                    from_app,
-                    status,
-                    headers: codec::decode_headers(&headers)
-                        .ok_or(StoreError::Corrupt("response headers"))?,
-                    body: body.into(),
-                }))
-            })
-            .await
-    }
-
-    /// One request of a bin, with headers and body.
-    pub async fn request(
-        &self,
-        bin: Uuid,
-        id: Uuid,
-    ) -> Result<Option<CapturedRequest>, StoreError> {
-        self.readers
-            .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {FULL_COLUMNS} FROM requests WHERE bin_id = ?1 AND id = ?2"
-                ))?
-                .query_row(params![bin, id], full_request)
-                .optional()?
-                .transpose()
-            })
-            .await
-    }
-
-    /// Requests of a bin that arrived after `after` (all of them when
-    /// `None`), oldest first, at most `limit`.
-    pub async fn requests_after(
-        &self,
-        bin: Uuid,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> Result<Vec<CapturedRequest>, StoreError> {
-        self.readers
-            .read(move |conn| {
-                let after = after.unwrap_or(Uuid::nil());
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {FULL_COLUMNS} FROM requests WHERE bin_id = ?1 AND id > ?2
-                     ORDER BY id LIMIT ?3"
-                ))?;
-                let rows = stmt.query_map(params![bin, after, limit], full_request)?;
-                rows.map(|row| row?).collect()
-            })
-            .await
-    }
-
-    /// A page of a bin's request list, newest first.
-    pub async fn list_requests(
-        &self,
-        bin: Uuid,
-        page: Page,
-    ) -> Result<Vec<RequestSummary>, StoreError> {
-        self.find_summaries(bin, RequestFilter::default(), page)
-            .await
-    }
-
-    pub async fn count_bins(&self) -> Result<u64, StoreError> {
-        self.readers
-            .read(|conn| Ok(conn.query_row("SELECT count(*) FROM bins", [], count)?))
-            .await
-    }
-
-    pub async fn count_requests(&self, bin: Uuid) -> Result<u64, StoreError> {
-        self.readers
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached("SELECT request_count FROM bins WHERE id = ?1")?
-                    .query_row([bin], count)
-                    .optional()?
-                    .unwrap_or(0))
-            })
-            .await
-    }
-}
-
-const FULL_COLUMNS: &str =
-    "id, bin_id, received_at, method, path, query, version, remote_addr, headers, body";
-
-/// Maps a row of [`FULL_COLUMNS`]; the outer error is SQLite's, the inner
-/// one a corrupt headers blob.
-fn full_request(row: &Row<'_>) -> rusqlite::Result<Result<CapturedRequest, StoreError>> {
-    let headers: Vec<u8> = row.get(8)?;
-    let body: Vec<u8> = row.get(9)?;
-    let Some(headers) = codec::decode_headers(&headers) else {
-        return Ok(Err(StoreError::Corrupt("headers")));
-    };
-    Ok(Ok(CapturedRequest {
-        id: row.get(0)?,
-        bin: row.get(1)?,
-        received_at: Timestamp(row.get(2)?),
-        method: row.get(3)?,
-        path: row.get(4)?,
-        query: row.get(5)?,
-        version: row.get(6)?,
-        remote_addr: row.get(7)?,
-        headers,
-        body: body.into(),
-    }))
-}
-
-/// The smallest UUID v7 of the millisecond `at`: every request id below it
-/// was assigned before `at` (UUID v7 starts with big-endian Unix millis,
-/// and SQLite compares blobs bytewise).
-fn first_v7_at(at: Timestamp) -> Uuid {
-    let millis = u64::try_from(at.as_millis()).unwrap_or(0);
-    let mut bytes = [0u8; 16];
-    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
-    Uuid::from_bytes(bytes)
 }
 
 fn count(row: &Row<'_>) -> rusqlite::Result<u64> {
@@ -571,40 +347,11 @@ fn plan_once(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Deletes up to `n` of the oldest requests of `bin` (only those with an id
-/// below `before`, when given), with their index rows, keeping the bin's
-/// count in step; returns how many went. O(log n + n) through the
-/// (bin_id, id) index.
-fn delete_oldest(
-    conn: &Connection,
-    bin: Uuid,
-    before: Option<Uuid>,
-    n: i64,
-) -> Result<u64, StoreError> {
-    let before = before.unwrap_or(Uuid::max());
-    conn.prepare_cached(
-        // Rows not indexed yet have no index row to delete (and deleting a
-        // missing one from a contentless index still costs a tombstone).
-        "DELETE FROM requests_fts WHERE rowid IN
-           (SELECT seq FROM
-              (SELECT seq FROM requests WHERE bin_id = ?1 AND id < ?2 ORDER BY id LIMIT ?3)
-            WHERE seq <= (SELECT indexed_up_to FROM search_index_state))",
-    )?
-    .execute(params![bin, before, n])?;
-    let deleted = conn
-        .prepare_cached(
-            "DELETE FROM requests WHERE bin_id = ?1 AND id IN
-               (SELECT id FROM requests WHERE bin_id = ?1 AND id < ?2 ORDER BY id LIMIT ?3)",
-        )?
-        .execute(params![bin, before, n])?;
-    conn.prepare_cached("UPDATE bins SET request_count = request_count - ?2 WHERE id = ?1")?
-        .execute(params![bin, deleted as i64])?;
-    Ok(deleted as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::CapturedRequest;
+    use rusqlite::params;
 
     fn capture_for(bin: Uuid, body: &'static str) -> CapturedRequest {
         CapturedRequest {
