@@ -365,7 +365,12 @@ mod tests {
         let bin = crate::model::Bin::new();
         store.create_bin(bin.clone()).await.expect("create");
         let mut ids = Vec::new();
-        for body in [&b"one invoice"[..], b"two invoice", b"three invoice", b"four"] {
+        for body in [
+            &b"one invoice"[..],
+            b"two invoice",
+            b"three invoice",
+            b"four",
+        ] {
             let req = store
                 .insert_request(capture(bin.id, "POST", body))
                 .await
