@@ -51,7 +51,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Handle to the checkpoint thread; stops it when told or when the last
 /// handle is dropped.
 #[derive(Clone)]
-pub struct Checkpointer {
+pub(super) struct Checkpointer {
     stop: Arc<Mutex<Option<mpsc::Sender<Stopped>>>>,
 }
 
@@ -60,10 +60,10 @@ type Stopped = oneshot::Sender<()>;
 
 /// What the writer and the checkpoint thread tell each other.
 #[derive(Clone, Default)]
-pub struct Tail(Arc<TailFlags>);
+pub(super) struct Tail(Arc<TailFlags>);
 
 #[derive(Default)]
-pub struct TailFlags {
+struct TailFlags {
     /// A pass has ended; the tail written since waits to be copied.
     due: AtomicBool,
     /// Batches the writer has committed: when it has not moved, there is
@@ -76,7 +76,7 @@ impl Tail {
     /// what the last pass left if it is due (between batches, nothing is
     /// appended meanwhile, so the copy is complete unless a reader still
     /// uses an older snapshot).
-    pub fn after_commit(&self, conn: &Connection) {
+    pub(super) fn after_commit(&self, conn: &Connection) {
         self.0.commits.fetch_add(1, Ordering::Relaxed);
         if self.0.due.swap(false, Ordering::Relaxed) {
             checkpoint(conn, "PASSIVE");
@@ -86,7 +86,7 @@ impl Tail {
 
 impl Checkpointer {
     /// Starts the thread; `tail` is handed to the writer.
-    pub fn start(path: &Path, tail: Tail) -> Result<Self, StoreError> {
+    pub(super) fn start(path: &Path, tail: Tail) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let db = std::fs::File::open(path)
@@ -112,7 +112,7 @@ impl Checkpointer {
 
     /// Stops the thread after one last checkpoint; resolves once it has
     /// closed the database.
-    pub async fn stop(&self) {
+    pub(super) async fn stop(&self) {
         let stop = self.stop.lock().take();
         let Some(stop) = stop else { return };
         let (done, stopped) = oneshot::channel();

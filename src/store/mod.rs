@@ -1,7 +1,34 @@
-//! The store: SQLite behind a narrow boundary. Model types go in and come
-//! out; nothing here knows about HTTP. Writes go through the one writer
-//! thread ([`writer`]); reads use a small pool of read-only connections and
-//! never wait for the writer (WAL).
+//! The store: SQLite behind a narrow boundary. Model types and the plain
+//! types below go in and come out; nothing here knows about HTTP, flags,
+//! metrics or where randomness comes from (the caller passes a
+//! [`StoreConfig`], a fresh secret and a [`StoreObserver`]). Writes go
+//! through the one writer thread (`writer.rs`); reads use a small pool of
+//! read-only connections and never wait for the writer (WAL).
+//!
+//! What a backend provides, as [`Store`]'s methods (a second backend
+//! implements the same list with the same promises):
+//!
+//! - **lifetime**: `open`, `close` (commit what is queued, then stop),
+//!   `ping`, `cookie_secret` (the first one given, kept across restarts);
+//! - **bins**: `create_bin` (refusing past `max_bins` and taken aliases),
+//!   `bin`, `bin_by_alias` (expired bins are none), `update_bin`,
+//!   `delete_bin`, `count_bins`;
+//! - **requests**: `insert_request` (resolves once committed; ids are
+//!   UUID v7 in commit order, and each bin is pruned to its cap),
+//!   `request`, `requests_after`, `list_requests`, `find_requests`,
+//!   `find_summaries`, `count_requests`, `count_matching` (stops at a
+//!   limit), `delete_request`, `delete_matching`, `clear_requests`;
+//! - **search**: [`SearchQuery`] in [`RequestFilter`]s, answered over
+//!   every request stored before the search; `index_pending`,
+//!   `run_indexer` (fill the index off the capture path) and
+//!   `index_skipped`, for a backend whose index lags behind its rows;
+//! - **answers** (listen mode): `record_response`, `sent_response`;
+//! - **housekeeping**: `delete_expired_bins`, `delete_before` (retention,
+//!   in short steps).
+//!
+//! SQLite's own extras stay outside that list: `migrations` (tests and
+//! tools build old databases with it) and `drop_idle_readers` (after the
+//! file was replaced).
 
 mod answers;
 mod bins;
@@ -193,7 +220,7 @@ impl std::ops::Deref for Store {
     }
 }
 
-/// What a [`Store`] is made of.
+/// What a [`Store`] is made of; nothing of it is public.
 pub struct StoreParts {
     writer: Writer,
     readers: ReadPool,

@@ -15,7 +15,7 @@ use super::StoreError;
 const MAX_IDLE: usize = 8;
 
 #[derive(Clone)]
-pub struct ReadPool {
+pub(super) struct ReadPool {
     path: Arc<PathBuf>,
     idle: Arc<Mutex<Idle>>,
 }
@@ -30,14 +30,14 @@ struct Idle {
 }
 
 impl ReadPool {
-    pub fn new(path: PathBuf) -> Self {
+    pub(super) fn new(path: PathBuf) -> Self {
         Self {
             path: Arc::new(path),
             idle: Arc::default(),
         }
     }
 
-    pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    pub(super) async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
@@ -72,7 +72,7 @@ impl ReadPool {
     }
 
     /// Closes the idle connections, and those in use as they come back.
-    pub fn clear(&self) {
+    pub(super) fn clear(&self) {
         let mut idle = self.idle.lock();
         idle.generation += 1;
         idle.connections.clear();

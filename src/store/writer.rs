@@ -12,7 +12,7 @@ use super::checkpoint::Tail;
 use super::{StoreError, StoreObserver};
 
 /// What runs at the end of every batch, before its commit.
-pub type BeforeCommit = Box<dyn FnMut(&Connection) -> Result<(), StoreError> + Send>;
+pub(super) type BeforeCommit = Box<dyn FnMut(&Connection) -> Result<(), StoreError> + Send>;
 
 /// Most operations committed in one transaction; bounds commit latency.
 const MAX_BATCH: usize = 1024;
@@ -61,7 +61,7 @@ enum Message {
 
 /// Handle to the writer thread; cheap to clone.
 #[derive(Clone)]
-pub struct Writer {
+pub(super) struct Writer {
     queue: mpsc::Sender<Message>,
 }
 
@@ -70,7 +70,7 @@ impl Writer {
     /// inside its transaction (an error rolls the batch back); between
     /// batches the thread copies the WAL tail that `tail` says is due.
     /// `observer` is told of each batch once it is done.
-    pub fn start(
+    pub(super) fn start(
         conn: Connection,
         tail: Tail,
         mut before_commit: BeforeCommit,
@@ -86,7 +86,7 @@ impl Writer {
     /// Queues `op`; resolves once the transaction holding it has committed.
     /// Single-statement ops are atomic by themselves; an op of several
     /// statements must leave nothing behind when it fails (use a savepoint).
-    pub async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    pub(super) async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
@@ -104,7 +104,7 @@ impl Writer {
     }
 
     /// Commits everything queued so far and stops the thread.
-    pub async fn stop(&self) {
+    pub(super) async fn stop(&self) {
         let (done, stopped) = oneshot::channel();
         if self.queue.send(Message::Stop(done)).is_ok() {
             let _ = stopped.await;
