@@ -1,4 +1,10 @@
 //! Process-wide counters, rendered as Prometheus text at `GET /metrics`.
+//!
+//! Written by hand on purpose: `prometheus-client` writes OpenMetrics (`# TYPE`
+//! names without `_total`, float bucket bounds such as `le="1.0"`, a `# EOF`
+//! line), which changes what scrapers see, and `metrics` with its Prometheus
+//! exporter needs a process-wide recorder and a key lookup per recorded
+//! capture; a few atomics and one render function stay cheaper and exact.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
