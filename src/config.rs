@@ -208,6 +208,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_store_is_opened_with_the_database_and_its_limits() {
+        let mut config = Config::with_db("x.db");
+        config.max_bins = 7;
+        config.max_requests_per_bin = 9;
+        config.durability = Durability::from_str("full", false).expect("a durability");
+        assert_eq!(
+            config.store_config(),
+            StoreConfig {
+                path: PathBuf::from("x.db"),
+                durability: Durability::Full,
+                max_bins: 7,
+                request_cap: 9,
+            }
+        );
+        assert_eq!(
+            Config::with_db("x.db").store_config().durability,
+            Durability::Normal
+        );
+    }
+
+    #[test]
     fn http_workers_default_to_one_per_cpu_and_are_never_zero() {
         let mut config = Config::with_db("x.db");
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
