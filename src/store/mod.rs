@@ -312,8 +312,8 @@ impl Store {
         })))
     }
 
-    /// The secret that signs browsers' cookies: made on the database's
-    /// first start, the same after every restart.
+    /// The secret that signs browsers' cookies: the one given to `open` on
+    /// the database's first start, the same after every restart.
     pub fn cookie_secret(&self) -> [u8; 32] {
         self.cookie_secret
     }
