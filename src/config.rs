@@ -3,9 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::builder::PossibleValue;
+use clap::{Args, ValueEnum};
 
-use crate::store::Durability;
+use crate::store::{Durability, StoreConfig};
 
 /// Settings of `hookscope serve`. Defaults work on a laptop with no flags.
 #[derive(Debug, Clone, Args)]
@@ -138,8 +139,8 @@ pub struct Config {
     #[arg(long, env = "HOOKSCOPE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
 
-    /// Threads that serve HTTP. Default: one per CPU (on 2 cores, one
-    /// fewer left a core idle about a tenth of the time; bench/RESULTS.md).
+    /// Threads that serve HTTP. Default: one per CPU.
+    // One fewer left a core idle under load (bench/RESULTS.md).
     #[arg(long, env = "HOOKSCOPE_WORKERS")]
     pub workers: Option<usize>,
 }
@@ -165,15 +166,67 @@ impl Config {
             .max(1)
     }
 
+    /// What the store is opened with.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            path: self.db.clone(),
+            durability: self.durability,
+            max_bins: self.max_bins,
+            request_cap: self.max_requests_per_bin,
+        }
+    }
+
     /// The public base URL without a trailing slash, if one was configured.
     pub fn public_base(&self) -> Option<&str> {
         self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
     }
 }
 
+/// `--durability`'s values: the store's own enum, which knows nothing of
+/// clap, named and explained here.
+impl ValueEnum for Durability {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::Normal, Self::Full]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Self::Normal => PossibleValue::new("normal").help(
+                "`synchronous=NORMAL`: a committed request survives a crash of the \
+                 process; the last commits may be lost on power loss",
+            ),
+            Self::Full => PossibleValue::new("full").help(
+                "`synchronous=FULL`: the WAL is fsynced at every commit (once per \
+                 batch), so committed requests also survive power loss",
+            ),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_is_opened_with_the_database_and_its_limits() {
+        let mut config = Config::with_db("x.db");
+        config.max_bins = 7;
+        config.max_requests_per_bin = 9;
+        config.durability = Durability::from_str("full", false).expect("a durability");
+        assert_eq!(
+            config.store_config(),
+            StoreConfig {
+                path: PathBuf::from("x.db"),
+                durability: Durability::Full,
+                max_bins: 7,
+                request_cap: 9,
+            }
+        );
+        assert_eq!(
+            Config::with_db("x.db").store_config().durability,
+            Durability::Normal
+        );
+    }
 
     #[test]
     fn http_workers_default_to_one_per_cpu_and_are_never_zero() {

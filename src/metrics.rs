@@ -1,8 +1,16 @@
 //! Process-wide counters, rendered as Prometheus text at `GET /metrics`.
+//!
+//! Written by hand on purpose: `prometheus-client` writes OpenMetrics (`# TYPE`
+//! names without `_total`, float bucket bounds such as `le="1.0"`, a `# EOF`
+//! line), which changes what scrapers see, and `metrics` with its Prometheus
+//! exporter needs a process-wide recorder and a key lookup per recorded
+//! capture; a few atomics and one render function stay cheaper and exact.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+
+use crate::store::StoreObserver;
 
 pub static METRICS: Metrics = Metrics::new();
 
@@ -89,12 +97,6 @@ impl Metrics {
         }
     }
 
-    pub fn record_batch(&self, size: usize, commit: Duration) {
-        self.batch_size.observe(size as u64);
-        self.commit_latency
-            .observe(u64::try_from(commit.as_micros()).unwrap_or(u64::MAX));
-    }
-
     pub fn viewer_joined(&self) {
         self.live_viewers.fetch_add(1, Relaxed);
     }
@@ -151,5 +153,14 @@ impl Metrics {
             1_000_000.0,
         );
         out
+    }
+}
+
+/// The writer's batches feed the batch-size and commit-latency histograms.
+impl StoreObserver for Metrics {
+    fn batch_committed(&self, size: usize, elapsed: Duration) {
+        self.batch_size.observe(size as u64);
+        self.commit_latency
+            .observe(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
     }
 }

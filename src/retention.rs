@@ -3,12 +3,15 @@
 //! writer, in short steps), and let the rate limiters forget idle clients
 //! and bins. It stops when the server shuts down.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
+use crate::limits::Limits;
 use crate::model::Timestamp;
-use crate::state::AppState;
+use crate::store::Store;
 
 /// Time between two retention passes; the first runs at start.
 const RETENTION_EVERY: Duration = Duration::from_secs(600);
@@ -17,20 +20,28 @@ const RETENTION_EVERY: Duration = Duration::from_secs(600);
 const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(10);
 const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
 
-pub fn spawn(state: AppState) -> JoinHandle<()> {
+/// Starts housekeeping on `store` and `limits`: requests and idle bins
+/// older than `retention_days` go (0: none), expired bins go, until
+/// `shutdown` is cancelled.
+pub fn spawn(
+    store: Store,
+    limits: Limits,
+    retention_days: u32,
+    shutdown: Arc<CancellationToken>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut retention = tokio::time::interval(RETENTION_EVERY);
         let mut expiry = tokio::time::interval(EXPIRY_SWEEP_EVERY);
         loop {
             tokio::select! {
-                () = state.shutdown.cancelled() => return,
-                _ = expiry.tick() => sweep_expired_bins(&state).await,
+                () = shutdown.cancelled() => return,
+                _ = expiry.tick() => sweep_expired_bins(&store).await,
                 _ = retention.tick() => {
-                    state.limits.forget_idle();
+                    limits.forget_idle();
                     // A pass interrupted by shutdown resumes at the next start.
                     tokio::select! {
-                        () = state.shutdown.cancelled() => return,
-                        () = delete_old(&state) => {}
+                        () = shutdown.cancelled() => return,
+                        () = delete_old(&store, retention_days) => {}
                     }
                 }
             }
@@ -38,8 +49,8 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
     })
 }
 
-async fn sweep_expired_bins(state: &AppState) {
-    match state.store.delete_expired_bins(Timestamp::now()).await {
+async fn sweep_expired_bins(store: &Store) {
+    match store.delete_expired_bins(Timestamp::now()).await {
         Ok(deleted) if !deleted.is_empty() => {
             tracing::info!(count = deleted.len(), "deleted expired bins");
         }
@@ -48,13 +59,12 @@ async fn sweep_expired_bins(state: &AppState) {
     }
 }
 
-async fn delete_old(state: &AppState) {
-    let days = state.config.retention_days;
+async fn delete_old(store: &Store, days: u32) {
     if days == 0 {
         return;
     }
     let cutoff = Timestamp(Timestamp::now().0 - i64::from(days) * MICROS_PER_DAY);
-    match state.store.delete_before(cutoff).await {
+    match store.delete_before(cutoff).await {
         Ok(deleted) if deleted.requests + deleted.bins > 0 => tracing::info!(
             requests = deleted.requests,
             bins = deleted.bins,

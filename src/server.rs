@@ -55,7 +55,12 @@ pub async fn serve(
     if config.max_headers != HYPER_MAX_HEADERS {
         http1.max_headers(config.max_headers);
     }
-    let housekeeping = crate::retention::spawn(state.clone());
+    let housekeeping = crate::retention::spawn(
+        state.store.clone(),
+        state.limits.clone(),
+        config.retention_days,
+        state.shutdown.clone(),
+    );
     let graceful = GracefulShutdown::new();
     let indexer = {
         let state = state.clone();

@@ -6,10 +6,11 @@ use axum::extract::FromRef;
 use tokio_util::sync::CancellationToken;
 
 use crate::answers::PendingAnswers;
-use crate::auth::Auth;
+use crate::auth::{self, Auth};
 use crate::config::Config;
 use crate::limits::Limits;
 use crate::live::Hub;
+use crate::metrics::METRICS;
 use crate::store::{Store, StoreError};
 
 /// Everything handlers share. Cheap to clone (one reference count: axum
@@ -45,8 +46,7 @@ pub struct AppParts {
 impl AppState {
     /// Opens the database named in `config` and builds the state.
     pub fn open(config: Config) -> Result<Self, StoreError> {
-        let store = Store::open(&config.db, config.durability)?.with_max_bins(config.max_bins);
-        store.set_request_cap(config.max_requests_per_bin);
+        let store = Store::open(&config.store_config(), auth::new_secret(), &METRICS)?;
         let auth = Auth::new(store.cookie_secret());
         Ok(Self(Arc::new(AppParts {
             store,

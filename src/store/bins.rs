@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, LazyLock};
+
+use parking_lot::RwLock;
 
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -48,16 +50,13 @@ impl BinCache {
         Ok(cache)
     }
 
-    fn aliases(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Uuid>> {
-        self.aliases
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn aliases(&self) -> parking_lot::RwLockWriteGuard<'_, HashMap<String, Uuid>> {
+        self.aliases.write()
     }
 
     fn alias(&self, alias: &str) -> Option<Uuid> {
         self.aliases
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(&alias.to_ascii_lowercase())
             .copied()
     }
@@ -82,10 +81,7 @@ impl BinCache {
     /// Caches a bin read from the database, unless a bin was removed since
     /// the read began (`removals_before`).
     fn put_read(&self, bin: Arc<Bin>, removals_before: u64) {
-        let mut bins = self
-            .bins
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut bins = self.bins.write();
         if self.removals() != removals_before {
             return;
         }
@@ -96,18 +92,11 @@ impl BinCache {
     }
 
     fn get(&self, id: Uuid) -> Option<Arc<Bin>> {
-        self.bins
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&id)
-            .cloned()
+        self.bins.read().get(&id).cloned()
     }
 
     fn put(&self, bin: Bin) {
-        let mut bins = self
-            .bins
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut bins = self.bins.write();
         if bins.len() >= MAX_CACHED_BINS && !bins.contains_key(&bin.id) {
             bins.clear();
         }
@@ -115,10 +104,7 @@ impl BinCache {
     }
 
     fn remove(&self, id: Uuid) {
-        let mut bins = self
-            .bins
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut bins = self.bins.write();
         self.removals.fetch_add(1, Ordering::SeqCst);
         bins.remove(&id);
     }
@@ -193,7 +179,7 @@ const BIN_COLUMNS: &str = "id, created_at, updated_at, alias, description, defau
 impl Store {
     pub async fn create_bin(&self, bin: Bin) -> Result<(), StoreError> {
         let row = bin.clone();
-        let max_bins = self.max_bins.load(std::sync::atomic::Ordering::Relaxed);
+        let max_bins = self.max_bins;
         self.writer
             .write(move |conn| {
                 if max_bins > 0 {
@@ -301,6 +287,12 @@ impl Store {
         Ok(deleted)
     }
 
+    pub async fn count_bins(&self) -> Result<u64, StoreError> {
+        self.readers
+            .read(|conn| Ok(conn.query_row("SELECT count(*) FROM bins", [], super::count)?))
+            .await
+    }
+
     /// Deletes every bin that expired by `now`; resolves to their ids.
     pub async fn delete_expired_bins(&self, now: Timestamp) -> Result<Vec<Uuid>, StoreError> {
         let deleted = self
@@ -332,7 +324,7 @@ impl Store {
     /// created before it that have no request left (idle since). Runs as
     /// many short writer operations, so captures keep flowing meanwhile.
     pub async fn delete_before(&self, cutoff: Timestamp) -> Result<super::Deleted, StoreError> {
-        let first_kept = super::first_v7_at(cutoff);
+        let first_kept = first_v7_at(cutoff);
         let bins: Vec<Uuid> = self
             .readers
             .read(|conn| {
@@ -347,16 +339,16 @@ impl Store {
                 let n = self
                     .writer
                     .write(move |conn| {
-                        super::delete_oldest(
+                        super::requests::delete_oldest(
                             conn,
                             bin,
                             Some(first_kept),
-                            i64::from(super::DELETE_CHUNK),
+                            i64::from(DELETE_CHUNK),
                         )
                     })
                     .await?;
                 deleted.requests += n;
-                if n < u64::from(super::DELETE_CHUNK) {
+                if n < u64::from(DELETE_CHUNK) {
                     break;
                 }
             }
@@ -386,6 +378,20 @@ impl Store {
     }
 }
 
+/// Requests deleted per writer operation during retention, so captures
+/// queued behind a deletion wait for a short statement only.
+const DELETE_CHUNK: u32 = 2_000;
+
+/// The smallest UUID v7 of the millisecond `at`: every request id below it
+/// was assigned before `at` (UUID v7 starts with big-endian Unix millis,
+/// and SQLite compares blobs bytewise).
+fn first_v7_at(at: Timestamp) -> Uuid {
+    let millis = u64::try_from(at.as_millis()).unwrap_or(0);
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    Uuid::from_bytes(bytes)
+}
+
 /// Fails when another bin than `id` has `alias` (ignoring ASCII case, as
 /// the unique index `bins_by_alias` compares). In the writer, so no other
 /// write comes between the check and the write.
@@ -405,11 +411,7 @@ fn refuse_taken_alias(conn: &Connection, id: Uuid, alias: Option<&str>) -> Resul
 }
 
 fn delete_bin_rows(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {
-    conn.prepare_cached(
-        "DELETE FROM requests_fts WHERE rowid IN (SELECT seq FROM requests WHERE bin_id = ?1
-           AND seq <= (SELECT indexed_up_to FROM search_index_state))",
-    )?
-    .execute([id])?;
+    super::search::unindex(conn, "SELECT seq FROM requests WHERE bin_id = ?1", [id])?;
     conn.prepare_cached("DELETE FROM requests WHERE bin_id = ?1")?
         .execute([id])?;
     Ok(conn

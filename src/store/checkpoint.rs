@@ -1,7 +1,7 @@
 //! WAL checkpoints off the writer thread. With SQLite's automatic
 //! checkpoints, the commit that crosses the threshold copies the whole WAL
 //! back into the database before it can answer, and every capture queued
-//! behind it waits (tens of milliseconds at p99 in bench/RESULTS.md). Here
+//! behind it waits (the p99 latency it costs is in bench/RESULTS.md). Here
 //! the writer never checkpoints (`wal_autocheckpoint = 0`); this thread
 //! does a PASSIVE checkpoint twice a second, which runs beside the writer
 //! and readers without blocking them.
@@ -12,8 +12,7 @@
 //! writer, between two batches, copies the short tail written meanwhile
 //! ([`Tail::after_commit`]); its next transaction then restarts the WAL,
 //! which stays about as large as half a second of writes instead of growing
-//! for as long as the load lasts (by 2.5 KiB per capture in
-//! bench/RESULTS.md).
+//! for as long as the load lasts (with every capture's pages).
 //!
 //! Between checkpoints the thread also flushes the WAL every 50 ms, so the
 //! sync a checkpoint starts with is short (see `run`).
@@ -25,10 +24,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
@@ -51,7 +51,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Handle to the checkpoint thread; stops it when told or when the last
 /// handle is dropped.
 #[derive(Clone)]
-pub struct Checkpointer {
+pub(super) struct Checkpointer {
     stop: Arc<Mutex<Option<mpsc::Sender<Stopped>>>>,
 }
 
@@ -60,10 +60,10 @@ type Stopped = oneshot::Sender<()>;
 
 /// What the writer and the checkpoint thread tell each other.
 #[derive(Clone, Default)]
-pub struct Tail(Arc<TailFlags>);
+pub(super) struct Tail(Arc<TailFlags>);
 
 #[derive(Default)]
-pub struct TailFlags {
+struct TailFlags {
     /// A pass has ended; the tail written since waits to be copied.
     due: AtomicBool,
     /// Batches the writer has committed: when it has not moved, there is
@@ -76,7 +76,7 @@ impl Tail {
     /// what the last pass left if it is due (between batches, nothing is
     /// appended meanwhile, so the copy is complete unless a reader still
     /// uses an older snapshot).
-    pub fn after_commit(&self, conn: &Connection) {
+    pub(super) fn after_commit(&self, conn: &Connection) {
         self.0.commits.fetch_add(1, Ordering::Relaxed);
         if self.0.due.swap(false, Ordering::Relaxed) {
             checkpoint(conn, "PASSIVE");
@@ -86,7 +86,7 @@ impl Tail {
 
 impl Checkpointer {
     /// Starts the thread; `tail` is handed to the writer.
-    pub fn start(path: &Path, tail: Tail) -> Result<Self, StoreError> {
+    pub(super) fn start(path: &Path, tail: Tail) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let db = std::fs::File::open(path)
@@ -112,8 +112,8 @@ impl Checkpointer {
 
     /// Stops the thread after one last checkpoint; resolves once it has
     /// closed the database.
-    pub async fn stop(&self) {
-        let stop = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+    pub(super) async fn stop(&self) {
+        let stop = self.stop.lock().take();
         let Some(stop) = stop else { return };
         let (done, stopped) = oneshot::channel();
         if stop.send(done).is_ok() {
@@ -144,9 +144,9 @@ fn run(
                 return last.ok();
             }
         }
-        // A checkpoint first syncs the WAL. Syncing tens of megabytes at
-        // once stalled the writer for 10-30 ms: its next frame shares a
-        // page with the last one synced and waits for that write to land.
+        // A checkpoint first syncs the WAL. Syncing a large WAL at once
+        // stalls the writer: its next frame shares a page with the last
+        // one synced and waits for that write to land.
         // Flushed often, each sync is short.
         if wal.is_none() {
             wal = std::fs::File::open(wal_path).ok();

@@ -4,7 +4,7 @@
 
 use crate::model::Header;
 
-pub fn encode_headers(headers: &[Header]) -> Vec<u8> {
+pub(super) fn encode_headers(headers: &[Header]) -> Vec<u8> {
     let len = headers
         .iter()
         .map(|h| 8 + h.name.len() + h.value.len())
@@ -24,7 +24,7 @@ fn put(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Decodes what [`encode_headers`] wrote; `None` when the blob is corrupt.
-pub fn decode_headers(mut blob: &[u8]) -> Option<Vec<Header>> {
+pub(super) fn decode_headers(mut blob: &[u8]) -> Option<Vec<Header>> {
     let mut headers = Vec::new();
     while !blob.is_empty() {
         let name = take(&mut blob)?;

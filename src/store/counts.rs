@@ -3,12 +3,13 @@
 //! notes itself here, and at the end of each writer batch, inside the same
 //! transaction, every bin gets one update for all its new requests and is
 //! pruned to what it keeps. One statement per bin per batch instead of one
-//! per capture (that `UPDATE … RETURNING` was about a quarter of a
-//! capture's writer time, bench/RESULTS.md).
+//! per capture: that `UPDATE … RETURNING` was a large share of a
+//! capture's writer time (bench/RESULTS.md).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
@@ -23,24 +24,14 @@ impl PendingCounts {
     /// Notes one more request in `bin` (called by an insert, on the writer
     /// thread, once its row is written).
     pub(super) fn add(&self, bin: Uuid) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry(bin)
-            .or_default() += 1;
+        *self.0.lock().entry(bin).or_default() += 1;
     }
 
     /// Applies the batch's counts and prunes each bin to what it keeps:
     /// its own `request_limit`, at most `cap`. Runs before the commit.
-    pub(super) fn apply(&self, conn: &Connection, cap: &AtomicU32) -> Result<(), StoreError> {
-        let counts = std::mem::take(
-            &mut *self
-                .0
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        );
-        let cap = i64::from(cap.load(Ordering::Relaxed));
+    pub(super) fn apply(&self, conn: &Connection, cap: u32) -> Result<(), StoreError> {
+        let counts = std::mem::take(&mut *self.0.lock());
+        let cap = i64::from(cap);
         for (bin, added) in counts {
             let counted = conn
                 .prepare_cached(
@@ -57,7 +48,7 @@ impl PendingCounts {
             };
             let keep = limit.map_or(cap, |limit| limit.min(cap));
             if count > keep {
-                super::delete_oldest(conn, bin, None, count - keep)?;
+                super::requests::delete_oldest(conn, bin, None, count - keep)?;
             }
         }
         Ok(())

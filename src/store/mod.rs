@@ -1,28 +1,56 @@
-//! The store: SQLite behind a narrow boundary. Model types go in and come
-//! out; nothing here knows about HTTP. Writes go through the one writer
-//! thread ([`writer`]); reads use a small pool of read-only connections and
-//! never wait for the writer (WAL).
+//! The store: SQLite behind a narrow boundary. Model types and the plain
+//! types below go in and come out; nothing here knows about HTTP, flags,
+//! metrics or where randomness comes from (the caller passes a
+//! [`StoreConfig`], a fresh secret and a [`StoreObserver`]). Writes go
+//! through the one writer thread (`writer.rs`); reads use a small pool of
+//! read-only connections and never wait for the writer (WAL).
+//!
+//! What a backend provides, as [`Store`]'s methods (a second backend
+//! implements the same list with the same promises):
+//!
+//! - **lifetime**: `open`, `close` (commit what is queued, then stop),
+//!   `ping`, `cookie_secret` (the first one given, kept across restarts);
+//! - **bins**: `create_bin` (refusing past `max_bins` and taken aliases),
+//!   `bin`, `bin_by_alias` (expired bins are none), `update_bin`,
+//!   `delete_bin`, `count_bins`;
+//! - **requests**: `insert_request` (resolves once committed; ids are
+//!   UUID v7 in commit order, and each bin is pruned to its cap),
+//!   `request`, `requests_after`, `list_requests`, `find_requests`,
+//!   `find_summaries`, `count_requests`, `count_matching` (stops at a
+//!   limit), `delete_request`, `delete_matching`, `clear_requests`;
+//! - **search**: [`SearchQuery`] in [`RequestFilter`]s, answered over
+//!   every request stored before the search; `index_pending`,
+//!   `run_indexer` (fill the index off the capture path) and
+//!   `index_skipped`, for a backend whose index lags behind its rows;
+//! - **answers** (listen mode): `record_response`, `sent_response`;
+//! - **housekeeping**: `delete_expired_bins`, `delete_before` (retention,
+//!   in short steps).
+//!
+//! SQLite's own extras stay outside that list: `migrations` (tests and
+//! tools build old databases with it) and `drop_idle_readers` (after the
+//! file was replaced).
 
+mod answers;
 mod bins;
 mod checkpoint;
 mod codec;
 mod counts;
-mod indexer;
 mod pool;
 mod requests;
 mod search;
 mod writer;
 
-use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::config::DbConfig;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{Connection, Row};
 use rusqlite_migration::{Migrations, M};
 use uuid::Uuid;
 
-use crate::model::{CapturedRequest, SentResponse, Timestamp};
+use crate::model::Timestamp;
 use bins::BinCache;
 use checkpoint::Checkpointer;
 use counts::PendingCounts;
@@ -55,7 +83,7 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// How durable a commit is; see README "Durability".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
     /// `synchronous=NORMAL`: a committed request survives a crash of the
     /// process; the last commits may be lost on power loss.
@@ -63,6 +91,48 @@ pub enum Durability {
     /// `synchronous=FULL`: the WAL is fsynced at every commit (once per
     /// batch), so committed requests also survive power loss.
     Full,
+}
+
+/// What a store is opened with: plain values, which the caller builds from
+/// its own settings (the store knows nothing of flags or files of settings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The SQLite database file; created on first start.
+    pub path: PathBuf,
+    pub durability: Durability,
+    /// Most bins the database may hold, beyond which creating one fails
+    /// with [`StoreError::TooManyBins`]; 0: no limit.
+    pub max_bins: u64,
+    /// Most requests any bin keeps (its own `request_limit` may be lower);
+    /// the oldest beyond it are pruned as new ones arrive.
+    pub request_cap: u32,
+}
+
+impl StoreConfig {
+    /// The database at `path` with every other setting at its default.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            durability: Durability::Normal,
+            max_bins: 0,
+            request_cap: DEFAULT_REQUEST_CAP,
+        }
+    }
+}
+
+/// Told what the store does, for whoever counts it (the metrics registry);
+/// the store itself keeps no process-wide figures.
+pub trait StoreObserver: Send + Sync {
+    /// The writer applied one batch of `size` operations and committed it
+    /// (or failed to) in `elapsed`.
+    fn batch_committed(&self, size: usize, elapsed: Duration);
+}
+
+/// An observer that notes nothing: for tools and tests.
+pub struct Unobserved;
+
+impl StoreObserver for Unobserved {
+    fn batch_committed(&self, _size: usize, _elapsed: Duration) {}
 }
 
 /// The database's migrations, in order, compiled into the binary.
@@ -137,8 +207,8 @@ impl RequestFilter {
 pub const DEFAULT_REQUEST_CAP: u32 = 10_000;
 
 /// Handle to the database; cheap to clone: one reference count, as the
-/// state holding it is cloned for every request (several counts and the
-/// writer channel's sender showed up at ~5 % of a capture's CPU).
+/// state holding it is cloned for every request (cloning several counts
+/// and the writer channel's sender showed up in a capture's profile).
 #[derive(Clone)]
 pub struct Store(Arc<StoreParts>);
 
@@ -150,7 +220,7 @@ impl std::ops::Deref for Store {
     }
 }
 
-/// What a [`Store`] is made of.
+/// What a [`Store`] is made of; nothing of it is public.
 pub struct StoreParts {
     writer: Writer,
     readers: ReadPool,
@@ -158,10 +228,8 @@ pub struct StoreParts {
     /// writes bins, so its own writes keep the cache right; a backend shared
     /// by several instances must invalidate it when another one writes.
     bins: BinCache,
-    /// Most requests any bin keeps (its own `request_limit` may be lower).
-    request_cap: Arc<AtomicU32>,
     /// Most bins the database may hold; 0: no limit.
-    max_bins: Arc<std::sync::atomic::AtomicU64>,
+    max_bins: u64,
     /// Checkpoints the WAL off the commit path.
     checkpointer: Arc<Checkpointer>,
     /// Captures of the writer's current batch, counted at its end.
@@ -184,17 +252,21 @@ pub struct Deleted {
     pub bins: u64,
 }
 
-/// Requests deleted per writer operation during retention, so captures
-/// queued behind a deletion wait for a short statement only.
-const DELETE_CHUNK: u32 = 2_000;
-
 impl Store {
-    /// Opens (creating if needed) the database at `path`, applies pending
-    /// migrations and starts the writer thread.
-    pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) the database `config` names, applies
+    /// pending migrations and starts the writer thread. `fresh_secret`
+    /// becomes the cookie secret if the database has none yet (its first
+    /// start); the caller makes it, from a source of randomness of its
+    /// choosing. `observer` is told of every writer batch.
+    pub fn open(
+        config: &StoreConfig,
+        fresh_secret: [u8; 32],
+        observer: &'static dyn StoreObserver,
+    ) -> Result<Self, StoreError> {
+        let path = config.path.as_path();
         let mut conn = Connection::open(path)?;
         plan_once(&conn)?;
-        let sync = match durability {
+        let sync = match config.durability {
             Durability::Normal => "NORMAL",
             Durability::Full => "FULL",
         };
@@ -214,26 +286,24 @@ impl Store {
             [],
             |row| row.get(0),
         )?;
-        let cookie_secret = load_or_make_cookie_secret(&conn)?;
+        let cookie_secret = keep_cookie_secret(&conn, fresh_secret)?;
         let bins = BinCache::with_aliases_of(&conn)?;
         let readers = ReadPool::new(path.to_owned());
         let tail = checkpoint::Tail::default();
         let checkpointer = Checkpointer::start(path, tail.clone())?;
         let counts = PendingCounts::default();
-        let request_cap = Arc::new(AtomicU32::new(DEFAULT_REQUEST_CAP));
         let before_commit = {
-            let (counts, cap) = (counts.clone(), Arc::clone(&request_cap));
-            Box::new(move |conn: &Connection| counts.apply(conn, &cap))
+            let (counts, cap) = (counts.clone(), config.request_cap);
+            Box::new(move |conn: &Connection| counts.apply(conn, cap))
         };
-        let writer = Writer::start(conn, tail, before_commit)
+        let writer = Writer::start(conn, tail, before_commit, observer)
             .map_err(|e| StoreError::Sqlite(e.to_string()))?;
         Ok(Self(Arc::new(StoreParts {
             writer,
             readers,
             bins,
             counts,
-            request_cap,
-            max_bins: Arc::default(),
+            max_bins: config.max_bins,
             checkpointer: Arc::new(checkpointer),
             next_seq: Arc::new(AtomicI64::new(next_seq)),
             last_insert: Arc::default(),
@@ -242,31 +312,16 @@ impl Store {
         })))
     }
 
-    /// The secret that signs browsers' cookies: made on the database's
-    /// first start, the same after every restart.
+    /// The secret that signs browsers' cookies: the one given to `open` on
+    /// the database's first start, the same after every restart.
     pub fn cookie_secret(&self) -> [u8; 32] {
         self.cookie_secret
-    }
-
-    /// Refuses to create bins beyond `max` (0: no limit) with
-    /// [`StoreError::TooManyBins`].
-    pub fn with_max_bins(self, max: u64) -> Self {
-        self.max_bins
-            .store(max, std::sync::atomic::Ordering::Relaxed);
-        self
     }
 
     /// Closes the idle read connections; reads open new ones as needed
     /// (after the database file was replaced, say).
     pub fn drop_idle_readers(&self) {
         self.readers.clear();
-    }
-
-    /// Sets the most requests any bin keeps; the oldest beyond it are
-    /// pruned as new ones arrive.
-    pub fn set_request_cap(&self, cap: u32) {
-        self.request_cap
-            .store(cap, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Commits everything queued, stops the writer and the checkpoint
@@ -290,237 +345,14 @@ impl Store {
             .write(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
-
-    /// Stores one captured request and resolves, once it is committed, to
-    /// the request with its id. The writer assigns ids (UUID v7) as it
-    /// inserts, so id order is commit order: a reader that has seen id N
-    /// has seen every request before it.
-    pub async fn insert_request(
-        &self,
-        mut req: CapturedRequest,
-    ) -> Result<CapturedRequest, StoreError> {
-        let next_seq = Arc::clone(&self.next_seq);
-        let counts = self.counts.clone();
-        // Arrival time is close enough to "now" for the indexer's pause
-        // check, and spares a clock read per capture.
-        self.last_insert
-            .store(req.received_at.as_micros(), Ordering::Relaxed);
-        self.writer
-            .write(move |conn| {
-                req.id = Uuid::now_v7();
-                let headers = codec::encode_headers(&req.headers);
-                // Not indexed here: see `index_pending`.
-                let seq = next_seq.fetch_add(1, Ordering::Relaxed);
-                conn.prepare_cached(
-                    "INSERT INTO requests (id, bin_id, received_at, method, path, query,
-                                           version, remote_addr, headers, body, size, seq)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )?
-                .execute(params![
-                    req.id,
-                    req.bin,
-                    req.received_at.as_micros(),
-                    req.method,
-                    req.path,
-                    req.query,
-                    req.version,
-                    req.remote_addr,
-                    headers,
-                    &req.body[..],
-                    req.body.len() as i64,
-                    seq,
-                ])
-                .map_err(|e| match e {
-                    // The bin's row is gone (deleted since the capture found it).
-                    rusqlite::Error::SqliteFailure(failure, _)
-                        if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
-                    {
-                        StoreError::UnknownBin
-                    }
-                    e => StoreError::from(e),
-                })?;
-                // Counted (and the bin pruned) at the end of the batch.
-                counts.add(req.bin);
-                Ok(req)
-            })
-            .await
-    }
-
-    /// Notes what a listen-mode capture answered its sender.
-    pub async fn record_response(
-        &self,
-        bin: Uuid,
-        id: Uuid,
-        sent: SentResponse,
-    ) -> Result<(), StoreError> {
-        self.writer
-            .write(move |conn| {
-                conn.prepare_cached(
-                    "INSERT OR REPLACE INTO listen_responses
-                       (bin_id, request_id, from_app, status, headers, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
-                    bin,
-                    id,
-                    sent.from_app,
-                    sent.status,
-                    codec::encode_headers(&sent.headers),
-                    &sent.body[..],
-                ])?;
-                Ok(())
-            })
-            .await
-    }
-
-    /// What a listen-mode capture answered; `None` for other captures.
-    pub async fn sent_response(
-        &self,
-        bin: Uuid,
-        id: Uuid,
-    ) -> Result<Option<SentResponse>, StoreError> {
-        self.readers
-            .read(move |conn| {
-                let row = conn
-                    .prepare_cached(
-                        "SELECT from_app, status, headers, body FROM listen_responses
-                         WHERE bin_id = ?1 AND request_id = ?2",
-                    )?
-                    .query_row(params![bin, id], |row| {
-                        Ok((
-                            row.get::<_, bool>(0)?,
-                            row.get::<_, u16>(1)?,
-                            row.get::<_, Vec<u8>>(2)?,
-                            row.get::<_, Vec<u8>>(3)?,
-                        ))
-                    })
-                    .optional()?;
-                let Some((from_app, status, headers, body)) = row else {
-                    return Ok(None);
-                };
-                Ok(Some(SentResponse {
-                    from_app,
-                    status,
-                    headers: codec::decode_headers(&headers)
-                        .ok_or(StoreError::Corrupt("response headers"))?,
-                    body: body.into(),
-                }))
-            })
-            .await
-    }
-
-    /// One request of a bin, with headers and body.
-    pub async fn request(
-        &self,
-        bin: Uuid,
-        id: Uuid,
-    ) -> Result<Option<CapturedRequest>, StoreError> {
-        self.readers
-            .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {FULL_COLUMNS} FROM requests WHERE bin_id = ?1 AND id = ?2"
-                ))?
-                .query_row(params![bin, id], full_request)
-                .optional()?
-                .transpose()
-            })
-            .await
-    }
-
-    /// Requests of a bin that arrived after `after` (all of them when
-    /// `None`), oldest first, at most `limit`.
-    pub async fn requests_after(
-        &self,
-        bin: Uuid,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> Result<Vec<CapturedRequest>, StoreError> {
-        self.readers
-            .read(move |conn| {
-                let after = after.unwrap_or(Uuid::nil());
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {FULL_COLUMNS} FROM requests WHERE bin_id = ?1 AND id > ?2
-                     ORDER BY id LIMIT ?3"
-                ))?;
-                let rows = stmt.query_map(params![bin, after, limit], full_request)?;
-                rows.map(|row| row?).collect()
-            })
-            .await
-    }
-
-    /// A page of a bin's request list, newest first.
-    pub async fn list_requests(
-        &self,
-        bin: Uuid,
-        page: Page,
-    ) -> Result<Vec<RequestSummary>, StoreError> {
-        self.find_summaries(bin, RequestFilter::default(), page)
-            .await
-    }
-
-    pub async fn count_bins(&self) -> Result<u64, StoreError> {
-        self.readers
-            .read(|conn| Ok(conn.query_row("SELECT count(*) FROM bins", [], count)?))
-            .await
-    }
-
-    pub async fn count_requests(&self, bin: Uuid) -> Result<u64, StoreError> {
-        self.readers
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached("SELECT request_count FROM bins WHERE id = ?1")?
-                    .query_row([bin], count)
-                    .optional()?
-                    .unwrap_or(0))
-            })
-            .await
-    }
-}
-
-const FULL_COLUMNS: &str =
-    "id, bin_id, received_at, method, path, query, version, remote_addr, headers, body";
-
-/// Maps a row of [`FULL_COLUMNS`]; the outer error is SQLite's, the inner
-/// one a corrupt headers blob.
-fn full_request(row: &Row<'_>) -> rusqlite::Result<Result<CapturedRequest, StoreError>> {
-    let headers: Vec<u8> = row.get(8)?;
-    let body: Vec<u8> = row.get(9)?;
-    let Some(headers) = codec::decode_headers(&headers) else {
-        return Ok(Err(StoreError::Corrupt("headers")));
-    };
-    Ok(Ok(CapturedRequest {
-        id: row.get(0)?,
-        bin: row.get(1)?,
-        received_at: Timestamp(row.get(2)?),
-        method: row.get(3)?,
-        path: row.get(4)?,
-        query: row.get(5)?,
-        version: row.get(6)?,
-        remote_addr: row.get(7)?,
-        headers,
-        body: body.into(),
-    }))
-}
-
-/// The smallest UUID v7 of the millisecond `at`: every request id below it
-/// was assigned before `at` (UUID v7 starts with big-endian Unix millis,
-/// and SQLite compares blobs bytewise).
-fn first_v7_at(at: Timestamp) -> Uuid {
-    let millis = u64::try_from(at.as_millis()).unwrap_or(0);
-    let mut bytes = [0u8; 16];
-    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
-    Uuid::from_bytes(bytes)
 }
 
 fn count(row: &Row<'_>) -> rusqlite::Result<u64> {
     Ok(u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0))
 }
 
-/// Reads the cookie secret, storing a fresh random one on first start.
-fn load_or_make_cookie_secret(conn: &Connection) -> Result<[u8; 32], StoreError> {
-    use argon2::password_hash::rand_core::{OsRng, RngCore};
-    let mut fresh = [0u8; 32];
-    OsRng.fill_bytes(&mut fresh);
+/// Reads the cookie secret, storing `fresh` as it on first start.
+fn keep_cookie_secret(conn: &Connection, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
     conn.execute(
         "INSERT OR IGNORE INTO cookie_secret (id, value) VALUES (1, ?1)",
         [&fresh[..]],
@@ -536,46 +368,17 @@ fn load_or_make_cookie_secret(conn: &Connection) -> Result<[u8; 32], StoreError>
 /// Keeps every prepared statement's plan for its lifetime. By default
 /// SQLite plans `LIMIT ?n` with the bound value and so re-prepares (parses
 /// and plans again) the statement each time `?n` is bound: pruning a full
-/// bin did that twice per batch, at ~120k instructions each.
+/// bin did that twice per batch.
 fn plan_once(conn: &Connection) -> Result<(), StoreError> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
 }
 
-/// Deletes up to `n` of the oldest requests of `bin` (only those with an id
-/// below `before`, when given), with their index rows, keeping the bin's
-/// count in step; returns how many went. O(log n + n) through the
-/// (bin_id, id) index.
-fn delete_oldest(
-    conn: &Connection,
-    bin: Uuid,
-    before: Option<Uuid>,
-    n: i64,
-) -> Result<u64, StoreError> {
-    let before = before.unwrap_or(Uuid::max());
-    conn.prepare_cached(
-        // Rows not indexed yet have no index row to delete (and deleting a
-        // missing one from a contentless index still costs a tombstone).
-        "DELETE FROM requests_fts WHERE rowid IN
-           (SELECT seq FROM
-              (SELECT seq FROM requests WHERE bin_id = ?1 AND id < ?2 ORDER BY id LIMIT ?3)
-            WHERE seq <= (SELECT indexed_up_to FROM search_index_state))",
-    )?
-    .execute(params![bin, before, n])?;
-    let deleted = conn
-        .prepare_cached(
-            "DELETE FROM requests WHERE bin_id = ?1 AND id IN
-               (SELECT id FROM requests WHERE bin_id = ?1 AND id < ?2 ORDER BY id LIMIT ?3)",
-        )?
-        .execute(params![bin, before, n])?;
-    conn.prepare_cached("UPDATE bins SET request_count = request_count - ?2 WHERE id = ?1")?
-        .execute(params![bin, deleted as i64])?;
-    Ok(deleted as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::CapturedRequest;
+    use rusqlite::params;
 
     fn capture_for(bin: Uuid, body: &'static str) -> CapturedRequest {
         CapturedRequest {
@@ -599,7 +402,7 @@ mod tests {
     async fn a_batch_that_reads_first_waits_for_the_write_lock() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("s.db");
-        let store = Store::open(&path, Durability::Normal).expect("open");
+        let store = Store::open(&StoreConfig::new(&path), [0; 32], &Unobserved).expect("open");
         let bin = crate::model::Bin::new();
         store.create_bin(bin.clone()).await.expect("create");
         let to_index = capture_for(bin.id, "to index");
@@ -617,9 +420,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_first_secret_given_is_kept_across_restarts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = StoreConfig::new(dir.path().join("s.db"));
+        let first = Store::open(&config, [1; 32], &Unobserved).expect("open");
+        assert_eq!(first.cookie_secret(), [1; 32]);
+        first.close().await;
+        let again = Store::open(&config, [2; 32], &Unobserved).expect("reopen");
+        assert_eq!(again.cookie_secret(), [1; 32]);
+        again.close().await;
+    }
+
+    #[tokio::test]
     async fn an_insert_into_a_deleted_bin_fails_alone() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("s.db"), Durability::Normal).expect("open");
+        let store = Store::open(
+            &StoreConfig::new(dir.path().join("s.db")),
+            [0; 32],
+            &Unobserved,
+        )
+        .expect("open");
         let (kept, gone) = (crate::model::Bin::new(), crate::model::Bin::new());
         store.create_bin(kept.clone()).await.expect("create");
         store.create_bin(gone.clone()).await.expect("create");

@@ -2,7 +2,9 @@
 //! pool and, with WAL, never wait for the writer.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -13,7 +15,7 @@ use super::StoreError;
 const MAX_IDLE: usize = 8;
 
 #[derive(Clone)]
-pub struct ReadPool {
+pub(super) struct ReadPool {
     path: Arc<PathBuf>,
     idle: Arc<Mutex<Idle>>,
 }
@@ -28,14 +30,14 @@ struct Idle {
 }
 
 impl ReadPool {
-    pub fn new(path: PathBuf) -> Self {
+    pub(super) fn new(path: PathBuf) -> Self {
         Self {
             path: Arc::new(path),
             idle: Arc::default(),
         }
     }
 
-    pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    pub(super) async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
@@ -54,7 +56,7 @@ impl ReadPool {
     /// An idle connection or a new one, with the generation it belongs to.
     fn take(&self) -> Result<(u64, Connection), StoreError> {
         let generation = {
-            let mut idle = self.lock();
+            let mut idle = self.idle.lock();
             if let Some(conn) = idle.connections.pop() {
                 return Ok((idle.generation, conn));
             }
@@ -70,23 +72,16 @@ impl ReadPool {
     }
 
     /// Closes the idle connections, and those in use as they come back.
-    pub fn clear(&self) {
-        let mut idle = self.lock();
+    pub(super) fn clear(&self) {
+        let mut idle = self.idle.lock();
         idle.generation += 1;
         idle.connections.clear();
     }
 
     fn give_back(&self, generation: u64, conn: Connection) {
-        let mut idle = self.lock();
+        let mut idle = self.idle.lock();
         if generation == idle.generation && idle.connections.len() < MAX_IDLE {
             idle.connections.push(conn);
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Idle> {
-        // A panic while holding this lock cannot leave the Vec inconsistent.
-        self.idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

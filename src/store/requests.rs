@@ -1,16 +1,17 @@
-//! Finding and deleting a bin's requests: filtered, searched and paged
-//! lists, one-by-one and whole-bin deletes (index rows and counts kept in
-//! step, in the same transaction).
+//! A bin's requests: storing a capture, reading one or those after
+//! another, filtered, searched and paged lists and counts, and deletes
+//! (one, the matching, all, the oldest), index rows and counts kept in
+//! step in the same transaction.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
-use super::search::Plan;
-use super::{
-    codec, full_request, Count, Page, RequestFilter, RequestSummary, Store, StoreError,
-    FULL_COLUMNS,
-};
+use super::search::{unindex, Plan};
+use super::{codec, Count, Page, RequestFilter, RequestSummary, Store, StoreError};
 use crate::model::{CapturedRequest, Header, Timestamp};
 
 const SUMMARY_COLUMNS: &str = "id, received_at, method, path, query, remote_addr, size, headers";
@@ -98,6 +99,122 @@ fn qualified(columns: &str) -> String {
 }
 
 impl Store {
+    /// Stores one captured request and resolves, once it is committed, to
+    /// the request with its id. The writer assigns ids (UUID v7) as it
+    /// inserts, so id order is commit order: a reader that has seen id N
+    /// has seen every request before it.
+    pub async fn insert_request(
+        &self,
+        mut req: CapturedRequest,
+    ) -> Result<CapturedRequest, StoreError> {
+        let next_seq = Arc::clone(&self.next_seq);
+        let counts = self.counts.clone();
+        // Arrival time is close enough to "now" for the indexer's pause
+        // check, and spares a clock read per capture.
+        self.last_insert
+            .store(req.received_at.as_micros(), Ordering::Relaxed);
+        self.writer
+            .write(move |conn| {
+                req.id = Uuid::now_v7();
+                let headers = codec::encode_headers(&req.headers);
+                // Not indexed here: see `index_pending`.
+                let seq = next_seq.fetch_add(1, Ordering::Relaxed);
+                conn.prepare_cached(
+                    "INSERT INTO requests (id, bin_id, received_at, method, path, query,
+                                           version, remote_addr, headers, body, size, seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?
+                .execute(params![
+                    req.id,
+                    req.bin,
+                    req.received_at.as_micros(),
+                    req.method,
+                    req.path,
+                    req.query,
+                    req.version,
+                    req.remote_addr,
+                    headers,
+                    &req.body[..],
+                    req.body.len() as i64,
+                    seq,
+                ])
+                .map_err(|e| match e {
+                    // The bin's row is gone (deleted since the capture found it).
+                    rusqlite::Error::SqliteFailure(failure, _)
+                        if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+                    {
+                        StoreError::UnknownBin
+                    }
+                    e => StoreError::from(e),
+                })?;
+                // Counted (and the bin pruned) at the end of the batch.
+                counts.add(req.bin);
+                Ok(req)
+            })
+            .await
+    }
+
+    /// One request of a bin, with headers and body.
+    pub async fn request(
+        &self,
+        bin: Uuid,
+        id: Uuid,
+    ) -> Result<Option<CapturedRequest>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {FULL_COLUMNS} FROM requests WHERE bin_id = ?1 AND id = ?2"
+                ))?
+                .query_row(params![bin, id], full_request)
+                .optional()?
+                .transpose()
+            })
+            .await
+    }
+
+    /// Requests of a bin that arrived after `after` (all of them when
+    /// `None`), oldest first, at most `limit`.
+    pub async fn requests_after(
+        &self,
+        bin: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<CapturedRequest>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                let after = after.unwrap_or(Uuid::nil());
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {FULL_COLUMNS} FROM requests WHERE bin_id = ?1 AND id > ?2
+                     ORDER BY id LIMIT ?3"
+                ))?;
+                let rows = stmt.query_map(params![bin, after, limit], full_request)?;
+                rows.map(|row| row?).collect()
+            })
+            .await
+    }
+
+    /// A page of a bin's request list, newest first.
+    pub async fn list_requests(
+        &self,
+        bin: Uuid,
+        page: Page,
+    ) -> Result<Vec<RequestSummary>, StoreError> {
+        self.find_summaries(bin, RequestFilter::default(), page)
+            .await
+    }
+
+    pub async fn count_requests(&self, bin: Uuid) -> Result<u64, StoreError> {
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT request_count FROM bins WHERE id = ?1")?
+                    .query_row([bin], super::count)
+                    .optional()?
+                    .unwrap_or(0))
+            })
+            .await
+    }
+
     /// Before a search: index whatever is not indexed yet, so the search
     /// sees every request stored before it. Should indexing fail, the
     /// search still answers, from what is indexed: a background step's
@@ -209,12 +326,11 @@ impl Store {
     pub async fn delete_request(&self, bin: Uuid, id: Uuid) -> Result<bool, StoreError> {
         self.writer
             .write(move |conn| {
-                conn.prepare_cached(
-                    "DELETE FROM requests_fts WHERE rowid IN
-                       (SELECT seq FROM requests WHERE bin_id = ?1 AND id = ?2
-                          AND seq <= (SELECT indexed_up_to FROM search_index_state))",
-                )?
-                .execute(params![bin, id])?;
+                unindex(
+                    conn,
+                    "SELECT seq FROM requests WHERE bin_id = ?1 AND id = ?2",
+                    params![bin, id],
+                )?;
                 let deleted = conn
                     .prepare_cached("DELETE FROM requests WHERE bin_id = ?1 AND id = ?2")?
                     .execute(params![bin, id])?;
@@ -244,15 +360,11 @@ impl Store {
                         Ok((row.get(0)?, row.get(1)?))
                     })?
                     .collect::<Result<_, _>>()?;
-                let mut fts = conn.prepare_cached(
-                    "DELETE FROM requests_fts WHERE rowid = ?1
-                       AND ?1 <= (SELECT indexed_up_to FROM search_index_state)",
-                )?;
                 let mut rows =
                     conn.prepare_cached("DELETE FROM requests WHERE bin_id = ?1 AND id = ?2")?;
                 let mut deleted = 0;
                 for (id, seq) in doomed {
-                    fts.execute([seq])?;
+                    unindex(conn, "SELECT ?1 AS seq", [seq])?;
                     deleted += rows.execute(params![bin, id])?;
                 }
                 recount(conn, bin, deleted)?;
@@ -266,12 +378,7 @@ impl Store {
     pub async fn clear_requests(&self, bin: Uuid) -> Result<u64, StoreError> {
         self.writer
             .write(move |conn| {
-                conn.prepare_cached(
-                    "DELETE FROM requests_fts WHERE rowid IN
-                       (SELECT seq FROM requests WHERE bin_id = ?1
-                          AND seq <= (SELECT indexed_up_to FROM search_index_state))",
-                )?
-                .execute([bin])?;
+                unindex(conn, "SELECT seq FROM requests WHERE bin_id = ?1", [bin])?;
                 let deleted = conn
                     .prepare_cached("DELETE FROM requests WHERE bin_id = ?1")?
                     .execute([bin])?;
@@ -280,6 +387,58 @@ impl Store {
             })
             .await
     }
+}
+
+/// Deletes up to `n` of the oldest requests of `bin` (only those with an id
+/// below `before`, when given), with their index rows, keeping the bin's
+/// count in step; returns how many went. O(log n + n) through the
+/// (bin_id, id) index.
+pub(super) fn delete_oldest(
+    conn: &Connection,
+    bin: Uuid,
+    before: Option<Uuid>,
+    n: i64,
+) -> Result<u64, StoreError> {
+    let before = before.unwrap_or(Uuid::max());
+    unindex(
+        conn,
+        "SELECT seq FROM requests WHERE bin_id = ?1 AND id < ?2 ORDER BY id LIMIT ?3",
+        params![bin, before, n],
+    )?;
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM requests WHERE bin_id = ?1 AND id IN
+               (SELECT id FROM requests WHERE bin_id = ?1 AND id < ?2 ORDER BY id LIMIT ?3)",
+        )?
+        .execute(params![bin, before, n])?;
+    conn.prepare_cached("UPDATE bins SET request_count = request_count - ?2 WHERE id = ?1")?
+        .execute(params![bin, deleted as i64])?;
+    Ok(deleted as u64)
+}
+
+pub(super) const FULL_COLUMNS: &str =
+    "id, bin_id, received_at, method, path, query, version, remote_addr, headers, body";
+
+/// Maps a row of [`FULL_COLUMNS`]; the outer error is SQLite's, the inner
+/// one a corrupt headers blob.
+pub(super) fn full_request(row: &Row<'_>) -> rusqlite::Result<Result<CapturedRequest, StoreError>> {
+    let headers: Vec<u8> = row.get(8)?;
+    let body: Vec<u8> = row.get(9)?;
+    let Some(headers) = codec::decode_headers(&headers) else {
+        return Ok(Err(StoreError::Corrupt("headers")));
+    };
+    Ok(Ok(CapturedRequest {
+        id: row.get(0)?,
+        bin: row.get(1)?,
+        received_at: Timestamp(row.get(2)?),
+        method: row.get(3)?,
+        path: row.get(4)?,
+        query: row.get(5)?,
+        version: row.get(6)?,
+        remote_addr: row.get(7)?,
+        headers,
+        body: body.into(),
+    }))
 }
 
 fn recount(conn: &Connection, bin: Uuid, deleted: usize) -> Result<(), StoreError> {

@@ -9,10 +9,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::checkpoint::Tail;
-use super::StoreError;
+use super::{StoreError, StoreObserver};
 
 /// What runs at the end of every batch, before its commit.
-pub type BeforeCommit = Box<dyn FnMut(&Connection) -> Result<(), StoreError> + Send>;
+pub(super) type BeforeCommit = Box<dyn FnMut(&Connection) -> Result<(), StoreError> + Send>;
 
 /// Most operations committed in one transaction; bounds commit latency.
 const MAX_BATCH: usize = 1024;
@@ -61,7 +61,7 @@ enum Message {
 
 /// Handle to the writer thread; cheap to clone.
 #[derive(Clone)]
-pub struct Writer {
+pub(super) struct Writer {
     queue: mpsc::Sender<Message>,
 }
 
@@ -69,22 +69,24 @@ impl Writer {
     /// Starts the thread. `before_commit` runs at the end of each batch,
     /// inside its transaction (an error rolls the batch back); between
     /// batches the thread copies the WAL tail that `tail` says is due.
-    pub fn start(
+    /// `observer` is told of each batch once it is done.
+    pub(super) fn start(
         conn: Connection,
         tail: Tail,
         mut before_commit: BeforeCommit,
+        observer: &'static dyn StoreObserver,
     ) -> std::io::Result<Self> {
         let (queue, inbox) = mpsc::channel();
         thread::Builder::new()
             .name("hookscope-writer".into())
-            .spawn(move || run(conn, &inbox, &tail, &mut before_commit))?;
+            .spawn(move || run(conn, &inbox, &tail, &mut before_commit, observer))?;
         Ok(Self { queue })
     }
 
     /// Queues `op`; resolves once the transaction holding it has committed.
     /// Single-statement ops are atomic by themselves; an op of several
     /// statements must leave nothing behind when it fails (use a savepoint).
-    pub async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    pub(super) async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
@@ -102,7 +104,7 @@ impl Writer {
     }
 
     /// Commits everything queued so far and stops the thread.
-    pub async fn stop(&self) {
+    pub(super) async fn stop(&self) {
         let (done, stopped) = oneshot::channel();
         if self.queue.send(Message::Stop(done)).is_ok() {
             let _ = stopped.await;
@@ -115,6 +117,7 @@ fn run(
     inbox: &mpsc::Receiver<Message>,
     tail: &Tail,
     before_commit: &mut BeforeCommit,
+    observer: &dyn StoreObserver,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut stop = None;
@@ -133,7 +136,7 @@ fn run(
                 next = inbox.try_recv().ok();
             }
         }
-        commit_batch(&mut conn, &mut batch, before_commit);
+        commit_batch(&mut conn, &mut batch, before_commit, observer);
         tail.after_commit(&conn);
     }
     // Closed before saying so: a store opened on the same file next (a
@@ -149,6 +152,7 @@ fn commit_batch(
     conn: &mut Connection,
     batch: &mut Vec<Box<dyn Job>>,
     before_commit: &mut BeforeCommit,
+    observer: &dyn StoreObserver,
 ) {
     if batch.is_empty() {
         return;
@@ -172,7 +176,7 @@ fn commit_batch(
     if let Err(e) = &commit {
         tracing::error!(error = %e, size, "batch commit failed");
     }
-    crate::metrics::METRICS.record_batch(size, started.elapsed());
+    observer.batch_committed(size, started.elapsed());
     for job in batch.drain(..) {
         job.finish(commit.clone());
     }

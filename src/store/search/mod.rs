@@ -1,13 +1,20 @@
-//! The search language (see [`crate::query`]) translated for SQLite: word
-//! terms into one FTS5 match expression over `requests_fts`, exact-value
-//! terms (method, uuid, token_id, type, size, created_at) into SQL predicates on
-//! `requests`.
+//! Search in SQLite: the index and the query language's translation for it.
+//!
+//! The index (`requests_fts`, filled off the capture path by [`index`]) holds
+//! per request its bin, method, IP, path, query, headers, the start of its
+//! body and named words (header, query, form and file names tied to their
+//! words; see [`named_token`]). The search language (see [`crate::query`]) is
+//! translated here: word terms into one FTS5 match expression over the index,
+//! exact-value terms (method, uuid, token_id, type, size, created_at) into SQL
+//! predicates on `requests`.
 //!
 //! The index drives whenever it can: the parts of a query it answers form
 //! one match expression (its rowid order is arrival order, so the newest 50
 //! come first without sorting), and whatever it cannot answer exactly is
 //! checked on the rows it yields. Only a query with no word term at all
 //! (`size:>1000`) walks the bin's rows instead.
+
+mod index;
 
 use std::ops::Bound;
 
@@ -17,6 +24,7 @@ use uuid::Uuid;
 use crate::model::Timestamp;
 pub use crate::query::Term;
 use crate::query::{Expr, Query, QueryError, TextField, Words};
+pub(super) use index::unindex;
 
 /// A parsed search query. Empty when the text was blank: it then matches
 /// every request.
@@ -73,7 +81,7 @@ impl SearchQuery {
 }
 
 /// The one-word token that ties an index row to its bin.
-pub fn bin_token(bin: Uuid) -> String {
+pub(super) fn bin_token(bin: Uuid) -> String {
     format!("b{}", bin.simple())
 }
 
@@ -81,7 +89,7 @@ pub fn bin_token(bin: Uuid) -> String {
 /// ASCII letters and digits but `X` kept (lower-cased), and `X` and every
 /// other character written as `x` and six hex digits (`M-SEARCH` →
 /// `mx00002dsearch`). A prefix of a method gives a prefix of its token.
-pub fn method_token(method: &str) -> String {
+fn method_token(method: &str) -> String {
     let mut token = String::with_capacity(method.len());
     for c in method.to_uppercase().chars() {
         if c.is_ascii_alphanumeric() && c != 'X' {
@@ -99,14 +107,14 @@ pub fn method_token(method: &str) -> String {
 /// name, then the word (`h12xcontenttypejson`). Names and words are reduced
 /// to lower-case letters and digits; the length keeps `ab`+`c` apart from
 /// `a`+`bc`. With an empty word it stands for the name alone.
-pub fn named_token(kind: char, name: &str, word: &str) -> String {
+fn named_token(kind: char, name: &str, word: &str) -> String {
     let name: String = crate::query::words_of(name).concat();
     format!("{kind}{}x{name}{word}", name.chars().count())
 }
 
 /// The text of the index's `named` column for some named values: each
 /// value's words as [`named_token`]s, after the name's own token.
-pub fn named_text<'a>(
+fn named_text<'a>(
     kind: char,
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     out: &mut String,

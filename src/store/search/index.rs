@@ -10,15 +10,16 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, ErrorCode};
 use uuid::Uuid;
 
-use super::{full_request, search, Store, StoreError};
+use super::{bin_token, method_token, named_text};
 use crate::model::{CapturedRequest, Header, Timestamp};
+use crate::store::requests::full_request;
+use crate::store::{Store, StoreError};
 
 /// Most bytes of a body put into the search index.
 const INDEXED_BODY_BYTES: usize = 64 * 1024;
 /// Requests indexed per writer operation, so captures queued behind
-/// indexing wait for a short step only (a request costs about four times
-/// what it did before the `query` and `named` columns: bench/RESULTS.md,
-/// "Query language").
+/// indexing wait for a short step only (what a step costs is in
+/// bench/RESULTS.md, "Query language").
 const INDEX_CHUNK: i64 = 500;
 /// How long captures must pause before the background indexer works.
 const INDEX_WHEN_QUIET_FOR: Duration = Duration::from_millis(500);
@@ -146,6 +147,24 @@ fn index_chunk(conn: &Connection, limit: i64, skipped: &AtomicU64) -> Result<u64
     Ok(read)
 }
 
+/// Deletes the index rows of the requests that `seqs` (SQL yielding a
+/// `seq` column, bound to `params`) selects, before the rows themselves go.
+/// Only rows at or below the index's mark have one: deleting a missing row
+/// from a contentless index still costs a tombstone. Every delete of
+/// requests goes through here, so that rule is written once.
+pub(in crate::store) fn unindex(
+    conn: &Connection,
+    seqs: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(&format!(
+        "DELETE FROM requests_fts WHERE rowid IN
+           (SELECT seq FROM ({seqs})
+            WHERE seq <= (SELECT indexed_up_to FROM search_index_state))"
+    ))?
+    .execute(params)
+}
+
 /// Whether `e` is the database's own failure (busy, full, read-only, I/O)
 /// rather than something about one row: the step is then retried whole.
 fn is_database_failure(e: &rusqlite::Error) -> bool {
@@ -189,9 +208,9 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite
     fn pairs(list: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
         list.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
-    search::named_text('h', pairs(&headers), &mut named);
-    search::named_text('q', pairs(&query), &mut named);
-    search::named_text('f', pairs(&form.fields), &mut named);
+    named_text('h', pairs(&headers), &mut named);
+    named_text('q', pairs(&query), &mut named);
+    named_text('f', pairs(&form.fields), &mut named);
     let files: Vec<(String, String)> = form
         .files
         .iter()
@@ -204,7 +223,7 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite
             (part.name.clone(), about)
         })
         .collect();
-    search::named_text('u', pairs(&files), &mut named);
+    named_text('u', pairs(&files), &mut named);
     let body = &req.body[..req.body.len().min(INDEXED_BODY_BYTES)];
     let body = match std::str::from_utf8(body) {
         Ok(text) => text,
@@ -220,8 +239,8 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite
     )?
     .execute(params![
         seq,
-        search::bin_token(req.bin),
-        search::method_token(&req.method),
+        bin_token(req.bin),
+        method_token(&req.method),
         req.ip(),
         req.path,
         plain_query,
@@ -235,7 +254,7 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Durability, Page, RequestFilter, SearchQuery};
+    use crate::store::{Page, RequestFilter, SearchQuery, StoreConfig, Unobserved};
 
     fn capture(bin: Uuid, method: &str, body: &'static [u8]) -> CapturedRequest {
         CapturedRequest {
@@ -271,7 +290,12 @@ mod tests {
     #[tokio::test]
     async fn requests_with_empty_bodies_are_indexed() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("s.db"), Durability::Normal).expect("open");
+        let store = Store::open(
+            &StoreConfig::new(dir.path().join("s.db")),
+            [0; 32],
+            &Unobserved,
+        )
+        .expect("open");
         let bin = crate::model::Bin::new();
         store.create_bin(bin.clone()).await.expect("create");
         store
@@ -299,7 +323,7 @@ mod tests {
     async fn the_index_is_rebuilt_for_requests_stored_before_the_upgrade() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("s.db");
-        let store = Store::open(&path, Durability::Normal).expect("open");
+        let store = Store::open(&StoreConfig::new(&path), [0; 32], &Unobserved).expect("open");
         let bin = crate::model::Bin::new();
         store.create_bin(bin.clone()).await.expect("create");
         let mut req = capture(bin.id, "POST", b"old invoice");
@@ -324,9 +348,64 @@ mod tests {
         .expect("downgrade");
         drop(conn);
 
-        let store = Store::open(&path, Durability::Normal).expect("upgrade");
+        let store = Store::open(&StoreConfig::new(&path), [0; 32], &Unobserved).expect("upgrade");
         assert_eq!(found(&store, bin.id, "headers.content-type:json").await, 1);
         assert_eq!(found(&store, bin.id, "invoice method:POST").await, 1);
+        store.close().await;
+    }
+
+    /// Index rows left behind would be found by the index alone (counts)
+    /// though their requests are gone: every way of deleting requests
+    /// deletes their index rows, and leaves those not indexed yet alone.
+    #[tokio::test]
+    async fn deleted_requests_leave_nothing_in_the_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s.db");
+        let store = Store::open(&StoreConfig::new(&path), [0; 32], &Unobserved).expect("open");
+        let bin = crate::model::Bin::new();
+        store.create_bin(bin.clone()).await.expect("create");
+        let mut ids = Vec::new();
+        for body in [
+            &b"one invoice"[..],
+            b"two invoice",
+            b"three invoice",
+            b"four",
+        ] {
+            let req = store
+                .insert_request(capture(bin.id, "POST", body))
+                .await
+                .expect("insert");
+            ids.push(req.id);
+        }
+        store.index_pending().await.expect("index");
+        // Stored after indexing: has no index row yet.
+        store
+            .insert_request(capture(bin.id, "POST", b"late invoice"))
+            .await
+            .expect("insert");
+        let indexed = || -> i64 {
+            Connection::open(&path)
+                .expect("open")
+                .query_row(
+                    "SELECT count(*) FROM requests_fts WHERE requests_fts MATCH ?1",
+                    [format!("bin : \"{}\"", bin_token(bin.id))],
+                    |row| row.get(0),
+                )
+                .expect("count")
+        };
+        assert_eq!(indexed(), 4);
+        assert!(store.delete_request(bin.id, ids[0]).await.expect("delete"));
+        assert_eq!(indexed(), 3);
+        let two = RequestFilter {
+            query: SearchQuery::parse("two").expect("query parses"),
+            ..RequestFilter::default()
+        };
+        assert_eq!(store.delete_matching(bin.id, two).await.expect("delete"), 1);
+        // The search indexed the late request first.
+        assert_eq!(indexed(), 3);
+        assert_eq!(store.clear_requests(bin.id).await.expect("clear"), 3);
+        assert_eq!(indexed(), 0);
+        assert_eq!(found(&store, bin.id, "invoice").await, 0);
         store.close().await;
     }
 
@@ -337,7 +416,7 @@ mod tests {
     async fn a_request_that_cannot_be_indexed_is_skipped_and_counted() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("s.db");
-        let store = Store::open(&path, Durability::Normal).expect("open");
+        let store = Store::open(&StoreConfig::new(&path), [0; 32], &Unobserved).expect("open");
         let bin = crate::model::Bin::new();
         store.create_bin(bin.clone()).await.expect("create");
         store
