@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use crate::error::{AppError, Format};
 use crate::headers::add_default_headers;
 use crate::listen::Waiter;
-use crate::live::{self, feed_message};
+use crate::live;
 use crate::metrics::METRICS;
 use crate::model::{Bin, CapturedRequest, Header, SentResponse, Timestamp};
 use crate::state::{self, find_bin_or_alias, AppState};
@@ -181,10 +181,7 @@ async fn capture(
             Duration::from_secs(listen_secs),
         )
     });
-    let public_base = state.config.public_base();
-    state
-        .hub
-        .publish(bin, stored.id, || feed_message(&stored, public_base));
+    state.hub.publish(&stored);
     Ok((stored, bin_settings, waiter))
 }
 

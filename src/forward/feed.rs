@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use super::target::Target;
 
-/// A live-feed message, as the server's `live::socket` sends it.
+/// A live-feed message, as the server's `live::feed_message` writes it. Its
+/// `row` (the dashboard's list text) is not the forwarder's business.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum FeedMessage {
