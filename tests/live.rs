@@ -260,12 +260,16 @@ fn stored_request(bin: Uuid, body: String) -> CapturedRequest {
     }
 }
 
-/// The next request a feed delivers; a failure if it reports a lag.
-async fn next_delivered(feed: &mut Feed) -> Uuid {
-    match tokio::time::timeout(Duration::from_secs(10), feed.next())
+/// The next update of a feed, failing the test after a generous deadline.
+async fn next_update(feed: &mut Feed) -> Option<Update> {
+    tokio::time::timeout(Duration::from_secs(10), feed.next())
         .await
         .expect("an update within 10 s")
-    {
+}
+
+/// The next request a feed delivers; a failure on anything else.
+async fn next_delivered(feed: &mut Feed) -> Uuid {
+    match next_update(feed).await {
         Some(Update::Request(published)) => published.request.id,
         other => panic!("expected a request, got {other:?}"),
     }
@@ -304,7 +308,9 @@ async fn a_feed_that_lags_catches_up_from_the_store_with_nothing_skipped_or_repe
     }
     hub.publish(&stored[1]);
 
-    // Everything not yet delivered comes once, in commit order.
+    // The feed says it fell behind, then everything not yet delivered
+    // comes once, in commit order.
+    assert!(matches!(next_update(&mut feed).await, Some(Update::Lagged)));
     for req in std::iter::once(&stored[1]).chain(&stored[3..]) {
         assert_eq!(next_delivered(&mut feed).await, req.id);
     }

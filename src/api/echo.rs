@@ -431,8 +431,9 @@ async fn subscribe(
                         Err(TrySendError::Closed(_)) => return,
                     }
                 }
-                // The channel has no word for it; the client keeps what came.
-                Some(Update::Lagged) => {}
+                // What the client missed comes next; the channel has no
+                // word for a gap the store could not fill.
+                Some(Update::Lagged | Update::Missed) => {}
                 None => return,
             }
         }

@@ -10,6 +10,7 @@
 //!   one (a client's cursor: `?after=` or `Last-Event-ID`), then live ones;
 //! - delivers each committed request at most once and, as long as the store
 //!   answers, none is skipped: when the hub says the viewer lagged, the feed
+//!   says so ([`Update::Lagged`]: a transport may tell its client) and
 //!   catches up from the store after the last request it read there,
 //!   leaving out what it already delivered live.
 //!
@@ -63,9 +64,12 @@ pub enum Update {
     /// A request, live or from the store: each once, in commit order except
     /// for the small reorderings of live publishing.
     Request(Arc<Published>),
+    /// The viewer fell behind the hub; what it missed comes next, read from
+    /// the store.
+    Lagged,
     /// The store could not be read to catch up: requests may be missing
     /// until the client resumes from its cursor. The feed goes on.
-    Lagged,
+    Missed,
 }
 
 /// One viewer's feed of one bin.
@@ -137,7 +141,7 @@ impl Feed {
                     self.catching_up = false;
                     // Retried once the live ids have grown by another window.
                     self.sync_at = self.live.len() + LIVE_WINDOW;
-                    return Some(Update::Lagged);
+                    return Some(Update::Missed);
                 }
                 continue;
             }
@@ -147,7 +151,13 @@ impl Feed {
                         return Some(Update::Request(published));
                     }
                 }
-                Err(RecvError::Lagged(_)) => self.catching_up = true,
+                Err(RecvError::Lagged(_)) => {
+                    // The store read covers what the hub still holds for
+                    // this viewer; left there, it would overflow again.
+                    self.subscription.receiver = self.subscription.receiver.resubscribe();
+                    self.catching_up = true;
+                    return Some(Update::Lagged);
+                }
                 Err(RecvError::Closed) => return None,
             }
         }
@@ -233,7 +243,8 @@ pub fn feed_message(req: &CapturedRequest, public_base: Option<&str>) -> String 
     .expect("a request always serializes")
 }
 
-/// The live-feed text of a feed's [`Update::Lagged`].
+/// The live-feed text telling a client it fell behind ([`Update::Lagged`],
+/// [`Update::Missed`]): a page reloads, a forwarder resumes from its cursor.
 pub const LAGGED_MESSAGE: &str = r#"{"type":"lagged"}"#;
 
 impl Published {

@@ -2,9 +2,9 @@
 //! `{"type":"request","request":{…},"row":{…}}`. With `?after={request id}`
 //! it first sends every stored request after that one, so a client that
 //! reconnects misses nothing (the nil UUID asks for the whole history).
-//! What it sends is the bin's [`Feed`]; `{"type":"lagged"}` only when the
-//! feed could not catch up (the page reloads, a forwarder resumes from its
-//! cursor).
+//! What it sends is the bin's [`Feed`]. When the feed lagged it first sends
+//! `{"type":"lagged"}` (the dashboard reloads, a forwarder resumes from its
+//! cursor; other clients may just read on: what they missed follows).
 
 use std::time::Duration;
 
@@ -84,7 +84,9 @@ async fn send_feed(
                     let text = published.feed_message(public_base);
                     socket.send(Message::Text(text.into())).await?;
                 }
-                Some(Update::Lagged) => socket.send(Message::Text(LAGGED_MESSAGE.into())).await?,
+                Some(Update::Lagged | Update::Missed) => {
+                    socket.send(Message::Text(LAGGED_MESSAGE.into())).await?;
+                }
                 None => return Ok(()),
             },
             incoming = socket.recv() => match incoming {

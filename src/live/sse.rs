@@ -104,8 +104,10 @@ async fn send_feed(mut feed: Feed, shutdown: CancellationToken, events: mpsc::Se
         };
         let published = match update {
             Some(Update::Request(published)) => published,
-            // The client resumes from its `Last-Event-ID` when it reconnects.
-            Some(Update::Lagged) | None => return,
+            // What the client missed comes next.
+            Some(Update::Lagged) => continue,
+            // It resumes from its `Last-Event-ID` when it reconnects.
+            Some(Update::Missed) | None => return,
         };
         let req = &published.request;
         let event = Event::default()
