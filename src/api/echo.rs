@@ -9,7 +9,9 @@
 //!   subscription's auth headers, checked as the token API checks them;
 //! - each request captured into the bin then reaches it as a
 //!   `request.created` event whose data is the live feed's message
-//!   (`{"type":"request","request":{…}}`);
+//!   (`{"type":"request","request":{…},"row":{…}}`), from the same
+//!   `live::Feed` as the websocket's: a subscriber counts towards
+//!   `--max-viewers-per-bin` and one that lags gets what it missed;
 //! - while a subscriber is there and the bin's `listen` is set, captures
 //!   wait for its answer (`PUT /token/{id}/request/{rid}/response`), as
 //!   with `hookscope forward --listen`.

@@ -10,7 +10,9 @@
 //! parsed JSON when the body is JSON, else the text), `query` (object) and
 //! `timestamp` (ms). Comment lines keep idle connections open. Each message
 //! carries the request id as its event id, so a client that reconnects with
-//! `Last-Event-ID` gets what it missed.
+//! `Last-Event-ID` gets what it missed. The requests are the bin's
+//! [`Feed`]'s: a stream counts towards `--max-viewers-per-bin`, and one that
+//! falls behind gets what it missed in order, once each.
 
 use std::convert::Infallible;
 use std::time::Duration;
