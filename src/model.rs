@@ -758,3 +758,41 @@ impl fmt::Display for Bin {
         self.id.fmt(f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_row_shows_the_path_below_the_bin_and_sizes_for_people() {
+        let bin = Uuid::new_v4();
+        let row = ListRow::new(
+            "patch",
+            &format!("/{bin}/a/b"),
+            Some("x=1"),
+            Timestamp(1_700_000_000_000_000),
+            1536,
+            Some("application/vnd.api+json; charset=utf-8"),
+            "[::1]:8080",
+        );
+        assert_eq!(row.method_class, "m-patch");
+        assert_eq!(row.target, "/a/b?x=1");
+        assert_eq!(row.size, "1.5 KiB");
+        assert_eq!(row.ip, "::1");
+        assert_eq!(
+            row.kind,
+            Some(TypeBadge {
+                name: "json".into(),
+                content_type: "application/vnd.api+json; charset=utf-8".into(),
+            })
+        );
+        let bare = ListRow::new("BREW", &format!("/{bin}"), None, Timestamp(0), 0, None, "");
+        assert_eq!(
+            (bare.method_class, bare.target.as_str(), bare.size.as_str()),
+            ("m-other", "/", "0 B")
+        );
+        assert_eq!(bare.kind, None);
+        assert_eq!(human_size(3 * 1024 * 1024 * 1024 * 1024), "3072.0 GiB");
+        assert_eq!(client_ip("10.0.0.1:80"), "10.0.0.1");
+    }
+}
