@@ -17,7 +17,7 @@ use crate::answers::Waiter;
 use crate::error::{AppError, Format};
 use crate::extract::{find_bin, Naming};
 use crate::headers::add_default_headers;
-use crate::live::{self, feed_message};
+use crate::live;
 use crate::metrics::METRICS;
 use crate::model::{Bin, CapturedRequest, Header, SentResponse, Timestamp};
 use crate::state::AppState;
@@ -192,10 +192,7 @@ async fn capture(
             Duration::from_secs(listen_secs),
         )
     });
-    let public_base = state.config.public_base();
-    state
-        .hub
-        .publish(bin, stored.id, || feed_message(&stored, public_base));
+    state.hub.publish(&stored);
     Ok((stored, bin_settings, waiter))
 }
 

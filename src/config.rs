@@ -112,8 +112,9 @@ pub struct Config {
     #[arg(long, env = "HOOKSCOPE_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u32,
 
-    /// Live viewers (websockets) one bin may have; one more is refused
-    /// with 429 before the upgrade.
+    /// Live viewers one bin may have, counted alike over the dashboard
+    /// websocket, SSE/smee clients and the webhook.site CLI channel; one
+    /// more is refused with 429.
     #[arg(long, env = "HOOKSCOPE_MAX_VIEWERS_PER_BIN", default_value_t = 256)]
     pub max_viewers_per_bin: usize,
 

@@ -284,7 +284,7 @@ impl CapturedRequest {
 
     /// The sender's IP address without the port.
     pub fn ip(&self) -> &str {
-        ip_of(&self.remote_addr)
+        client_ip(&self.remote_addr)
     }
 
     /// The path below the bin: `/{bin}/a/b` → `/a/b`, `/{bin}` → ``.
@@ -472,6 +472,133 @@ pub fn sub_path_of(path: &str) -> &str {
     }
 }
 
+/// A remote address (`ip:port`, `[v6]:port`) without its port.
+pub fn client_ip(remote_addr: &str) -> &str {
+    match remote_addr.rsplit_once(':') {
+        Some((ip, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
+            ip.trim_start_matches('[').trim_end_matches(']')
+        }
+        _ => remote_addr,
+    }
+}
+
+/// One line of a bin's request list as the dashboard shows it. The server
+/// renders its list from these and the live feed sends one with each new
+/// request, so a row added live reads exactly as it will after a reload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListRow {
+    /// The method as a CSS class (`m-post`); odd methods get `m-other`.
+    pub method_class: &'static str,
+    /// Path below the bin (`/` for the bin itself) and the raw query.
+    pub target: String,
+    /// Received time, UTC, as `YYYY-MM-DD HH:MM:SS`.
+    pub received: String,
+    /// Received time as RFC 3339, for `<time datetime>`.
+    pub received_iso: String,
+    /// Body size for people (`17 B`, `2.5 KiB`).
+    pub size: String,
+    /// A badge for the body's type, when it has a `Content-Type`.
+    pub kind: Option<TypeBadge>,
+    pub ip: String,
+}
+
+/// A short name for a body's type (`json`, `form`…) and the full
+/// `Content-Type` it stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TypeBadge {
+    pub name: String,
+    pub content_type: String,
+}
+
+impl ListRow {
+    /// The row of a request, from the parts a list reads (a list does not
+    /// load bodies or headers, only the size and the content type).
+    pub fn new(
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        received_at: Timestamp,
+        size: usize,
+        content_type: Option<&str>,
+        remote_addr: &str,
+    ) -> Self {
+        let path = match sub_path_of(path) {
+            "" => "/",
+            sub => sub,
+        };
+        Self {
+            method_class: method_class(method),
+            target: match query {
+                Some(q) => format!("{path}?{q}"),
+                None => path.to_owned(),
+            },
+            received: received_at.to_sql_datetime(),
+            received_iso: received_at.to_rfc3339(),
+            size: human_size(size),
+            kind: content_type.map(|t| TypeBadge {
+                name: type_name(t),
+                content_type: t.to_owned(),
+            }),
+            ip: client_ip(remote_addr).to_owned(),
+        }
+    }
+
+    pub fn of(req: &CapturedRequest) -> Self {
+        Self::new(
+            &req.method,
+            &req.path,
+            req.query.as_deref(),
+            req.received_at,
+            req.size(),
+            req.header_str("content-type").as_deref(),
+            &req.remote_addr,
+        )
+    }
+}
+
+/// The colour class of a method: the common ones have their own.
+pub fn method_class(method: &str) -> &'static str {
+    match method.to_ascii_uppercase().as_str() {
+        "GET" => "m-get",
+        "POST" => "m-post",
+        "PUT" => "m-put",
+        "PATCH" => "m-patch",
+        "DELETE" => "m-delete",
+        "HEAD" => "m-head",
+        "OPTIONS" => "m-options",
+        _ => "m-other",
+    }
+}
+
+/// A badge-sized name for a `Content-Type`: `json`, `form`, `xml`…
+fn type_name(content_type: &str) -> String {
+    let mime = multipart::essence(content_type);
+    let kind = match mime.as_str() {
+        "application/x-www-form-urlencoded" => "form",
+        "multipart/form-data" => "multipart",
+        "application/octet-stream" => "binary",
+        m if m.ends_with("json") => "json",
+        m if m.ends_with("xml") => "xml",
+        m => m.rsplit('/').next().unwrap_or(m),
+    };
+    kind.trim_start_matches("x-").chars().take(16).collect()
+}
+
+/// A byte count for people: `512 B`, `2.5 KiB`, `1.0 MiB`.
+pub fn human_size(bytes: usize) -> String {
+    const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut size = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    format!("{size:.1} {}", UNITS[unit])
+}
+
 /// Groups pairs into a JSON object; a key seen more than once maps to an
 /// array of its values in order (webhook.site's `query` shape).
 pub fn pairs_to_object(pairs: impl IntoIterator<Item = (String, String)>) -> Map<String, Value> {
@@ -628,17 +755,6 @@ impl fmt::Display for Bin {
     }
 }
 
-/// The address part of a peer address as stored (`1.2.3.4:5678`,
-/// `[::1]:5678`); anything else as it is.
-pub fn ip_of(remote_addr: &str) -> &str {
-    match remote_addr.rsplit_once(':') {
-        Some((ip, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
-            ip.trim_start_matches('[').trim_end_matches(']')
-        }
-        _ => remote_addr,
-    }
-}
-
 /// Scheme and host a request was sent to, for URLs shown to users: the
 /// configured public base URL, else `http://` and its Host header.
 pub fn base_url(public_base: Option<&str>, host: Option<&[u8]>) -> String {
@@ -646,5 +762,43 @@ pub fn base_url(public_base: Option<&str>, host: Option<&[u8]>) -> String {
         (Some(base), _) => base.to_owned(),
         (None, Some(host)) => format!("http://{}", String::from_utf8_lossy(host)),
         (None, None) => String::from("http://localhost"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_row_shows_the_path_below_the_bin_and_sizes_for_people() {
+        let bin = Uuid::new_v4();
+        let row = ListRow::new(
+            "patch",
+            &format!("/{bin}/a/b"),
+            Some("x=1"),
+            Timestamp(1_700_000_000_000_000),
+            1536,
+            Some("application/vnd.api+json; charset=utf-8"),
+            "[::1]:8080",
+        );
+        assert_eq!(row.method_class, "m-patch");
+        assert_eq!(row.target, "/a/b?x=1");
+        assert_eq!(row.size, "1.5 KiB");
+        assert_eq!(row.ip, "::1");
+        assert_eq!(
+            row.kind,
+            Some(TypeBadge {
+                name: "json".into(),
+                content_type: "application/vnd.api+json; charset=utf-8".into(),
+            })
+        );
+        let bare = ListRow::new("BREW", &format!("/{bin}"), None, Timestamp(0), 0, None, "");
+        assert_eq!(
+            (bare.method_class, bare.target.as_str(), bare.size.as_str()),
+            ("m-other", "/", "0 B")
+        );
+        assert_eq!(bare.kind, None);
+        assert_eq!(human_size(3 * 1024 * 1024 * 1024 * 1024), "3072.0 GiB");
+        assert_eq!(client_ip("10.0.0.1:80"), "10.0.0.1");
     }
 }

@@ -9,7 +9,7 @@ use crate::answers::PendingAnswers;
 use crate::auth::{self, Auth};
 use crate::config::Config;
 use crate::limits::Limits;
-use crate::live::Hub;
+use crate::live::hub::Hub;
 use crate::metrics::METRICS;
 use crate::store::{Store, StoreError};
 

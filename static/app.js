@@ -203,67 +203,35 @@ document.addEventListener("DOMContentLoaded", function () {
     return el;
   }
 
-  function sizeText(bytes) {
-    if (bytes < 1024) return bytes + " B";
-    const units = ["KiB", "MiB", "GiB"];
-    let size = bytes / 1024;
-    let unit = 0;
-    while (size >= 1024 && unit < units.length - 1) { size /= 1024; unit += 1; }
-    return size.toFixed(1) + " " + units[unit];
-  }
-
-  const METHODS = ["get", "post", "put", "patch", "delete", "head", "options"];
-  function methodClass(method) {
-    const m = String(method).toLowerCase();
-    return "m-" + (METHODS.includes(m) ? m : "other");
-  }
-
-  // Same names as the server's list (`pages::kind_of`).
-  function kindOf(contentType) {
-    const mime = contentType.split(";")[0].trim().toLowerCase();
-    let kind;
-    if (mime === "application/x-www-form-urlencoded") kind = "form";
-    else if (mime === "multipart/form-data") kind = "multipart";
-    else if (mime === "application/octet-stream") kind = "binary";
-    else if (mime.endsWith("json")) kind = "json";
-    else if (mime.endsWith("xml")) kind = "xml";
-    else kind = mime.split("/").pop();
-    return kind.replace(/^x-/, "").slice(0, 16);
-  }
-
-  function row(request) {
+  // The server sends each live request's row as its own list shows it
+  // (`model::ListRow`): this only places that text.
+  function row(request, shown) {
     const li = document.createElement("li");
     li.className = "req fresh";
     li.dataset.id = request.uuid;
     const link = document.createElement("a");
     link.href = "/view/" + encodeURIComponent(bin) + "?page=1&r=" + encodeURIComponent(request.uuid);
     const top = span("row-top", "");
-    const method = span("method " + methodClass(request.method), request.method);
-    // Below the bin: "/{bin}/a/b" shows as "/a/b", like the server's list.
-    const path = String(request.path).replace(/^\/[^/]*/, "") || "/";
-    const target = request.query_string === null || request.query_string === undefined
-      ? path : path + "?" + request.query_string;
-    top.append(method, " ", span("target mono", target));
+    top.append(span("method " + shown.method_class, request.method), " ", span("target mono", shown.target));
     const meta = span("meta", "");
     const time = document.createElement("time");
-    time.dateTime = request.created_at.replace(" ", "T") + "Z";
-    time.title = request.created_at + " UTC";
-    time.textContent = request.created_at + " UTC";
-    meta.append(time, " ", span("badge size", sizeText(request.size)));
-    const types = request.headers && request.headers["content-type"];
-    if (Array.isArray(types) && types.length && request.size <= 64 * 1024) {
-      const badge = span("badge kind", kindOf(String(types[0])));
-      badge.title = String(types[0]);
+    time.dateTime = shown.received_iso;
+    time.title = shown.received + " UTC";
+    time.textContent = shown.received + " UTC";
+    meta.append(time, " ", span("badge size", shown.size));
+    if (shown.kind) {
+      const badge = span("badge kind", shown.kind.name);
+      badge.title = shown.kind.content_type;
       meta.append(" ", badge);
     }
-    meta.append(" ", span("ip", request.ip));
+    meta.append(" ", span("ip", shown.ip));
     link.append(top, meta);
     li.append(link);
     enhanceTimes(li);
     return li;
   }
 
-  function add(request) {
+  function add(request, shown) {
     if (list.querySelector('li.req[data-id="' + CSS.escape(request.uuid) + '"]')) return;
     setCount(Number(count.textContent) + 1);
     if (!onFirstPage) return;
@@ -272,7 +240,7 @@ document.addEventListener("DOMContentLoaded", function () {
     // Ids are time-ordered (UUID v7): keep the list newest first.
     let before = list.firstElementChild;
     while (before && before.dataset.id > request.uuid) before = before.nextElementSibling;
-    list.insertBefore(row(request), before);
+    list.insertBefore(row(request, shown), before);
     if (follow && follow.checked) openRequest(request.uuid, { push: true, focus: false });
   }
 
@@ -562,7 +530,7 @@ document.addEventListener("DOMContentLoaded", function () {
     socket.addEventListener("message", (event) => {
       let message;
       try { message = JSON.parse(event.data); } catch (_) { return; }
-      if (message.type === "request") add(message.request);
+      if (message.type === "request") add(message.request, message.row);
       else if (message.type === "lagged") location.reload();
     });
     socket.addEventListener("close", () => {

@@ -242,3 +242,49 @@ async fn the_channels_session_and_subscription_limits_are_settings() {
     assert_eq!(app.state.hub.viewers(second), 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_subscriber_counts_towards_the_bins_viewer_limit_like_any_viewer() {
+    let app = TestApp::spawn_with(|config| config.max_viewers_per_bin = 1).await;
+    let bin = app.new_bin().await;
+    let feed_url = format!("ws://{}/live/{bin}", app.addr);
+    let (socket, _) = tokio_tungstenite::connect_async(&feed_url)
+        .await
+        .expect("a websocket viewer");
+    assert_eq!(app.state.hub.viewers(bin), 1);
+
+    // The bin is full: the subscription is refused as one past the
+    // session's own limit is.
+    let session = Session::open(&app).await;
+    session.subscribe(bin, json!({})).await;
+    let got = session.poll().await;
+    assert_eq!(
+        event(&got[0]),
+        [
+            json!("subscription_error"),
+            json!(format!("private-token.{bin}")),
+            json!(429)
+        ]
+    );
+
+    // Once the websocket leaves, the subscriber takes its place, and then
+    // a websocket is the one refused.
+    drop(socket);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.state.hub.viewers(bin) > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the websocket never left"
+        );
+        tokio::task::yield_now().await;
+    }
+    session.subscribe(bin, json!({})).await;
+    assert_eq!(app.state.hub.viewers(bin), 1);
+    match tokio_tungstenite::connect_async(&feed_url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+        }
+        other => panic!("a second viewer must be refused, got {other:?}"),
+    }
+    app.stop().await;
+}

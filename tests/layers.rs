@@ -12,17 +12,35 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "plain values and formats",
-        &["model", "multipart", "query", "http1", "wire", "cookies", "headers"],
+        &[
+            "model",
+            "multipart",
+            "query",
+            "http1",
+            "wire",
+            "cookies",
+            "headers",
+        ],
     ),
     ("storage", &["store"]),
     ("settings and errors", &["config", "error", "metrics"]),
     (
         "domain services",
-        &["limits", "auth", "answers", "live::hub", "live::core", "retention", "assets"],
+        &[
+            "limits",
+            "auth",
+            "answers",
+            "live::hub",
+            "live::feed",
+            "retention",
+            "assets",
+        ],
     ),
     (
         "HTTP edge",
-        &["state", "extract", "capture", "pages", "api", "live", "forward"],
+        &[
+            "state", "extract", "capture", "pages", "api", "live", "forward",
+        ],
     ),
     ("router", &["app"]),
     ("server", &["server"]),
@@ -102,7 +120,9 @@ fn path_at(text: &str) -> String {
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
         let is_module = !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !is_module || name.len() != segment.len() && !segment[name.len()..].starts_with('{') {
             if is_module {
                 segments.push(name);
@@ -177,7 +197,11 @@ fn no_module_imports_one_above_it() {
             }
         }
     }
-    assert!(wrong.is_empty(), "imports that point up:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "imports that point up:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use common::TestApp;
 use futures_util::{SinkExt as _, StreamExt as _};
+use hookscope::live::feed::{Feed, Start, Update};
+use hookscope::model::{CapturedRequest, Timestamp};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -180,4 +182,178 @@ async fn shutdown_closes_open_feeds() {
     })
     .await;
     assert!(end.is_ok(), "the feed was not closed by shutdown");
+}
+
+#[tokio::test]
+async fn a_live_message_carries_its_row_as_the_servers_list_shows_it() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let mut socket = open_feed(&app, bin, "").await;
+    let response = app
+        .client
+        .put(app.url(&format!("/{bin}/orders/7?x=1&x=2")))
+        .header("Content-Type", "application/json; charset=utf-8")
+        .body(vec![b'7'; 2500])
+        .send()
+        .await
+        .expect("capture");
+    let id = TestApp::request_id(&response);
+    let message = next_message(&mut socket).await;
+    assert_eq!(message["request"]["uuid"], id.to_string());
+    let row = &message["row"];
+    assert_eq!(row["method_class"], "m-put");
+    assert_eq!(row["target"], "/orders/7?x=1&x=2");
+    assert_eq!(row["size"], "2.4 KiB");
+    assert_eq!(
+        row["kind"],
+        serde_json::json!({"name": "json", "content_type": "application/json; charset=utf-8"})
+    );
+    assert_eq!(row["ip"], "127.0.0.1");
+
+    // The server-rendered list shows the very same text.
+    let html = app.html(&format!("/view/{bin}")).await;
+    let text = |key: &str| row[key].as_str().expect("text").to_owned();
+    for shown in [
+        format!(
+            r#"<span class="method {}">PUT</span>"#,
+            text("method_class")
+        ),
+        format!(
+            r#"<span class="target mono">{}</span>"#,
+            text("target").replace('&', "&#38;")
+        ),
+        format!(
+            r#"<time datetime="{}" title="{} UTC">{} UTC</time>"#,
+            text("received_iso"),
+            text("received"),
+            text("received")
+        ),
+        format!(r#"<span class="badge size">{}</span>"#, text("size")),
+        r#"<span class="badge kind" title="application/json; charset=utf-8">json</span>"#
+            .to_owned(),
+        format!(r#"<span class="ip">{}</span>"#, text("ip")),
+    ] {
+        assert!(html.contains(&shown), "the list shows {shown}");
+    }
+
+    // A request to the bin itself, without a body type.
+    app.post_to_bin(bin, "", "").await;
+    let row = next_message(&mut socket).await["row"].clone();
+    assert_eq!(row["target"], "/");
+    assert_eq!(row["size"], "0 B");
+    assert_eq!(row["method_class"], "m-post");
+    app.stop().await;
+}
+
+fn stored_request(bin: Uuid, body: String) -> CapturedRequest {
+    CapturedRequest {
+        id: Uuid::nil(),
+        bin,
+        received_at: Timestamp::now(),
+        method: "POST".into(),
+        path: format!("/{bin}"),
+        query: None,
+        version: "HTTP/1.1".into(),
+        remote_addr: "127.0.0.1:1".into(),
+        headers: Vec::new(),
+        body: body.into(),
+    }
+}
+
+/// The next update of a feed, failing the test after a generous deadline.
+async fn next_update(feed: &mut Feed) -> Option<Update> {
+    tokio::time::timeout(Duration::from_secs(10), feed.next())
+        .await
+        .expect("an update within 10 s")
+}
+
+/// The next request a feed delivers; a failure on anything else.
+async fn next_delivered(feed: &mut Feed) -> Uuid {
+    match next_update(feed).await {
+        Some(Update::Request(published)) => published.request.id,
+        other => panic!("expected a request, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_feed_that_lags_catches_up_from_the_store_with_nothing_skipped_or_repeated() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let (hub, store) = (&app.state.hub, &app.state.store);
+    let mut feed = Feed::join(hub, store, bin, 10, Start::Now)
+        .await
+        .expect("joined");
+    let mut stored = Vec::new();
+    for i in 0..3 {
+        let req = store
+            .insert_request(stored_request(bin, format!("{i}")))
+            .await;
+        stored.push(req.expect("stored"));
+    }
+    // Captures publish in the order their tasks run, not always in commit
+    // order: the third is published first, the second later still.
+    hub.publish(&stored[2]);
+    hub.publish(&stored[0]);
+    assert_eq!(next_delivered(&mut feed).await, stored[2].id);
+    assert_eq!(next_delivered(&mut feed).await, stored[0].id);
+
+    // More than the hub keeps for a viewer that does not read.
+    for i in 3..303 {
+        let req = store
+            .insert_request(stored_request(bin, format!("{i}")))
+            .await;
+        let req = req.expect("stored");
+        hub.publish(&req);
+        stored.push(req);
+    }
+    hub.publish(&stored[1]);
+
+    // The feed says it fell behind, then everything not yet delivered
+    // comes once, in commit order.
+    assert!(matches!(next_update(&mut feed).await, Some(Update::Lagged)));
+    for req in std::iter::once(&stored[1]).chain(&stored[3..]) {
+        assert_eq!(next_delivered(&mut feed).await, req.id);
+    }
+    // Nothing else is owed: the next capture is the next update.
+    let next = TestApp::request_id(&app.post_to_bin(bin, "", "next").await);
+    assert_eq!(next_delivered(&mut feed).await, next);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_long_lived_feed_delivers_a_committed_request_whose_publication_is_late_once() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let (hub, store) = (&app.state.hub, &app.state.store);
+    let mut feed = Feed::join(hub, store, bin, 10, Start::Now)
+        .await
+        .expect("joined");
+    let late = store
+        .insert_request(stored_request(bin, "late".into()))
+        .await
+        .expect("stored");
+    // More live requests than a feed remembers between store reads (1024):
+    // the read that lets it forget them finds the one not yet published.
+    let mut delivered = Vec::new();
+    for i in 0..1100 {
+        let req = store
+            .insert_request(stored_request(bin, format!("{i}")))
+            .await;
+        let req = req.expect("stored");
+        hub.publish(&req);
+        delivered.push(next_delivered(&mut feed).await);
+        if delivered.last() != Some(&req.id) {
+            // The store read came first: it was the late one, then this.
+            assert_eq!(delivered.last(), Some(&late.id));
+            delivered.push(next_delivered(&mut feed).await);
+            assert_eq!(delivered.last(), Some(&req.id));
+        }
+    }
+    assert_eq!(delivered.len(), 1101, "the late request came once");
+    assert!(delivered.contains(&late.id));
+    // Its publication, when it comes, is not a second delivery.
+    hub.publish(&late);
+    let next = TestApp::request_id(&app.post_to_bin(bin, "", "next").await);
+    assert_eq!(next_delivered(&mut feed).await, next);
+    app.stop().await;
 }

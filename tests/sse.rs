@@ -206,3 +206,48 @@ async fn only_a_get_of_the_bin_url_accepting_event_streams_is_not_captured() {
     assert_eq!(app.state.store.count_requests(bin).await.expect("count"), 3);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_viewer_limit_counts_event_streams_and_websockets_alike() {
+    let app = TestApp::spawn_with(|config| config.max_viewers_per_bin = 2).await;
+    let bin = app.new_bin().await;
+    let mut stream = EventStream::connect(&app, bin, None).await;
+    assert_eq!(stream.next().await.event.as_deref(), Some("ready"));
+    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/live/{bin}", app.addr))
+        .await
+        .expect("a websocket viewer");
+    assert_eq!(app.state.hub.viewers(bin), 2);
+
+    // A third viewer is refused, whichever way it comes.
+    let refused = EventStream::open(&app, bin, None).await;
+    assert_eq!(refused.status(), 429);
+    let reason = refused.text().await.expect("a reason");
+    assert!(
+        reason.contains("maximum of 2 live viewers"),
+        "the reason names the limit: {reason}"
+    );
+    match tokio_tungstenite::connect_async(format!("ws://{}/live/{bin}", app.addr)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+        }
+        other => panic!("a third viewer must be refused, got {other:?}"),
+    }
+    assert_eq!(app.state.hub.viewers(bin), 2);
+
+    // An event stream that closes frees its place.
+    drop(stream);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while app.state.hub.viewers(bin) > 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the closed stream never left"
+        );
+        tokio::task::yield_now().await;
+    }
+    let mut again = EventStream::connect(&app, bin, None).await;
+    assert_eq!(again.next().await.event.as_deref(), Some("ready"));
+    app.post_to_bin(bin, "", "still live").await;
+    assert_eq!(again.next().await.json()["body"], "still live");
+    drop(socket);
+    app.stop().await;
+}

@@ -9,7 +9,9 @@
 //!   subscription's auth headers, checked as the token API checks them;
 //! - each request captured into the bin then reaches it as a
 //!   `request.created` event whose data is the live feed's message
-//!   (`{"type":"request","request":{…}}`);
+//!   (`{"type":"request","request":{…},"row":{…}}`), from the same
+//!   `live::Feed` as the websocket's: a subscriber counts towards
+//!   `--max-viewers-per-bin` and one that lags gets what it missed;
 //! - while a subscriber is there and the bin's `listen` is set, captures
 //!   wait for its answer (`PUT /token/{id}/request/{rid}/response`), as
 //!   with `hookscope forward --listen`.
@@ -20,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -28,15 +30,16 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use parking_lot::{Mutex, MutexGuard};
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::extract::{check_bin, has_api_key};
+use crate::live::feed::{Feed, JoinError, Start, Update};
 use crate::state::AppState;
 
 /// How long a poll is held open when there is nothing to send; below the
@@ -58,8 +61,7 @@ pub struct EchoSessions(Arc<Mutex<HashMap<String, Arc<Session>>>>);
 
 impl EchoSessions {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
-        // Every change is a single insert or removal: poisoning is moot.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.lock()
     }
 
     fn get(&self, sid: &str) -> Option<Arc<Session>> {
@@ -86,7 +88,7 @@ struct Session {
 
 impl Session {
     fn touch(&self) {
-        *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        *self.last_seen.lock() = Instant::now();
     }
 
     fn idle(&self) -> Duration {
@@ -94,7 +96,7 @@ impl Session {
     }
 
     fn feeds(&self) -> MutexGuard<'_, HashMap<String, JoinHandle<()>>> {
-        self.feeds.lock().unwrap_or_else(|p| p.into_inner())
+        self.feeds.lock()
     }
 
     fn send(&self, packet: String) {
@@ -119,10 +121,7 @@ impl Drop for Session {
 }
 
 fn idle_for(last_seen: &Mutex<Instant>) -> Duration {
-    last_seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .elapsed()
+    last_seen.lock().elapsed()
 }
 
 /// Engine.IO's query parameters.
@@ -388,24 +387,34 @@ async fn subscribe(
     if session.feeds().contains_key(channel) {
         return Ok(());
     }
-    if session.feeds().len() >= state.config.max_live_channel_subscriptions
-        || state.hub.viewers(bin.id) >= state.config.max_viewers_per_bin
-    {
+    if session.feeds().len() >= state.config.max_live_channel_subscriptions {
         return Err(StatusCode::TOO_MANY_REQUESTS);
     }
-    let mut subscription = state.hub.subscribe(bin.id);
+    let mut feed = Feed::join(
+        &state.hub,
+        &state.store,
+        bin.id,
+        state.config.max_viewers_per_bin,
+        Start::Now,
+    )
+    .await
+    .map_err(|e| match e {
+        JoinError::TooManyViewers(_) => StatusCode::TOO_MANY_REQUESTS,
+        JoinError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+    })?;
     // The CLI answers each request it forwards when the bin's `listen` is
     // set (it sets it itself before subscribing).
     let listening = (bin.settings.listen > 0).then(|| state.pending.listener(bin.id));
     let name = Value::from(channel);
     let outbox = session.outbox.clone();
     let shutdown = Arc::clone(&state.shutdown);
+    let public_base = state.config.public_base().map(str::to_owned);
     let last_seen = Arc::clone(&session.last_seen);
     let feed = tokio::spawn(async move {
         let _listening = listening;
         let mut check = tokio::time::interval(SESSION_IDLE / 4);
         loop {
-            let published = tokio::select! {
+            let update = tokio::select! {
                 () = shutdown.cancelled() => return,
                 _ = check.tick() => {
                     if idle_for(&last_seen) >= SESSION_IDLE {
@@ -413,19 +422,21 @@ async fn subscribe(
                     }
                     continue;
                 }
-                published = subscription.receiver.recv() => published,
+                update = feed.next() => update,
             };
-            match published {
-                Ok(p) => {
-                    let packet = format!("42[\"request.created\",{name},{}]", p.message);
+            match update {
+                Some(Update::Request(published)) => {
+                    let message = published.feed_message(public_base.as_deref());
+                    let packet = format!("42[\"request.created\",{name},{message}]");
                     match outbox.try_send(packet) {
                         Ok(()) | Err(TrySendError::Full(_)) => {}
                         Err(TrySendError::Closed(_)) => return,
                     }
                 }
-                // Nothing to resend from here; the client keeps what came.
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return,
+                // What the client missed comes next; the channel has no
+                // word for a gap the store could not fill.
+                Some(Update::Lagged | Update::Missed) => {}
+                None => return,
             }
         }
     });

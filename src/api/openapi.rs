@@ -530,9 +530,10 @@ mod stubs {
         summary = "The live feed of a bin (websocket)",
         description = "A websocket (send `Upgrade: websocket`); with `Accept: text/event-stream` \
             the same feed as server-sent events. Each text message is \
-            `{\"type\":\"request\",\"request\":{…}}`, the request object as the API returns it \
-            (`RequestJson`); `{\"type\":\"lagged\"}` means messages were dropped for a slow \
-            reader, which should reload. A bin with a password needs it (`X-Bin-Password`, \
+            `{\"type\":\"request\",\"request\":{…},\"row\":{…}}`, the request object as the API \
+            returns it (`RequestJson`) and the dashboard's list text for it; \
+            `{\"type\":\"lagged\"}` means the reader fell behind and should reload (what it \
+            missed follows, for a reader that reads on). A bin with a password needs it (`X-Bin-Password`, \
             Basic auth or the dashboard's cookie).",
         params(("bin" = String, Path, description = "The bin's id or its alias")),
         responses(

@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use super::target::Target;
 
-/// A live-feed message, as the server's `live::socket` sends it.
+/// A live-feed message, as the server's `live::feed_message` writes it. Its
+/// `row` (the dashboard's list text) is not the forwarder's business.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum FeedMessage {
@@ -221,7 +222,7 @@ mod tests {
             ],
             body: bytes::Bytes::from_static(b"\x00\xff\x01"),
         };
-        let message = crate::live::feed_message(&captured, None);
+        let message = crate::live::feed::feed_message(&captured, None);
         let FeedMessage::Request { request } =
             serde_json::from_str(&message).expect("a feed message")
         else {

@@ -1,26 +1,40 @@
 //! The hub: in-process fan-out of new requests to the live viewers of their
 //! bin. One broadcast channel per bin, created by the first viewer and
 //! dropped with the last. Publishing never waits: a viewer that falls more
-//! than the channel's capacity behind is told it lagged.
+//! than the channel's capacity behind is told it lagged (and its feed
+//! catches up from the store, see `live::feed`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, OnceLock};
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::broadcast;
 use uuid::Uuid;
+
+use crate::model::CapturedRequest;
 
 /// Messages a viewer may fall behind before it is told it lagged.
 const CHANNEL_CAPACITY: usize = 256;
 
-/// One published request: its id (so a viewer can skip what it already
-/// sent) and its live-feed message, serialized once for every viewer.
-#[derive(Debug, Clone)]
+/// One request on its way to live viewers, shared by all of them.
+#[derive(Debug)]
 pub struct Published {
-    pub id: Uuid,
-    pub message: Arc<str>,
+    pub request: CapturedRequest,
+    /// Its live-feed message, encoded by the first viewer that sends it and
+    /// reused by every other (see `Published::feed_message`).
+    pub(super) message: OnceLock<String>,
 }
 
-type Channels = HashMap<Uuid, broadcast::Sender<Published>>;
+impl Published {
+    pub fn new(request: CapturedRequest) -> Self {
+        Self {
+            request,
+            message: OnceLock::new(),
+        }
+    }
+}
+
+type Channels = HashMap<Uuid, broadcast::Sender<Arc<Published>>>;
 
 #[derive(Clone, Default)]
 pub struct Hub {
@@ -32,18 +46,27 @@ impl Hub {
         Self::default()
     }
 
-    /// Starts receiving what is published to `bin` from now on.
-    pub fn subscribe(&self, bin: Uuid) -> Subscription {
-        let receiver = self
-            .lock()
+    /// Starts receiving what is published to `bin` from now on, unless the
+    /// bin has `max_viewers` already. Counted and joined under one lock, so
+    /// viewers arriving together never pass the limit.
+    pub fn join(&self, bin: Uuid, max_viewers: usize) -> Option<Subscription> {
+        let mut channels = self.lock();
+        let sender = channels
             .entry(bin)
-            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
-            .subscribe();
-        Subscription {
+            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0);
+        if sender.receiver_count() >= max_viewers {
+            if sender.receiver_count() == 0 {
+                channels.remove(&bin);
+            }
+            return None;
+        }
+        let receiver = sender.subscribe();
+        drop(channels);
+        Some(Subscription {
             receiver,
             bin,
             hub: self.clone(),
-        }
+        })
     }
 
     /// Live viewers of `bin` right now.
@@ -53,32 +76,26 @@ impl Hub {
             .map_or(0, broadcast::Sender::receiver_count)
     }
 
-    /// Sends to the viewers of `bin`. `message` is only built when someone
-    /// is watching, so captures into unwatched bins never serialize JSON.
-    pub fn publish(&self, bin: Uuid, id: Uuid, message: impl FnOnce() -> String) {
-        let Some(sender) = self.lock().get(&bin).cloned() else {
+    /// Sends a just-committed request to the viewers of its bin. It is only
+    /// copied when someone is watching, so captures into unwatched bins cost
+    /// one map lookup.
+    pub fn publish(&self, request: &CapturedRequest) {
+        let Some(sender) = self.lock().get(&request.bin).cloned() else {
             return;
         };
-        let published = Published {
-            id,
-            message: Arc::from(message()),
-        };
         // An error only means the last viewer left in the meantime.
-        let _ = sender.send(published);
+        let _ = sender.send(Arc::new(Published::new(request.clone())));
     }
 
     fn lock(&self) -> MutexGuard<'_, Channels> {
-        // No code path can leave the map half-updated, so poisoning is moot.
-        self.channels
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.channels.lock()
     }
 }
 
 /// A viewer's end of a bin's channel; leaving drops the channel when it was
 /// the last viewer.
 pub struct Subscription {
-    pub receiver: broadcast::Receiver<Published>,
+    pub receiver: broadcast::Receiver<Arc<Published>>,
     bin: Uuid,
     hub: Hub,
 }
@@ -99,23 +116,54 @@ impl Drop for Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Header, Timestamp};
+
+    fn request(bin: Uuid) -> CapturedRequest {
+        CapturedRequest {
+            id: Uuid::now_v7(),
+            bin,
+            received_at: Timestamp::now(),
+            method: "POST".into(),
+            path: format!("/{bin}"),
+            query: None,
+            version: "HTTP/1.1".into(),
+            remote_addr: "127.0.0.1:1".into(),
+            headers: vec![Header::new("Content-Type", "text/plain")],
+            body: bytes::Bytes::from_static(b"hello"),
+        }
+    }
 
     #[tokio::test]
     async fn only_viewers_of_the_bin_receive_and_the_last_one_out_drops_the_channel() {
         let hub = Hub::new();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let mut viewer = hub.subscribe(a);
-        let mut other = hub.subscribe(b);
-        let id = Uuid::now_v7();
-        hub.publish(a, id, || "hello".into());
+        let mut viewer = hub.join(a, 10).expect("room");
+        let mut other = hub.join(b, 10).expect("room");
+        let sent = request(a);
+        hub.publish(&sent);
         assert_eq!(
-            &*viewer.receiver.recv().await.expect("message").message,
-            "hello"
+            viewer.receiver.recv().await.expect("message").request.id,
+            sent.id
         );
         assert!(other.receiver.try_recv().is_err());
         drop(viewer);
         assert_eq!(hub.viewers(a), 0);
         assert!(hub.lock().get(&a).is_none());
-        hub.publish(a, id, || unreachable!("nobody watches"));
+        hub.publish(&request(a));
+    }
+
+    #[test]
+    fn a_bin_takes_at_most_max_viewers_and_a_refusal_leaves_no_channel() {
+        let hub = Hub::new();
+        let bin = Uuid::new_v4();
+        let first = hub.join(bin, 2).expect("first");
+        let second = hub.join(bin, 2).expect("second");
+        assert!(hub.join(bin, 2).is_none());
+        drop(first);
+        let third = hub.join(bin, 2).expect("room again");
+        assert_eq!(hub.viewers(bin), 2);
+        drop((second, third));
+        assert!(hub.join(bin, 0).is_none());
+        assert!(hub.lock().get(&bin).is_none());
     }
 }

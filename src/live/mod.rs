@@ -1,9 +1,12 @@
-//! Live feed: the [`Hub`], the websocket that streams a bin's requests to
-//! dashboards and forwarders, and the smee-compatible event stream.
+//! Live feed: the [`Hub`] (fan-out of new requests), the [`Feed`] every
+//! live transport shares (viewer limit, backfill, catching up after a lag),
+//! and two transports: the websocket that streams a bin's requests to
+//! dashboards and forwarders, and the smee-compatible event stream. The
+//! third, webhook.site CLI's channel, is `api::echo`.
 
-mod hub;
+pub mod feed;
+pub mod hub;
 mod socket;
 pub mod sse;
 
-pub use hub::{Hub, Published, Subscription};
-pub use socket::{feed_message, handle};
+pub use socket::handle;

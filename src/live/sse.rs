@@ -10,7 +10,9 @@
 //! parsed JSON when the body is JSON, else the text), `query` (object) and
 //! `timestamp` (ms). Comment lines keep idle connections open. Each message
 //! carries the request id as its event id, so a client that reconnects with
-//! `Last-Event-ID` gets what it missed.
+//! `Last-Event-ID` gets what it missed. The requests are the bin's
+//! [`Feed`]'s: a stream counts towards `--max-viewers-per-bin`, and one that
+//! falls behind gets what it missed in order, once each.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -20,21 +22,18 @@ use axum::http::{header, HeaderValue, Method};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::feed::{Feed, Start, Update};
 use crate::error::AppError;
-use crate::extract::{find_bin, Naming};
-use crate::metrics::METRICS;
+use crate::extract::{client_ip, find_bin, guard, Naming};
 use crate::model::{pairs_to_object, CapturedRequest};
 use crate::state::AppState;
-use crate::store::{Page, Store, StoreError};
 
 /// Idle time after which a keep-alive comment is sent (smee.io: 30 s).
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
-/// Stored requests read at once while catching up.
-const CHUNK: u32 = 200;
 /// Events buffered for a slow client before the sender waits.
 const BUFFER: usize = 64;
 
@@ -65,36 +64,27 @@ pub async fn handle(state: AppState, req: Request) -> Result<Response, AppError>
     )
     .await?;
     let bin = found.id;
-    crate::extract::check_bin(
-        &state,
-        req.headers(),
-        crate::extract::client_ip(&req),
-        &found,
-    )
-    .await?;
+    let client = client_ip(&req);
+    if let Err(refused) = guard(&state, req.headers(), req.uri().path(), client, &found).await {
+        return Ok(refused);
+    }
     let last_event_id = req
         .headers()
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| Uuid::try_parse(v.trim()).ok());
-
-    // Subscribe before reading where to start, so nothing falls in between.
-    let subscription = state.hub.subscribe(bin);
-    let start = match last_event_id {
-        Some(id) => Some(id),
-        None => newest_id(&state.store, bin).await?,
-    };
+    // A new client gets what is captured from now on.
+    let start = last_event_id.map_or(Start::Now, Start::After);
+    let feed = Feed::join(
+        &state.hub,
+        &state.store,
+        bin,
+        state.config.max_viewers_per_bin,
+        start,
+    )
+    .await?;
     let (events, inbox) = mpsc::channel::<Event>(BUFFER);
-    tokio::spawn(async move {
-        METRICS.viewer_joined();
-        let stream = Stream {
-            bin,
-            sent_up_to: start,
-            events,
-        };
-        stream.run(state, subscription).await;
-        METRICS.viewer_left();
-    });
+    tokio::spawn(send_feed(feed, (*state.shutdown).clone(), events));
 
     let body = futures_util::stream::unfold(inbox, |mut inbox| async move {
         let event = inbox.recv().await?;
@@ -110,79 +100,32 @@ pub async fn handle(state: AppState, req: Request) -> Result<Response, AppError>
     Ok(response)
 }
 
-async fn newest_id(store: &Store, bin: Uuid) -> Result<Option<Uuid>, StoreError> {
-    let newest = store
-        .list_requests(
-            bin,
-            Page {
-                offset: 0,
-                limit: 1,
-            },
-        )
-        .await?;
-    Ok(newest.first().map(|r| r.id))
-}
-
-struct Stream {
-    bin: Uuid,
-    /// The newest request already sent (or older than the stream).
-    sent_up_to: Option<Uuid>,
-    events: mpsc::Sender<Event>,
-}
-
-impl Stream {
-    /// The hub only says "something new": each time, the stream reads what
-    /// was committed after the last request it sent. So events go out in id
-    /// order, once each, and a lag loses nothing.
-    async fn run(mut self, state: AppState, mut subscription: crate::live::Subscription) {
-        let ready = Event::default().event("ready").data("{}");
-        if self.events.send(ready).await.is_err() {
-            return;
-        }
-        // Catch up first (after `Last-Event-ID`; nothing for a new client).
-        let mut pending = true;
-        loop {
-            if pending {
-                match self.send_new(&state.store).await {
-                    Ok(true) => {}
-                    Ok(false) => return,
-                    Err(e) => {
-                        tracing::error!(error = %e, "event stream read failed");
-                        return;
-                    }
-                }
-            }
-            tokio::select! {
-                () = state.shutdown.cancelled() => return,
-                () = self.events.closed() => return,
-                published = subscription.receiver.recv() => match published {
-                    Ok(p) => pending = self.sent_up_to.is_none_or(|last| p.id > last),
-                    Err(RecvError::Lagged(_)) => pending = true,
-                    Err(RecvError::Closed) => return,
-                },
-            }
-        }
+/// Sends `ready`, then one `message` event per request of the feed, with
+/// the request id as the event id, until the client or the server leaves.
+async fn send_feed(mut feed: Feed, shutdown: CancellationToken, events: mpsc::Sender<Event>) {
+    let ready = Event::default().event("ready").data("{}");
+    if events.send(ready).await.is_err() {
+        return;
     }
-
-    /// Sends every stored request after the last one sent; `false` when the
-    /// client has gone.
-    async fn send_new(&mut self, store: &Store) -> Result<bool, StoreError> {
-        loop {
-            let batch = store
-                .requests_after(self.bin, self.sent_up_to, CHUNK)
-                .await?;
-            for req in &batch {
-                let event = Event::default()
-                    .id(req.id.to_string())
-                    .data(smee_payload(req).to_string());
-                if self.events.send(event).await.is_err() {
-                    return Ok(false);
-                }
-                self.sent_up_to = Some(req.id);
-            }
-            if batch.len() < CHUNK as usize {
-                return Ok(true);
-            }
+    loop {
+        let update = tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = events.closed() => return,
+            update = feed.next() => update,
+        };
+        let published = match update {
+            Some(Update::Request(published)) => published,
+            // What the client missed comes next.
+            Some(Update::Lagged) => continue,
+            // It resumes from its `Last-Event-ID` when it reconnects.
+            Some(Update::Missed) | None => return,
+        };
+        let req = &published.request;
+        let event = Event::default()
+            .id(req.id.to_string())
+            .data(smee_payload(req).to_string());
+        if events.send(event).await.is_err() {
+            return;
         }
     }
 }

@@ -25,7 +25,9 @@ use crate::error::AppError;
 use crate::extract::{has_api_key, BinPath, SameOrigin};
 use crate::limits::Limits;
 use crate::metrics::{StoreFigures, METRICS};
-use crate::model::{base_url, ip_of, sub_path_of, Bin};
+use crate::model::{base_url, Bin, ListRow};
+// The list and the detail format sizes and methods as the live feed does.
+pub use crate::model::{human_size, method_class};
 use crate::state::AppState;
 use crate::store::{Count, Page, RequestFilter, RequestSummary, SearchQuery, Store, COUNT_AHEAD};
 use detail::RequestDetail;
@@ -143,72 +145,36 @@ struct Row {
 
 impl Row {
     fn new(summary: &RequestSummary, selected: Option<Uuid>) -> Self {
-        let path = match sub_path_of(&summary.path) {
-            "" => "/",
-            sub => sub,
-        };
-        let target = match &summary.query {
-            Some(q) => format!("{path}?{q}"),
-            None => path.to_owned(),
-        };
+        let ListRow {
+            method_class,
+            target,
+            received,
+            received_iso,
+            size,
+            kind,
+            ip,
+        } = ListRow::new(
+            &summary.method,
+            &summary.path,
+            summary.query.as_deref(),
+            summary.received_at,
+            summary.size,
+            summary.content_type.as_deref(),
+            &summary.remote_addr,
+        );
         Self {
             id: summary.id,
             method: summary.method.clone(),
-            method_class: method_class(&summary.method),
+            method_class,
             target,
-            received: summary.received_at.to_sql_datetime(),
-            received_iso: summary.received_at.to_rfc3339(),
-            size: human_size(summary.size),
-            kind: summary
-                .content_type
-                .as_ref()
-                .map(|ct| (kind_of(ct), ct.clone())),
-            ip: ip_of(&summary.remote_addr).to_owned(),
+            received,
+            received_iso,
+            size,
+            kind: kind.map(|badge| (badge.name, badge.content_type)),
+            ip,
             selected: selected == Some(summary.id),
         }
     }
-}
-
-/// The colour class of a method: the common ones have their own.
-pub fn method_class(method: &str) -> &'static str {
-    match method.to_ascii_uppercase().as_str() {
-        "GET" => "m-get",
-        "POST" => "m-post",
-        "PUT" => "m-put",
-        "PATCH" => "m-patch",
-        "DELETE" => "m-delete",
-        "HEAD" => "m-head",
-        "OPTIONS" => "m-options",
-        _ => "m-other",
-    }
-}
-
-/// A badge-sized name for a `Content-Type`: `json`, `form`, `xml`…
-fn kind_of(content_type: &str) -> String {
-    let mime = crate::multipart::essence(content_type);
-    let kind = match mime.as_str() {
-        "application/x-www-form-urlencoded" => "form",
-        "multipart/form-data" => "multipart",
-        "application/octet-stream" => "binary",
-        m if m.ends_with("json") => "json",
-        m if m.ends_with("xml") => "xml",
-        m => m.rsplit('/').next().unwrap_or(m),
-    };
-    kind.trim_start_matches("x-").chars().take(16).collect()
-}
-
-pub fn human_size(bytes: usize) -> String {
-    const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut size = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while size >= 1024.0 && unit < UNITS.len() - 1 {
-        size /= 1024.0;
-        unit += 1;
-    }
-    format!("{size:.1} {}", UNITS[unit])
 }
 
 /// A bin this browser made or opened, for the "your bins" list.

@@ -1,0 +1,257 @@
+//! The live core: one viewer's feed of a bin, the same for every live
+//! transport (the dashboard's websocket, smee-style event streams and
+//! webhook.site CLI's channel). The transports only encode and send what
+//! [`Feed::next`] gives them.
+//!
+//! A feed
+//! - joins the bin's hub channel, counting a viewer and refusing one past
+//!   `--max-viewers-per-bin`;
+//! - with [`Start::After`], first delivers every stored request after that
+//!   one (a client's cursor: `?after=` or `Last-Event-ID`), then live ones;
+//! - delivers each committed request at most once and, as long as the store
+//!   answers, none is skipped: when the hub says the viewer lagged, the feed
+//!   says so ([`Update::Lagged`]: a transport may tell its client) and
+//!   catches up from the store after the last request it read there,
+//!   leaving out what it already delivered live.
+//!
+//! Ids are assigned in commit order (see `Store::insert_request`), so a
+//! store read that reached id N has seen every request at or below N; but
+//! captures publish in the order their tasks run, which may differ a
+//! little. So the feed keeps the ids it delivered live since its last store
+//! read, and reads the store again (a catch-up that usually finds nothing
+//! new) when that list grows long, to keep it short.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::hub::{Hub, Published, Subscription};
+use crate::metrics::METRICS;
+use crate::model::{CapturedRequest, ListRow, RequestJson};
+use crate::store::{Page, Store, StoreError};
+
+/// Stored requests read at once while catching up.
+const CHUNK: u32 = 500;
+/// Ids delivered live that a feed remembers before it reads the store to
+/// forget them.
+const LIVE_WINDOW: usize = 1024;
+
+/// Where a feed starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// With what is published from now on.
+    Now,
+    /// With every stored request after this one (the nil id: the whole
+    /// history), then live ones.
+    After(Uuid),
+}
+
+/// Why a viewer could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("this bin has its maximum of {0} live viewers")]
+    TooManyViewers(usize),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a feed has next for its viewer.
+#[derive(Debug)]
+pub enum Update {
+    /// A request, live or from the store: each once, in commit order except
+    /// for the small reorderings of live publishing.
+    Request(Arc<Published>),
+    /// The viewer fell behind the hub; what it missed comes next, read from
+    /// the store.
+    Lagged,
+    /// The store could not be read to catch up: requests may be missing
+    /// until the client resumes from its cursor. The feed goes on.
+    Missed,
+}
+
+/// One viewer's feed of one bin.
+pub struct Feed {
+    bin: Uuid,
+    store: Store,
+    subscription: Subscription,
+    /// Store reads start after this id when they have read nothing yet:
+    /// the client's cursor, or the newest request when the feed started.
+    origin: Option<Uuid>,
+    /// With [`Start::Now`], a live request at or below `origin` (committed
+    /// just before the viewer joined, published just after) is still new
+    /// to it; with [`Start::After`] the client has it.
+    origin_is_known: bool,
+    /// The newest id a store read returned: every request from `origin` up
+    /// to it has been delivered.
+    read_to: Option<Uuid>,
+    /// Ids above `read_to` delivered live.
+    live: BTreeSet<Uuid>,
+    /// Read from the store, waiting to be delivered.
+    backlog: VecDeque<CapturedRequest>,
+    catching_up: bool,
+    /// Size of `live` at which the feed catches up to forget it.
+    sync_at: usize,
+}
+
+impl Feed {
+    /// Joins `bin`'s live viewers, unless it has `max_viewers` already.
+    pub async fn join(
+        hub: &Hub,
+        store: &Store,
+        bin: Uuid,
+        max_viewers: usize,
+        start: Start,
+    ) -> Result<Self, JoinError> {
+        // Joined before the store is read, so nothing falls in between.
+        let subscription = hub
+            .join(bin, max_viewers)
+            .ok_or(JoinError::TooManyViewers(max_viewers))?;
+        let (origin, origin_is_known) = match start {
+            Start::After(after) => (Some(after), true),
+            Start::Now => (newest_id(store, bin).await?, false),
+        };
+        METRICS.viewer_joined();
+        Ok(Self {
+            bin,
+            store: store.clone(),
+            subscription,
+            origin,
+            origin_is_known,
+            read_to: None,
+            live: BTreeSet::new(),
+            backlog: VecDeque::new(),
+            catching_up: matches!(start, Start::After(_)),
+            sync_at: LIVE_WINDOW,
+        })
+    }
+
+    /// The next update; `None` once the hub is gone. Cancel-safe: a call
+    /// dropped mid-way loses nothing, the next one resumes.
+    pub async fn next(&mut self) -> Option<Update> {
+        loop {
+            if let Some(request) = self.backlog.pop_front() {
+                return Some(Update::Request(Arc::new(Published::new(request))));
+            }
+            if self.catching_up {
+                if let Err(e) = self.read_store().await {
+                    tracing::error!(error = %e, "live feed could not catch up from the store");
+                    self.catching_up = false;
+                    // Retried once the live ids have grown by another window.
+                    self.sync_at = self.live.len() + LIVE_WINDOW;
+                    return Some(Update::Missed);
+                }
+                continue;
+            }
+            match self.subscription.receiver.recv().await {
+                Ok(published) => {
+                    if self.is_new(published.request.id) {
+                        return Some(Update::Request(published));
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    // The store read covers what the hub still holds for
+                    // this viewer; left there, it would overflow again.
+                    self.subscription.receiver = self.subscription.receiver.resubscribe();
+                    self.catching_up = true;
+                    return Some(Update::Lagged);
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Whether a live request is new to the viewer; notes it if so.
+    fn is_new(&mut self, id: Uuid) -> bool {
+        if self.origin.is_some_and(|origin| id <= origin) {
+            return !self.origin_is_known;
+        }
+        if self.read_to.is_some_and(|read| id <= read) {
+            return false;
+        }
+        let new = self.live.insert(id);
+        if self.live.len() >= self.sync_at {
+            self.catching_up = true;
+        }
+        new
+    }
+
+    /// Reads one chunk of stored requests after the last one read into the
+    /// backlog, leaving out those delivered live.
+    async fn read_store(&mut self) -> Result<(), StoreError> {
+        let after = self.read_to.or(self.origin);
+        let batch = self.store.requests_after(self.bin, after, CHUNK).await?;
+        if let Some(last) = batch.last() {
+            self.read_to = Some(last.id);
+        }
+        let read_all = batch.len() < CHUNK as usize;
+        self.backlog.extend(
+            batch
+                .into_iter()
+                .filter(|request| !self.live.remove(&request.id)),
+        );
+        if read_all {
+            // Whatever else was delivered live has been deleted since.
+            self.catching_up = false;
+            self.live.clear();
+            self.sync_at = LIVE_WINDOW;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        METRICS.viewer_left();
+    }
+}
+
+async fn newest_id(store: &Store, bin: Uuid) -> Result<Option<Uuid>, StoreError> {
+    let newest = store
+        .list_requests(
+            bin,
+            Page {
+                offset: 0,
+                limit: 1,
+            },
+        )
+        .await?;
+    Ok(newest.first().map(|r| r.id))
+}
+
+#[derive(Serialize)]
+struct FeedMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    request: &'a RequestJson,
+    /// The dashboard's list row for it, so the page shows what the server
+    /// would render without formatting anything itself.
+    row: &'a ListRow,
+}
+
+/// The live-feed text for one request: `{"type":"request","request":{…},
+/// "row":{…}}`, where `request` is the API's request object.
+pub fn feed_message(req: &CapturedRequest, public_base: Option<&str>) -> String {
+    let request = RequestJson::new(req, &req.base_url(public_base));
+    serde_json::to_string(&FeedMessage {
+        kind: "request",
+        request: &request,
+        row: &ListRow::of(req),
+    })
+    .expect("a request always serializes")
+}
+
+/// The live-feed text telling a client it fell behind ([`Update::Lagged`],
+/// [`Update::Missed`]): a page reloads, a forwarder resumes from its cursor.
+pub const LAGGED_MESSAGE: &str = r#"{"type":"lagged"}"#;
+
+impl Published {
+    /// Its live-feed message, encoded once for all viewers. `public_base`
+    /// is the server's one setting, the same for every caller.
+    pub fn feed_message(&self, public_base: Option<&str>) -> &str {
+        self.message
+            .get_or_init(|| feed_message(&self.request, public_base))
+    }
+}
