@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use governor::clock::Clock as _;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -40,14 +41,6 @@ struct Failures {
 
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
-impl Failures {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (Instant, u32)>> {
-        self.by_client
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
 impl Limits {
     pub fn new(config: &Config) -> Self {
         let bin_creation = NonZeroU32::new(config.bins_per_minute_per_ip)
@@ -73,7 +66,7 @@ impl Limits {
         let (Some(failures), Some(client)) = (&self.inner.wrong_secrets, client) else {
             return Ok(());
         };
-        match failures.lock().get(&client) {
+        match failures.by_client.lock().get(&client) {
             Some(&(since, count)) if count >= failures.per_minute => {
                 let wait = FAILURE_WINDOW.saturating_sub(since.elapsed());
                 if wait.is_zero() {
@@ -93,7 +86,7 @@ impl Limits {
         let (Some(failures), Some(client)) = (&self.inner.wrong_secrets, client) else {
             return;
         };
-        let mut by_client = failures.lock();
+        let mut by_client = failures.by_client.lock();
         let entry = by_client.entry(client).or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= FAILURE_WINDOW {
             *entry = (Instant::now(), 0);
@@ -132,6 +125,7 @@ impl Limits {
         }
         if let Some(failures) = &self.inner.wrong_secrets {
             failures
+                .by_client
                 .lock()
                 .retain(|_, (since, _)| since.elapsed() < FAILURE_WINDOW);
         }

@@ -21,9 +21,10 @@
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::model::Header;
@@ -121,10 +122,7 @@ impl HeadTap {
     }
 
     fn lock(&self) -> MutexGuard<'_, TapState> {
-        // Feeding never panics midway; a poisoned state is still usable.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 }
 
