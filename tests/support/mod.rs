@@ -1,7 +1,12 @@
-//! Test helpers: start the real server on 127.0.0.1:0 and talk to it.
+//! Test helpers, one module for every test crate (`mod support;`): start
+//! the real server on 127.0.0.1:0 and talk to it; a real browser
+//! ([`browser`]), a local app that records what it is sent ([`recorder`]),
+//! and a relay a test can cut ([`relay`]).
 #![allow(dead_code, reason = "each test crate uses a different subset")]
 
+pub mod browser;
 pub mod recorder;
+pub mod relay;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
