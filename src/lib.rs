@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod forward;
 pub mod headers;
+pub mod http1;
 pub mod limits;
 pub mod listen;
 pub mod live;
