@@ -253,7 +253,7 @@ fn request_line_problem(line: &[u8]) -> Option<String> {
         return Some(NOT_HTTP1.to_owned());
     };
     let (method, rest) = (&line[..space], &line[space + 1..]);
-    if method.is_empty() || !method.iter().all(|&b| http1::is_token_byte(b)) {
+    if !http1::is_token(method) {
         return Some(NOT_HTTP1.to_owned());
     }
     // The version is the last word: a space inside the target leaves it last.

@@ -2,7 +2,10 @@
 //! the real server on 127.0.0.1:0 and talk to it; a real browser
 //! ([`browser`]), a local app that records what it is sent ([`recorder`]),
 //! and a relay a test can cut ([`relay`]).
-#![allow(dead_code, reason = "each test crate uses a different subset")]
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different subset, here and in the submodules"
+)]
 
 pub mod browser;
 pub mod recorder;
