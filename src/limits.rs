@@ -15,7 +15,15 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::error::AppError;
+
+/// A refusal for going over a limit: the client may retry after
+/// `retry_after_secs`. The HTTP edge answers it with 429 and
+/// `Retry-After`; this layer only decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimited {
+    pub reason: &'static str,
+    pub retry_after_secs: u64,
+}
 
 /// The server's rate limiters; a limit set to 0 is off. Cheap to clone.
 #[derive(Clone)]
@@ -62,7 +70,7 @@ impl Limits {
 
     /// May `client` have a bin password or API key checked now? Not once
     /// it has tried too many wrong ones this minute.
-    pub fn allow_secret_attempt(&self, client: Option<IpAddr>) -> Result<(), AppError> {
+    pub fn allow_secret_attempt(&self, client: Option<IpAddr>) -> Result<(), RateLimited> {
         let (Some(failures), Some(client)) = (&self.inner.wrong_secrets, client) else {
             return Ok(());
         };
@@ -72,7 +80,7 @@ impl Limits {
                 if wait.is_zero() {
                     return Ok(());
                 }
-                Err(AppError::RateLimited {
+                Err(RateLimited {
                     reason: "too many wrong passwords or API keys from this address",
                     retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
                 })
@@ -95,7 +103,7 @@ impl Limits {
     }
 
     /// May `client` create a bin now?
-    pub fn allow_bin_creation(&self, client: IpAddr) -> Result<(), AppError> {
+    pub fn allow_bin_creation(&self, client: IpAddr) -> Result<(), RateLimited> {
         check(
             self.inner.bin_creation.as_ref(),
             &client,
@@ -104,7 +112,7 @@ impl Limits {
     }
 
     /// May `bin` capture a request now?
-    pub fn allow_capture(&self, bin: Uuid) -> Result<(), AppError> {
+    pub fn allow_capture(&self, bin: Uuid) -> Result<(), RateLimited> {
         check(
             self.inner.captures.as_ref(),
             &bin,
@@ -136,13 +144,13 @@ fn check<K: Clone + std::hash::Hash + Eq>(
     limiter: Option<&DefaultKeyedRateLimiter<K>>,
     key: &K,
     reason: &'static str,
-) -> Result<(), AppError> {
+) -> Result<(), RateLimited> {
     let Some(limiter) = limiter else {
         return Ok(());
     };
     limiter.check_key(key).map_err(|not_until| {
         let wait = not_until.wait_time_from(limiter.clock().now());
-        AppError::RateLimited {
+        RateLimited {
             reason,
             // Whole seconds, rounded up: "Retry-After: 0" would invite a
             // retry that is refused again.
