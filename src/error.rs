@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::limits::RateLimited;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +91,21 @@ impl IntoResponse for AppError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response
+    }
+}
+
+impl From<RateLimited> for AppError {
+    fn from(limited: RateLimited) -> Self {
+        Self::RateLimited {
+            reason: limited.reason,
+            retry_after_secs: limited.retry_after_secs,
+        }
+    }
+}
+
+impl IntoResponse for RateLimited {
+    fn into_response(self) -> Response {
+        AppError::from(self).into_response()
     }
 }
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod extract;
 pub mod forward;
 pub mod headers;
+pub mod http1;
 pub mod limits;
 pub mod live;
 pub mod metrics;

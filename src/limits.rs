@@ -6,15 +6,24 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use governor::clock::Clock as _;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::error::AppError;
+
+/// A refusal for going over a limit: the client may retry after
+/// `retry_after_secs`. The HTTP edge answers it with 429 and
+/// `Retry-After`; this layer only decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimited {
+    pub reason: &'static str,
+    pub retry_after_secs: u64,
+}
 
 /// The server's rate limiters; a limit set to 0 is off. Cheap to clone.
 #[derive(Clone)]
@@ -40,14 +49,6 @@ struct Failures {
 
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
-impl Failures {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (Instant, u32)>> {
-        self.by_client
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
 impl Limits {
     pub fn new(config: &Config) -> Self {
         let bin_creation = NonZeroU32::new(config.bins_per_minute_per_ip)
@@ -69,17 +70,17 @@ impl Limits {
 
     /// May `client` have a bin password or API key checked now? Not once
     /// it has tried too many wrong ones this minute.
-    pub fn allow_secret_attempt(&self, client: Option<IpAddr>) -> Result<(), AppError> {
+    pub fn allow_secret_attempt(&self, client: Option<IpAddr>) -> Result<(), RateLimited> {
         let (Some(failures), Some(client)) = (&self.inner.wrong_secrets, client) else {
             return Ok(());
         };
-        match failures.lock().get(&client) {
+        match failures.by_client.lock().get(&client) {
             Some(&(since, count)) if count >= failures.per_minute => {
                 let wait = FAILURE_WINDOW.saturating_sub(since.elapsed());
                 if wait.is_zero() {
                     return Ok(());
                 }
-                Err(AppError::RateLimited {
+                Err(RateLimited {
                     reason: "too many wrong passwords or API keys from this address",
                     retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
                 })
@@ -93,7 +94,7 @@ impl Limits {
         let (Some(failures), Some(client)) = (&self.inner.wrong_secrets, client) else {
             return;
         };
-        let mut by_client = failures.lock();
+        let mut by_client = failures.by_client.lock();
         let entry = by_client.entry(client).or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= FAILURE_WINDOW {
             *entry = (Instant::now(), 0);
@@ -102,7 +103,7 @@ impl Limits {
     }
 
     /// May `client` create a bin now?
-    pub fn allow_bin_creation(&self, client: IpAddr) -> Result<(), AppError> {
+    pub fn allow_bin_creation(&self, client: IpAddr) -> Result<(), RateLimited> {
         check(
             self.inner.bin_creation.as_ref(),
             &client,
@@ -111,7 +112,7 @@ impl Limits {
     }
 
     /// May `bin` capture a request now?
-    pub fn allow_capture(&self, bin: Uuid) -> Result<(), AppError> {
+    pub fn allow_capture(&self, bin: Uuid) -> Result<(), RateLimited> {
         check(
             self.inner.captures.as_ref(),
             &bin,
@@ -132,6 +133,7 @@ impl Limits {
         }
         if let Some(failures) = &self.inner.wrong_secrets {
             failures
+                .by_client
                 .lock()
                 .retain(|_, (since, _)| since.elapsed() < FAILURE_WINDOW);
         }
@@ -142,13 +144,13 @@ fn check<K: Clone + std::hash::Hash + Eq>(
     limiter: Option<&DefaultKeyedRateLimiter<K>>,
     key: &K,
     reason: &'static str,
-) -> Result<(), AppError> {
+) -> Result<(), RateLimited> {
     let Some(limiter) = limiter else {
         return Ok(());
     };
     limiter.check_key(key).map_err(|not_until| {
         let wait = not_until.wait_time_from(limiter.clock().now());
-        AppError::RateLimited {
+        RateLimited {
             reason,
             // Whole seconds, rounded up: "Retry-After: 0" would invite a
             // retry that is refused again.

@@ -3,8 +3,8 @@
 //! hyper hands handlers a `HeaderMap`, which lower-cases names and groups
 //! repeated fields, so the original case and interleaving are gone. To store
 //! headers as received, each HTTP/1 connection's bytes pass through a
-//! [`TappedStream`] that parses the heads itself (with `httparse`, which
-//! keeps case and order) and skips bodies by their framing. The server hands
+//! [`TappedStream`] that parses the heads itself and skips bodies by their
+//! framing, both by the rules of [`crate::http1`]. The server hands
 //! each request the next tapped head; the capture handler uses it only when
 //! it agrees with what hyper parsed, else it falls back to the `HeaderMap`.
 //!
@@ -21,38 +21,24 @@
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::model::Header;
+use crate::http1::{self, BodyReader, Framing, FramingError};
 
-/// A chunk-size or trailer line longer than this stops the tap.
-const MAX_LINE_BYTES: usize = 64 * 1024;
+/// One tapped request head: request line and header fields as sent (the
+/// name the capture handler knows it by).
+pub use crate::http1::RequestHead as RawHead;
 
-/// One request head: request line and header fields as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawHead {
-    pub method: String,
-    pub target: String,
-    pub headers: Vec<Header>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Reading a request head.
     Head,
-    /// Skipping this many body bytes.
-    Body(u64),
-    /// Reading a chunk-size line of a chunked body.
-    ChunkSize,
-    /// Skipping this many chunk-data bytes.
-    ChunkData(u64),
-    /// Reading the CRLF after chunk data.
-    ChunkEnd,
-    /// Reading trailer lines until an empty one.
-    Trailer,
+    /// Skipping a body.
+    Body(BodyReader),
     /// Not HTTP/1 any more (upgrade, HTTP/2) or not understood: stop.
     Off,
 }
@@ -121,67 +107,26 @@ impl HeadTap {
     }
 
     fn lock(&self) -> MutexGuard<'_, TapState> {
-        // Feeding never panics midway; a poisoned state is still usable.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 }
 
 impl TapState {
     fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
-            match self.mode {
+            match &mut self.mode {
                 Mode::Off => return,
                 Mode::Head => data = self.feed_head(data),
-                Mode::Body(left) | Mode::ChunkData(left) => {
-                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
-                    data = &data[n..];
-                    let left = left - n as u64;
-                    self.mode = match (self.mode, left) {
-                        (Mode::Body(_), 0) => Mode::Head,
-                        (Mode::Body(_), _) => Mode::Body(left),
-                        (_, 0) => Mode::ChunkEnd,
-                        (_, _) => Mode::ChunkData(left),
-                    };
-                }
-                Mode::ChunkSize | Mode::ChunkEnd | Mode::Trailer => {
-                    let Some((line, rest)) = self.take_line(data) else {
-                        return;
-                    };
-                    data = rest;
-                    self.mode = match self.mode {
-                        Mode::ChunkSize => chunk_size(&line).map_or(Mode::Off, |size| match size {
-                            0 => Mode::Trailer,
-                            n => Mode::ChunkData(n),
-                        }),
-                        Mode::ChunkEnd if line.is_empty() => Mode::ChunkSize,
-                        Mode::Trailer if line.is_empty() => Mode::Head,
-                        Mode::Trailer => Mode::Trailer,
-                        _ => Mode::Off,
-                    };
-                }
-            }
-        }
-    }
-
-    /// Gathers bytes up to the end of a line; `None` when more are needed.
-    fn take_line<'a>(&mut self, data: &'a [u8]) -> Option<(Vec<u8>, &'a [u8])> {
-        match data.iter().position(|&b| b == b'\n') {
-            Some(i) => {
-                self.buf.extend_from_slice(&data[..i]);
-                let mut line = std::mem::take(&mut self.buf);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                Some((line, &data[i + 1..]))
-            }
-            None => {
-                self.buf.extend_from_slice(data);
-                if self.buf.len() > MAX_LINE_BYTES {
-                    self.mode = Mode::Off;
-                }
-                None
+                Mode::Body(body) => match body.read(data, |_| {}) {
+                    Ok(used) => {
+                        data = &data[used..];
+                        if body.is_done() {
+                            self.mode = Mode::Head;
+                        }
+                    }
+                    // hyper will not read on past bad framing either.
+                    Err(_) => self.mode = Mode::Off,
+                },
             }
         }
     }
@@ -308,7 +253,7 @@ fn request_line_problem(line: &[u8]) -> Option<String> {
         return Some(NOT_HTTP1.to_owned());
     };
     let (method, rest) = (&line[..space], &line[space + 1..]);
-    if method.is_empty() || !method.iter().all(|&b| is_token(b)) {
+    if !http1::is_token(method) {
         return Some(NOT_HTTP1.to_owned());
     }
     // The version is the last word: a space inside the target leaves it last.
@@ -367,7 +312,7 @@ fn header_problem<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Option<String> {
         }
         let colon = line.iter().position(|&b| b == b':');
         let name = &line[..colon.unwrap_or(line.len())];
-        if let Some(&b) = name.iter().find(|&&b| !is_token(b)) {
+        if let Some(&b) = name.iter().find(|&&b| !http1::is_token_byte(b)) {
             return Some(format!(
                 "header field {field} has a byte that is not allowed in a header name (0x{b:02X})"
             ));
@@ -395,56 +340,18 @@ fn header_problem<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Option<String> {
     None
 }
 
-/// A `tchar` of RFC 9110: what method and header names are made of.
-fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 /// Where the head in `bytes` ends (just past its empty line), if it does.
 fn head_end(bytes: &[u8]) -> Option<usize> {
     memchr::memmem::find(bytes, b"\r\n\r\n").map(|i| i + 4)
 }
 
-/// A Content-Length value read as hyper reads it: decimal digits only (no
-/// sign, no list), so the tap frames bodies, and explains refusals, as
-/// hyper does.
-fn content_length(value: &[u8]) -> Option<u64> {
-    let digits = value.trim_ascii();
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
-fn chunk_size(line: &[u8]) -> Option<u64> {
-    let digits = line.split(|&b| b == b';').next()?;
-    let digits = std::str::from_utf8(digits).ok()?.trim();
-    u64::from_str_radix(digits, 16).ok()
-}
-
-/// Heads with at most this many lines are parsed without allocating.
-const FEW_HEADERS: usize = 32;
-
 /// Parses a complete head; returns it and how the body that follows is
 /// framed, or why hyper will refuse it (`None`: it will not, but the tap
 /// cannot follow what comes next).
 fn parse_head(bytes: &[u8], max_headers: usize) -> Result<(RawHead, Mode), Option<Refusal>> {
-    // Each field takes a line, so the line count bounds the fields: most
-    // heads fit on the stack instead of a `max_headers` array per request.
-    let lines = memchr::memchr_iter(b'\n', bytes).count();
-    let wanted = lines.min(max_headers);
-    let mut few = [httparse::EMPTY_HEADER; FEW_HEADERS];
-    let mut many = Vec::new();
-    let fields = if wanted <= FEW_HEADERS {
-        &mut few[..wanted]
-    } else {
-        many.resize(wanted, httparse::EMPTY_HEADER);
-        &mut many[..]
-    };
-    let mut req = httparse::Request::new(fields);
-    match req.parse(bytes) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(None),
+    let head = match http1::parse_request_head(bytes, max_headers) {
+        Ok(Some((_, head))) => head,
+        Ok(None) => return Err(None),
         Err(_) if bytes.starts_with(H2_PREFACE) => return Err(None),
         Err(httparse::Error::TooManyHeaders) => {
             return Err(Some(Refusal {
@@ -455,69 +362,36 @@ fn parse_head(bytes: &[u8], max_headers: usize) -> Result<(RawHead, Mode), Optio
             }))
         }
         Err(_) => return Err(Some(diagnose(bytes))),
-    }
-    let http10 = req.version == Some(0);
-    let headers: Vec<Header> = req
-        .headers
-        .iter()
-        .map(|h| Header::new(h.name, h.value))
-        .collect();
-    let (Some(method), Some(target)) = (req.method, req.path) else {
-        return Err(None);
     };
-    let (method, target) = (method.to_owned(), target.to_owned());
-    let named = |name: &'static str| {
-        headers
+    let has = |name: &str| {
+        head.headers
             .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .any(|h| h.name.eq_ignore_ascii_case(name))
     };
-
-    let mut next = Mode::Head;
-    if method == "CONNECT" || named("upgrade").next().is_some() {
-        next = Mode::Off;
-    } else if let Some(te) = named("transfer-encoding").next_back() {
-        if http10 {
-            return Err(Some(Refusal::bad_request(
-                "an HTTP/1.0 request cannot have a Transfer-Encoding header",
-            )));
-        }
-        let chunked = te
-            .value
-            .rsplit(|&b| b == b',')
-            .next()
-            .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        if !chunked {
-            return Err(Some(Refusal::bad_request(
-                "Transfer-Encoding does not end in chunked, so the body's end cannot be found",
-            )));
-        }
-        next = Mode::ChunkSize;
-    } else {
-        let mut lengths = named("content-length").map(|h| content_length(&h.value));
-        if let Some(first) = lengths.next() {
-            let Some(n) = first else {
-                return Err(Some(Refusal::bad_request(
-                    "the Content-Length header is not a number of bytes",
-                )));
-            };
-            if !lengths.all(|other| other == Some(n)) {
-                return Err(Some(Refusal::bad_request(
-                    "the request has Content-Length headers that disagree",
-                )));
-            }
-            if n > 0 {
-                next = Mode::Body(n);
-            }
-        }
+    if head.method == "CONNECT" || has("upgrade") {
+        return Ok((head, Mode::Off));
     }
-    Ok((
-        RawHead {
-            method,
-            target,
-            headers,
-        },
-        next,
-    ))
+    if head.http10 && has("transfer-encoding") {
+        return Err(Some(Refusal::bad_request(
+            "an HTTP/1.0 request cannot have a Transfer-Encoding header",
+        )));
+    }
+    let next = match http1::framing(&head.headers).map_err(framing_refusal)? {
+        None | Some(Framing::Length(0)) => Mode::Head,
+        Some(framing) => Mode::Body(BodyReader::new(framing)),
+    };
+    Ok((head, next))
+}
+
+/// Why hyper refuses a request whose body's end it cannot find.
+fn framing_refusal(e: FramingError) -> Option<Refusal> {
+    Some(Refusal::bad_request(match e {
+        FramingError::NotChunked => {
+            "Transfer-Encoding does not end in chunked, so the body's end cannot be found"
+        }
+        FramingError::BadLength => "the Content-Length header is not a number of bytes",
+        FramingError::LengthsDisagree => "the request has Content-Length headers that disagree",
+    }))
 }
 
 /// If `bytes` are the whole of hyper's own answer to a head it refuses
@@ -550,16 +424,17 @@ fn explained(status_line: &[u8], date_line: &[u8], reason: &str) -> Vec<u8> {
     let body_len = reason.len() + 1;
     let mut answer = Vec::with_capacity(256 + body_len);
     answer.extend_from_slice(status_line);
-    answer.extend_from_slice(
-        b"\r\ncontent-type: text/plain; charset=utf-8\r\n\
-          x-content-type-options: nosniff\r\n\
-          connection: close\r\n\
-          content-length: ",
-    );
-    answer.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
     answer.extend_from_slice(b"\r\n");
+    http1::write_field(&mut answer, "content-type", b"text/plain; charset=utf-8");
+    http1::write_field(&mut answer, "x-content-type-options", b"nosniff");
+    http1::write_field(&mut answer, "connection", b"close");
+    let mut length = itoa::Buffer::new();
+    let length = length.format(body_len).as_bytes();
+    http1::write_field(&mut answer, "content-length", length);
+    // hyper's own date field, as it wrote it.
     answer.extend_from_slice(date_line);
-    answer.extend_from_slice(b"\r\n\r\n");
+    answer.extend_from_slice(b"\r\n");
+    http1::end_head(&mut answer);
     answer.extend_from_slice(reason.as_bytes());
     answer.push(b'\n');
     answer

@@ -1,10 +1,10 @@
 //! A script's story: drive bins and their requests through the
 //! webhook.site-compatible token API.
 
-mod common;
+mod support;
 
-use common::TestApp;
 use serde_json::{json, Value};
+use support::TestApp;
 use uuid::Uuid;
 
 fn uuid_of(bin: &Value) -> Uuid {

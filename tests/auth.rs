@@ -2,14 +2,14 @@
 //! using the API, a bin password keeps strangers out of one bin, and
 //! senders can still capture into every bin.
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::recorder::Recorder;
-use common::TestApp;
 use hookscope::forward::{self, ForwardArgs};
 use serde_json::{json, Value};
+use support::recorder::Recorder;
+use support::TestApp;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_util::sync::CancellationToken;

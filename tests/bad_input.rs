@@ -3,13 +3,13 @@
 //! the next request. Many of these refusals are hyper's own (it answers a
 //! head it cannot parse before any handler runs); they carry a reason too.
 
-mod common;
+mod support;
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use common::{header_of, status_of, TestApp};
 use hookscope::model::CapturedRequest;
+use support::{header_of, status_of, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use uuid::Uuid;
@@ -434,7 +434,7 @@ async fn a_refused_request_pipelined_after_a_good_one_is_explained_and_the_good_
     assert_refused(second, 400, "percent-encode it (%E9)", "pipelined");
     let page = app.json(&format!("/token/{bin}/requests")).await;
     assert_eq!(
-        common::contents(&page),
+        support::contents(&page),
         ["first"],
         "only the good one stored"
     );

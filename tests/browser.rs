@@ -3,17 +3,13 @@
 //! without reloading the page — also after the connection drops, and when
 //! the page falls behind. With JavaScript off it still works by reloads.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod common;
-#[path = "support/relay.rs"]
-mod relay;
+mod support;
 
-use browser::Browser;
-use common::TestApp;
 use fantoccini::Locator;
-use relay::Relay;
 use serde_json::{json, Value};
+use support::browser::{self, Browser};
+use support::relay::Relay;
+use support::TestApp;
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,9 @@
 //! A sender's story: whatever is sent to a bin is stored exactly.
 
-mod common;
+mod support;
 
-use common::{header_of, status_of, TestApp};
 use hookscope::model::{CapturedRequest, Header};
+use support::{header_of, status_of, TestApp};
 use uuid::Uuid;
 
 async fn stored(app: &TestApp, bin: Uuid, id: Uuid) -> CapturedRequest {

@@ -3,13 +3,13 @@
 //! parser gives exactly the stored values; the API and the dashboard take
 //! the list's filters; the download is an attachment.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 
 use base64::Engine as _;
-use common::TestApp;
 use hookscope::model::CapturedRequest;
+use support::TestApp;
 use uuid::Uuid;
 
 const COLUMNS: [&str; 9] = [
@@ -126,8 +126,8 @@ async fn send(app: &TestApp, bin: Uuid, shape: &Shape) -> Uuid {
     raw.extend_from_slice(b"\r\n");
     raw.extend_from_slice(&shape.body);
     let answer = app.raw(&raw).await;
-    assert_eq!(common::status_of(&answer), 200, "{}", shape.name);
-    let id = common::header_of(&answer, "x-request-id").expect("X-Request-Id");
+    assert_eq!(support::status_of(&answer), 200, "{}", shape.name);
+    let id = support::header_of(&answer, "x-request-id").expect("X-Request-Id");
     Uuid::parse_str(&id).expect("request uuid")
 }
 

@@ -1,9 +1,9 @@
 //! A developer's story in the browser, without a browser: the dashboard
 //! lists what was captured and never lets a payload become markup.
 
-mod common;
+mod support;
 
-use common::TestApp;
+use support::TestApp;
 
 /// `text` as askama escapes it in HTML.
 fn escaped(text: &str) -> String {

@@ -3,10 +3,10 @@
 //! does: the handshake, subscriptions and their checks, events, pings,
 //! unsubscribing and closing. tests/webhooksite_cli.rs runs the real CLI.
 
-mod common;
+mod support;
 
-use common::TestApp;
 use serde_json::{json, Value};
+use support::TestApp;
 use uuid::Uuid;
 
 /// One Engine.IO 3 polling session.

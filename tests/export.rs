@@ -1,13 +1,13 @@
 //! Taking requests elsewhere: copy as curl (and re-run it), export as JSON
 //! and HAR 1.2; tidying up from the dashboard.
 
-mod common;
+mod support;
 
 use std::path::Path;
 
-use common::{status_of, TestApp};
 use hookscope::model::CapturedRequest;
 use serde_json::Value;
+use support::{status_of, TestApp};
 use tokio::process::Command;
 use uuid::Uuid;
 

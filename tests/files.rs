@@ -3,13 +3,13 @@
 //! the request object, then downloads each file by its id. Every byte must
 //! come back as sent, and the live feed and the export must say the same.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::TestApp;
 use futures_util::StreamExt as _;
 use serde_json::{json, Value};
+use support::TestApp;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 

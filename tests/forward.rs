@@ -1,7 +1,7 @@
 //! A developer's story: `hookscope forward` relays what a bin captures to
 //! a local app, exactly, and survives a server that goes away.
 
-mod common;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -9,10 +9,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::recorder::{body_of, Recorder};
-use common::{status_of, TestApp};
 use hookscope::forward::{self, ForwardArgs, ForwardError, Outcome};
 use hookscope::model::Timestamp;
+use support::recorder::{body_of, Recorder};
+use support::{status_of, TestApp};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;

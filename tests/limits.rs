@@ -1,10 +1,10 @@
 //! Limits that hold: each refusal is a 429 with a one-line reason (and
 //! `Retry-After` for rates), stores nothing, and leaves the server serving.
 
-mod common;
+mod support;
 
-use common::TestApp;
 use hookscope::model::Timestamp;
+use support::TestApp;
 
 fn retry_after(response: &reqwest::Response) -> u64 {
     response.headers()["retry-after"]

@@ -1,14 +1,14 @@
 //! A viewer's story: requests appear on the live feed the moment they land.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::TestApp;
 use futures_util::{SinkExt as _, StreamExt as _};
 use hookscope::live::feed::{Feed, Start, Update};
 use hookscope::model::{CapturedRequest, Timestamp};
 use serde_json::Value;
+use support::TestApp;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};

@@ -4,16 +4,14 @@
 //! of its methods; its schemas say what the server really sends; and
 //! `/api/docs` lists every operation in a page that runs under the CSP.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use browser::Browser;
-use common::TestApp;
 use serde_json::{json, Value};
+use support::browser::{self, Browser};
+use support::TestApp;
 
 /// Routes that are browser pages, not API: the dashboard, its forms and
 /// files, and the socket.io channel only webhook.site's CLI speaks. Each

@@ -1,9 +1,9 @@
 //! Operations: Prometheus metrics after a capture, and health that fails
 //! when the database does not answer.
 
-mod common;
+mod support;
 
-use common::TestApp;
+use support::TestApp;
 
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()

@@ -8,12 +8,12 @@
 //! `target/pywhook` and installs the package from PyPI on its first run.
 //! Set `PYWHOOK_PYTHON` to a python that has pywhook to use that one.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::TestApp;
+use support::TestApp;
 use uuid::Uuid;
 
 /// The version the story was written against (read from its source).

@@ -3,12 +3,12 @@
 //! requests; malformed queries refused with where they are wrong; the same
 //! query listing and deleting the same requests.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 
-use common::TestApp;
 use serde_json::Value;
+use support::TestApp;
 use uuid::Uuid;
 
 /// Five requests with different methods, paths, headers, query strings,

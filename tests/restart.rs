@@ -1,8 +1,8 @@
 //! An operator's story: what was captured is still there after a restart.
 
-mod common;
+mod support;
 
-use common::TestApp;
+use support::TestApp;
 
 #[tokio::test]
 async fn requests_survive_a_restart_on_the_same_database_file() {

@@ -1,12 +1,12 @@
 //! Property: random bytes as body, path, query and header values never
 //! get a 5xx, and whatever is accepted is stored exactly as sent.
 
-mod common;
+mod support;
 
-use common::{header_of, status_of, TestApp};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use support::{header_of, status_of, TestApp};
 use uuid::Uuid;
 
 /// Percent-encodes every byte that may not appear raw in a path or query.

@@ -1,10 +1,10 @@
 //! Finding the one request that matters: words and fields (speed is
 //! measured by bench/run.sh on a bin of 1 000 000 requests).
 
-mod common;
+mod support;
 
-use common::TestApp;
 use serde_json::Value;
+use support::TestApp;
 use uuid::Uuid;
 
 async fn search(app: &TestApp, bin: Uuid, query: &str) -> Vec<String> {
@@ -16,7 +16,7 @@ async fn search(app: &TestApp, bin: Uuid, query: &str) -> Vec<String> {
     let response = app.client.get(url).send().await.expect("search");
     assert_eq!(response.status(), 200);
     let page: Value = response.json().await.expect("json");
-    common::contents(&page)
+    support::contents(&page)
 }
 
 #[tokio::test]

@@ -1,13 +1,13 @@
 //! A developer's story: make the URL answer like the real endpoint would
 //! (status, body, headers, delay, CORS), keep only what matters, expire.
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::TestApp;
 use hookscope::model::Timestamp;
 use serde_json::{json, Value};
+use support::TestApp;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -118,7 +118,7 @@ async fn stored_bodies(app: &TestApp, bin: Uuid) -> Vec<String> {
         page["total"].as_u64().expect("total") as usize,
         page["data"].as_array().expect("data").len()
     );
-    common::contents(&page)
+    support::contents(&page)
 }
 
 #[tokio::test]

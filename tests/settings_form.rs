@@ -2,14 +2,12 @@
 //! the form back (not an error page quoting it) with the reason right
 //! under that field, what was typed kept, and nothing saved.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod common;
+mod support;
 
-use browser::Browser;
-use common::TestApp;
 use fantoccini::Locator;
 use serde_json::{json, Value};
+use support::browser::Browser;
+use support::TestApp;
 use uuid::Uuid;
 
 /// One invalid entry: the field, what is typed into it, and words the

@@ -9,7 +9,7 @@
 //! Every shape is written as raw HTTP/1 bytes, so the test knows exactly
 //! what was sent: request line, every header field in order, every byte.
 
-mod common;
+mod support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write as _;
@@ -18,10 +18,10 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::recorder::{body_of, Recorder};
-use common::{header_of, status_of, TestApp};
 use futures_util::StreamExt as _;
 use serde_json::{json, Value};
+use support::recorder::{body_of, Recorder};
+use support::{header_of, status_of, TestApp};
 use tokio_tungstenite::tungstenite::Message;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;

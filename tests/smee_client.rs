@@ -3,14 +3,14 @@
 //! installs the package into `target/smee` on its first run. Set
 //! `SMEE_CLIENT` to another `bin/smee.js` to use that one instead.
 
-mod common;
+mod support;
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::recorder::{body_of, Recorder};
-use common::TestApp;
+use support::recorder::{body_of, Recorder};
+use support::TestApp;
 
 /// The client's script: `SMEE_CLIENT`, or the package under `target/smee`,
 /// installed from the npm registry when it is not there yet.

@@ -1,15 +1,15 @@
 //! A smee user's story: `GET /{bin}` with `Accept: text/event-stream` is an
 //! event stream in smee.io's format instead of a capture.
 
-mod common;
+mod support;
 
 use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::TestApp;
 use futures_util::{Stream, StreamExt as _};
 use serde_json::{json, Value};
+use support::TestApp;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -4,14 +4,12 @@
 //! views, stays small with big bodies, asks before deleting everything,
 //! remembers the visitor's bins, and passes axe-core.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod common;
+mod support;
 
-use browser::Browser;
-use common::TestApp;
 use fantoccini::Locator;
 use serde_json::{json, Value};
+use support::browser::{self, Browser};
+use support::TestApp;
 use uuid::Uuid;
 
 const ARROW_DOWN: &str = "\u{E015}";

@@ -3,16 +3,16 @@
 //! that is a URL (capture, live feed, SSE, dashboard, exports, forward),
 //! `/{bin}/{status}`, and `PUT /token/{id}/cors/toggle`.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::recorder::Recorder;
-use common::TestApp;
 use futures_util::StreamExt as _;
 use hookscope::forward::{self, ForwardArgs};
 use hookscope::model::RESERVED_ALIASES;
 use serde_json::{json, Value};
+use support::recorder::Recorder;
+use support::TestApp;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;

@@ -14,14 +14,14 @@
 //! installs the package into `target/whcli` on its first run. Set `WHCLI`
 //! to another `index.js` of the package to use that one instead.
 
-mod common;
+mod support;
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::recorder::{body_of, Recorder};
-use common::TestApp;
+use support::recorder::{body_of, Recorder};
+use support::TestApp;
 
 /// The version the test was written against: its API calls are read from
 /// its source (`commands/lib/api.js`).

@@ -8,13 +8,11 @@
 //! block an inline script (a CSP report in the console means a payload got
 //! parsed as markup).
 
-#[path = "support/browser.rs"]
-mod browser;
-mod common;
+mod support;
 
-use browser::Browser;
-use common::{header_of, status_of, TestApp};
 use std::time::Instant;
+use support::browser::{self, Browser};
+use support::{header_of, status_of, TestApp};
 
 use serde_json::{json, Value};
 use uuid::Uuid;

@@ -27,7 +27,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::model::{alias_problem, sub_path_of, Timestamp};
+use crate::http1;
+use crate::model::{alias_problem, sub_path_of, Header, Timestamp};
 pub use cursor::{Cursor, REORDER_WINDOW};
 use feed::{build_request, is_hop_by_hop, FeedMessage, FeedRequest};
 pub use target::{Answer, Target};
@@ -422,7 +423,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
         };
         let endpoint = self.server.endpoint();
         let mut headers = serde_json::Map::new();
-        for (name, value) in &answer.headers {
+        for Header { name, value } in &answer.headers {
             let lower = name.to_ascii_lowercase();
             if is_hop_by_hop(&lower) || lower == "content-length" {
                 continue;
@@ -442,20 +443,23 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
             "headers": headers,
         })
         .to_string();
-        let mut wire = format!(
-            "PUT {}/token/{}/request/{id}/response HTTP/1.1\r\nHost: {}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-            self.server.prefix,
-            bin,
-            self.server.authority,
-            body.len()
+        let path = format!("{}/token/{bin}/request/{id}/response", self.server.prefix);
+        let mut wire = Vec::with_capacity(256 + body.len());
+        http1::write_request_line(&mut wire, "PUT", &path);
+        http1::write_field(&mut wire, "Host", self.server.authority.as_bytes());
+        http1::write_field(&mut wire, "Content-Type", b"application/json");
+        http1::write_field(
+            &mut wire,
+            "Content-Length",
+            body.len().to_string().as_bytes(),
         );
+        http1::write_field(&mut wire, "Connection", b"close");
         for (name, secret) in self.credentials() {
-            wire.push_str(&format!("{name}: {secret}\r\n"));
+            http1::write_field(&mut wire, name, secret.as_bytes());
         }
-        wire.push_str("\r\n");
-        wire.push_str(&body);
-        match target::exchange(&endpoint, wire.as_bytes(), false, self.timeout).await {
+        http1::end_head(&mut wire);
+        wire.extend_from_slice(body.as_bytes());
+        match target::exchange(&endpoint, &wire, false, self.timeout).await {
             Ok(done) if done.status == 200 => {}
             // The capture stopped waiting (timed out), or it never waited
             // (a request caught up after a reconnect).

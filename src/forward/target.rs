@@ -1,8 +1,9 @@
 //! The local app a forwarder relays to, and a minimal HTTP/1.1 exchange
-//! with it. The request is written by hand on a fresh connection (TCP, or
-//! TLS for https) so the header fields keep their order, case and
+//! with it. The request is written field by field on a fresh connection
+//! (TCP, or TLS for https) so the header fields keep their order, case and
 //! duplicates exactly (an HTTP library would regroup them); the answer is
-//! parsed with httparse.
+//! read by the same framing rules as the server's head tap
+//! ([`crate::http1`]).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -14,11 +15,15 @@ use tokio_rustls::rustls::{pki_types::ServerName, ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
 
 use super::ForwardError;
+use crate::http1::{self, BodyReader, Framing, FramingError};
+use crate::model::Header;
 
 /// Largest answer body read from the target; more is an error.
 const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 /// Most header fields read in the target's answer.
 const MAX_ANSWER_HEADERS: usize = 256;
+/// Largest answer head read from the target.
+const MAX_ANSWER_HEAD_BYTES: usize = 64 * 1024;
 
 /// Where to connect: `host:port`, and the server name to verify for TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +108,7 @@ impl Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     pub status: u16,
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Vec<Header>,
     pub body: Vec<u8>,
 }
 
@@ -216,9 +221,13 @@ async fn read_answer<S: AsyncRead + Unpin>(
     head: bool,
 ) -> Result<Answer, ExchangeError> {
     let mut buf = Vec::with_capacity(8 * 1024);
-    loop {
-        let parsed = parse_head(&buf)?;
-        let Some((used, status, headers)) = parsed else {
+    let answer = loop {
+        let parsed = http1::parse_answer_head(&buf, MAX_ANSWER_HEADERS)
+            .map_err(|e| ExchangeError::Invalid(e.to_string()))?;
+        let Some((used, answer)) = parsed else {
+            if buf.len() > MAX_ANSWER_HEAD_BYTES {
+                return Err(ExchangeError::Invalid("answer head too large".into()));
+            }
             if read_more(stream, &mut buf).await? == 0 {
                 return Err(ExchangeError::Invalid(
                     "the connection closed before an answer".into(),
@@ -228,48 +237,40 @@ async fn read_answer<S: AsyncRead + Unpin>(
         };
         buf.drain(..used);
         // Interim answers (100 Continue, 103 Early Hints) precede the real one.
-        if (100..200).contains(&status) && status != 101 {
+        if (100..200).contains(&answer.status) && answer.status != 101 {
             continue;
         }
-        let no_body = head || status == 204 || status == 304 || (100..200).contains(&status);
-        let body = if no_body {
-            Vec::new()
-        } else if is_chunked(&headers) {
-            read_chunked(stream, buf).await?
-        } else if let Some(length) = content_length(&headers)? {
-            read_exact_len(stream, buf, length).await?
-        } else {
-            read_to_close(stream, buf).await?
-        };
-        return Ok(Answer {
-            status,
-            headers,
-            body,
-        });
-    }
+        break answer;
+    };
+    let status = answer.status;
+    let no_body = head || status == 204 || status == 304 || (100..200).contains(&status);
+    let framing = if no_body {
+        Some(Framing::Length(0))
+    } else {
+        match http1::framing(&answer.headers) {
+            Ok(framing) => framing,
+            // An answer whose last transfer coding is not chunked runs
+            // until the connection closes (RFC 9112 §6.3).
+            Err(FramingError::NotChunked) => None,
+            Err(e) => return Err(ExchangeError::Invalid(e.to_string())),
+        }
+    };
+    let body = match framing {
+        Some(Framing::Length(length)) if length > MAX_ANSWER_BYTES as u64 => {
+            return Err(too_large());
+        }
+        Some(framing) => read_framed(stream, buf, framing).await?,
+        None => read_to_close(stream, buf).await?,
+    };
+    Ok(Answer {
+        status,
+        headers: answer.headers,
+        body,
+    })
 }
 
-type Head = (usize, u16, Vec<(String, Vec<u8>)>);
-
-fn parse_head(buf: &[u8]) -> Result<Option<Head>, ExchangeError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_ANSWER_HEADERS];
-    let mut response = httparse::Response::new(&mut fields);
-    match response.parse(buf) {
-        Ok(httparse::Status::Complete(used)) => {
-            let status = response.code.unwrap_or(0);
-            let headers = response
-                .headers
-                .iter()
-                .map(|h| (h.name.to_owned(), h.value.to_vec()))
-                .collect();
-            Ok(Some((used, status, headers)))
-        }
-        Ok(httparse::Status::Partial) if buf.len() > 64 * 1024 => {
-            Err(ExchangeError::Invalid("answer head too large".into()))
-        }
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(e) => Err(ExchangeError::Invalid(e.to_string())),
-    }
+fn too_large() -> ExchangeError {
+    ExchangeError::Invalid(format!("answer larger than {MAX_ANSWER_BYTES} bytes"))
 }
 
 async fn read_more<S: AsyncRead + Unpin>(
@@ -277,9 +278,7 @@ async fn read_more<S: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
 ) -> Result<usize, ExchangeError> {
     if buf.len() > MAX_ANSWER_BYTES {
-        return Err(ExchangeError::Invalid(format!(
-            "answer larger than {MAX_ANSWER_BYTES} bytes"
-        )));
+        return Err(too_large());
     }
     let mut chunk = [0u8; 16 * 1024];
     let n = stream.read(&mut chunk).await?;
@@ -287,53 +286,33 @@ async fn read_more<S: AsyncRead + Unpin>(
     Ok(n)
 }
 
-fn header<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
-    headers
-        .iter()
-        .rev()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_slice())
-}
-
-fn is_chunked(headers: &[(String, Vec<u8>)]) -> bool {
-    header(headers, "transfer-encoding").is_some_and(|v| {
-        String::from_utf8_lossy(v)
-            .rsplit(',')
-            .next()
-            .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
-    })
-}
-
-fn content_length(headers: &[(String, Vec<u8>)]) -> Result<Option<usize>, ExchangeError> {
-    let Some(value) = header(headers, "content-length") else {
-        return Ok(None);
-    };
-    let length = std::str::from_utf8(value)
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .ok_or_else(|| ExchangeError::Invalid("bad Content-Length".into()))?;
-    if length > MAX_ANSWER_BYTES {
-        return Err(ExchangeError::Invalid(format!(
-            "answer larger than {MAX_ANSWER_BYTES} bytes"
-        )));
-    }
-    Ok(Some(length))
-}
-
-async fn read_exact_len<S: AsyncRead + Unpin>(
+/// Reads a body framed by its length or in chunks; `read` is what came
+/// after the head so far. Trailers are not waited for: the connection is
+/// not used again.
+async fn read_framed<S: AsyncRead + Unpin>(
     stream: &mut S,
-    mut buf: Vec<u8>,
-    length: usize,
+    mut read: Vec<u8>,
+    framing: Framing,
 ) -> Result<Vec<u8>, ExchangeError> {
-    while buf.len() < length {
-        if read_more(stream, &mut buf).await? == 0 {
+    let mut reader = BodyReader::new(framing);
+    let mut body = Vec::new();
+    loop {
+        reader
+            .read(&read, |bytes| body.extend_from_slice(bytes))
+            .map_err(|e| ExchangeError::Invalid(e.to_string()))?;
+        if reader.has_all_data() {
+            return Ok(body);
+        }
+        if body.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        read.clear();
+        if read_more(stream, &mut read).await? == 0 {
             return Err(ExchangeError::Invalid(
                 "the answer body was cut short".into(),
             ));
         }
     }
-    buf.truncate(length);
-    Ok(buf)
 }
 
 async fn read_to_close<S: AsyncRead + Unpin>(
@@ -342,42 +321,6 @@ async fn read_to_close<S: AsyncRead + Unpin>(
 ) -> Result<Vec<u8>, ExchangeError> {
     while read_more(stream, &mut buf).await? > 0 {}
     Ok(buf)
-}
-
-async fn read_chunked<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    mut buf: Vec<u8>,
-) -> Result<Vec<u8>, ExchangeError> {
-    let mut body = Vec::new();
-    let mut at = 0;
-    loop {
-        match httparse::parse_chunk_size(&buf[at..]) {
-            Ok(httparse::Status::Complete((used, size))) => {
-                let size = usize::try_from(size)
-                    .ok()
-                    .filter(|s| body.len() + s <= MAX_ANSWER_BYTES)
-                    .ok_or_else(|| ExchangeError::Invalid("chunk too large".into()))?;
-                if size == 0 {
-                    // Trailers, if any, are not needed: the connection closes.
-                    return Ok(body);
-                }
-                let start = at + used;
-                while buf.len() < start + size + 2 {
-                    if read_more(stream, &mut buf).await? == 0 {
-                        return Err(ExchangeError::Invalid("a chunk was cut short".into()));
-                    }
-                }
-                body.extend_from_slice(&buf[start..start + size]);
-                at = start + size + 2;
-            }
-            Ok(httparse::Status::Partial) => {
-                if read_more(stream, &mut buf).await? == 0 {
-                    return Err(ExchangeError::Invalid("a chunk was cut short".into()));
-                }
-            }
-            Err(_) => return Err(ExchangeError::Invalid("bad chunk size".into())),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -402,5 +345,54 @@ mod tests {
         assert_eq!(tls.endpoint.tls.as_deref(), Some("app.example"));
         assert_eq!(tls.url_for("/x"), "https://app.example/x");
         assert!(Target::parse("ftp://h/").is_err());
+    }
+
+    async fn answer_to(wire: &'static [u8], head: bool) -> Result<Answer, ExchangeError> {
+        use tokio::io::AsyncWriteExt as _;
+        // A 5-byte pipe splits the answer across many reads.
+        let (mut app, mut client) = tokio::io::duplex(5);
+        let app = tokio::spawn(async move {
+            let _ = app.write_all(wire).await;
+        });
+        let answer = read_answer(&mut client, head).await;
+        drop(client);
+        app.await.expect("the app task");
+        answer
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_by_their_framing() {
+        let chunked = answer_to(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nX-A: 1\r\n\
+              Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n1;x=y\r\nd\r\n0\r\n\r\n",
+            false,
+        )
+        .await
+        .expect("a chunked answer");
+        assert_eq!(chunked.status, 202);
+        assert_eq!(chunked.headers[0], Header::new("X-A", "1"));
+        assert_eq!(chunked.body, b"abcd");
+        let sized = answer_to(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiXX", false)
+            .await
+            .expect("a sized answer");
+        assert_eq!(sized.body, b"hi");
+        let to_close = answer_to(b"HTTP/1.0 200 OK\r\n\r\nall of it", false)
+            .await
+            .expect("an answer to the close");
+        assert_eq!(to_close.body, b"all of it");
+        let head = answer_to(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true)
+            .await
+            .expect("an answer to HEAD");
+        assert!(head.body.is_empty());
+        for bad in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        ] {
+            assert!(matches!(
+                answer_to(bad, false).await,
+                Err(ExchangeError::Invalid(_))
+            ));
+        }
     }
 }

@@ -8,7 +8,6 @@
 //!
 //! When Chromium or ChromeDriver is missing the test fails (in CI and
 //! locally alike) and says what to install; it never skips silently.
-#![allow(dead_code, reason = "each test crate uses a different subset")]
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt as _;

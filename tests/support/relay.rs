@@ -3,7 +3,6 @@
 //! until it is restored. Stalled: connections stay open but no byte moves,
 //! like a congested network. The browser talks to the relay, so the page
 //! sees network trouble while the server keeps capturing.
-#![allow(dead_code, reason = "each test crate uses a different subset")]
 
 use std::net::SocketAddr;
 

@@ -1,7 +1,15 @@
-//! Test helpers: start the real server on 127.0.0.1:0 and talk to it.
-#![allow(dead_code, reason = "each test crate uses a different subset")]
+//! Test helpers, one module for every test crate (`mod support;`): start
+//! the real server on 127.0.0.1:0 and talk to it; a real browser
+//! ([`browser`]), a local app that records what it is sent ([`recorder`]),
+//! and a relay a test can cut ([`relay`]).
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different subset, here and in the submodules"
+)]
 
+pub mod browser;
 pub mod recorder;
+pub mod relay;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
