@@ -21,7 +21,6 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::cookies;
-use crate::error::AppError;
 use crate::model::Bin;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -153,16 +152,23 @@ pub async fn verify_password(password: Vec<u8>, hash: String) -> bool {
     .unwrap_or(false)
 }
 
+/// Why a password cannot be set.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password is longer than {MAX_PASSWORD} bytes")]
+    TooLong,
+    #[error("password cannot be hashed")]
+    Hashing,
+}
+
 /// A bin password as its argon2 PHC string, off the async threads. An
 /// empty password means none (`Ok(None)`).
-pub async fn hash_password(password: String) -> Result<Option<String>, AppError> {
+pub async fn hash_password(password: String) -> Result<Option<String>, PasswordError> {
     if password.is_empty() {
         return Ok(None);
     }
     if password.len() > MAX_PASSWORD {
-        return Err(AppError::Invalid(format!(
-            "password is longer than {MAX_PASSWORD} bytes"
-        )));
+        return Err(PasswordError::TooLong);
     }
     let hashed = tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
@@ -175,7 +181,7 @@ pub async fn hash_password(password: String) -> Result<Option<String>, AppError>
         Ok(Ok(hash)) => Ok(Some(hash)),
         _ => {
             tracing::error!("password hashing failed");
-            Err(AppError::Invalid(String::from("password cannot be hashed")))
+            Err(PasswordError::Hashing)
         }
     }
 }

@@ -17,11 +17,11 @@ use crate::answers::Waiter;
 use crate::error::{AppError, Format};
 use crate::extract::{find_bin, Naming};
 use crate::headers::add_default_headers;
+use crate::http1::RequestHead as RawHead;
 use crate::live;
 use crate::metrics::METRICS;
 use crate::model::{Bin, CapturedRequest, Header, SentResponse, Timestamp};
 use crate::state::AppState;
-use crate::wire::RawHead;
 
 /// Whether a path is surely a capture's: its first segment is a bin id. No
 /// other route starts with one; captures through an alias, and any other

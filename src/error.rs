@@ -45,6 +45,13 @@ pub enum AppError {
     Store(#[from] StoreError),
 }
 
+/// A password the settings cannot take is the caller's 422.
+impl From<crate::auth::PasswordError> for AppError {
+    fn from(e: crate::auth::PasswordError) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
 /// The status and reason of an error response, kept on the response so
 /// [`negotiate`] can re-render it in the client's format.
 #[derive(Debug, Clone)]

@@ -146,7 +146,7 @@ pub async fn check_bin(
 }
 
 /// The address a request came from (absent only for in-process callers).
-pub fn client_ip(req: &Request) -> Option<IpAddr> {
+pub fn peer_ip(req: &Request) -> Option<IpAddr> {
     address(req.extensions())
 }
 
@@ -177,7 +177,7 @@ pub fn has_api_key(state: &AppState, headers: &HeaderMap) -> bool {
 /// count: it is a MAC of the key, nothing to guess.)
 pub async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let offered = state.config.api_key.is_some() && req.headers().contains_key(API_KEY_HEADER);
-    let client = client_ip(&req);
+    let client = peer_ip(&req);
     if offered {
         if let Err(e) = state.limits.allow_secret_attempt(client) {
             return e.into_response();

@@ -23,7 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("storage", &["store"]),
-    ("settings and errors", &["config", "error", "metrics"]),
+    ("settings", &["config", "metrics"]),
     (
         "domain services",
         &[
@@ -33,13 +33,12 @@ const LAYERS: &[(&str, &[&str])] = &[
             "live::hub",
             "live::feed",
             "retention",
-            "assets",
         ],
     ),
     (
         "HTTP edge",
         &[
-            "state", "extract", "capture", "pages", "api", "live", "forward",
+            "error", "state", "extract", "assets", "capture", "pages", "api", "live", "forward",
         ],
     ),
     ("router", &["app"]),

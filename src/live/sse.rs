@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use super::feed::{Feed, Start, Update};
 use crate::error::AppError;
-use crate::extract::{client_ip, find_bin, guard, Naming};
+use crate::extract::{find_bin, guard, peer_ip, Naming};
 use crate::model::{pairs_to_object, CapturedRequest};
 use crate::state::AppState;
 
@@ -64,7 +64,7 @@ pub async fn handle(state: AppState, req: Request) -> Result<Response, AppError>
     )
     .await?;
     let bin = found.id;
-    let client = client_ip(&req);
+    let client = peer_ip(&req);
     if let Err(refused) = guard(&state, req.headers(), req.uri().path(), client, &found).await {
         return Ok(refused);
     }
