@@ -5,7 +5,7 @@
 //! (`api::answers::put_response`).
 //!
 //! [`PendingAnswers`] is the in-memory registry: forwarders that relay
-//! answers announce themselves per bin ([`PendingAnswers::listener`]), a
+//! answers announce themselves per bin ([`PendingAnswers::answerer`]), a
 //! capture registers its request id *before* publishing it
 //! ([`PendingAnswers::register`]) and waits on the returned [`Waiter`]; the
 //! PUT handler hands the answer over ([`PendingAnswers::answer`]).
@@ -44,8 +44,8 @@ impl AppAnswer {
 
 #[derive(Default)]
 struct Registry {
-    /// Connected listen-mode forwarders per bin.
-    listeners: HashMap<Uuid, usize>,
+    /// Connected relaying forwarders per bin.
+    answerers: HashMap<Uuid, usize>,
     /// Captures waiting for an answer, by request id.
     waiting: HashMap<Uuid, (Uuid, oneshot::Sender<AppAnswer>)>,
 }
@@ -61,19 +61,19 @@ impl PendingAnswers {
         Self::default()
     }
 
-    /// Marks a listen-mode forwarder of `bin` as connected until the guard
+    /// Marks a relaying forwarder of `bin` as connected until the guard
     /// is dropped.
-    pub fn listener(&self, bin: Uuid) -> ListenerGuard {
-        *self.lock().listeners.entry(bin).or_default() += 1;
-        ListenerGuard {
+    pub fn answerer(&self, bin: Uuid) -> AnswererGuard {
+        *self.lock().answerers.entry(bin).or_default() += 1;
+        AnswererGuard {
             bin,
             pending: self.clone(),
         }
     }
 
-    /// Whether a listen-mode forwarder of `bin` is connected.
-    pub fn is_listened(&self, bin: Uuid) -> bool {
-        self.lock().listeners.get(&bin).is_some_and(|&n| n > 0)
+    /// Whether a relaying forwarder of `bin` is connected.
+    pub fn has_answerer(&self, bin: Uuid) -> bool {
+        self.lock().answerers.get(&bin).is_some_and(|&n| n > 0)
     }
 
     /// Registers request `id` of `bin` as waiting; call before publishing
@@ -111,19 +111,19 @@ impl PendingAnswers {
     }
 }
 
-/// A connected listen-mode forwarder; dropping it disconnects it.
-pub struct ListenerGuard {
+/// A connected relaying forwarder; dropping it disconnects it.
+pub struct AnswererGuard {
     bin: Uuid,
     pending: PendingAnswers,
 }
 
-impl Drop for ListenerGuard {
+impl Drop for AnswererGuard {
     fn drop(&mut self) {
         let mut registry = self.pending.lock();
-        if let Some(n) = registry.listeners.get_mut(&self.bin) {
+        if let Some(n) = registry.answerers.get_mut(&self.bin) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                registry.listeners.remove(&self.bin);
+                registry.answerers.remove(&self.bin);
             }
         }
     }
@@ -174,9 +174,9 @@ mod tests {
     async fn an_answer_reaches_the_waiting_capture_once_and_only_for_its_bin() {
         let pending = PendingAnswers::new();
         let (bin, id) = (Uuid::new_v4(), Uuid::now_v7());
-        assert!(!pending.is_listened(bin));
-        let guard = pending.listener(bin);
-        assert!(pending.is_listened(bin));
+        assert!(!pending.has_answerer(bin));
+        let guard = pending.answerer(bin);
+        assert!(pending.has_answerer(bin));
         let waiter = pending.register(bin, id);
         assert!(
             !pending.answer(Uuid::new_v4(), id, answer(201)),
@@ -189,7 +189,7 @@ mod tests {
         assert_eq!(got.headers.len(), 3);
         assert_eq!(&got.body[..], b"hi");
         drop(guard);
-        assert!(!pending.is_listened(bin));
+        assert!(!pending.has_answerer(bin));
     }
 
     #[tokio::test]

@@ -64,9 +64,9 @@ async fn answer(state: &AppState, req: Request) -> Result<Response, AppError> {
         Err(e) => (e.status(), 0),
     };
     METRICS.record_capture(status.as_u16(), size);
-    let (stored, bin, listening) = captured?;
+    let (stored, bin, awaited) = captured?;
     tracing::debug!(bin = %bin.id, id = %stored.id, method = stored.method, "captured");
-    let Some((waiter, limit)) = listening else {
+    let Some((waiter, limit)) = awaited else {
         delay(state, &bin).await;
         return Ok(answer_for(&stored, &bin));
     };
@@ -81,7 +81,7 @@ async fn answer(state: &AppState, req: Request) -> Result<Response, AppError> {
     Ok(record_sent(state, &stored, response, from_app).await)
 }
 
-/// Notes in the store what a listen-mode capture answered, then sends it.
+/// Notes in the store what a capture awaiting a relayed answer answered, then sends it.
 /// Answers are built in memory (at most the forwarder's body), so reading
 /// the body back costs nothing.
 async fn record_sent(
@@ -109,7 +109,7 @@ async fn record_sent(
         .record_response(stored.bin, stored.id, sent)
         .await
     {
-        tracing::warn!(error = %e, "could not note a listen-mode answer");
+        tracing::warn!(error = %e, "could not note a relayed answer");
     }
     Response::from_parts(parts, Body::from(body))
 }
@@ -129,17 +129,17 @@ async fn delay(state: &AppState, bin: &Bin) {
     }
 }
 
-/// A listen-mode wait: who answers, and for how long at most.
-type Listening = (Waiter, Duration);
+/// A wait for a relayed answer: who answers, and for how long at most.
+type AwaitedAnswer = (Waiter, Duration);
 
-/// Stores the request and tells live viewers; with a listen-mode forwarder
+/// Stores the request and tells live viewers; with a relaying forwarder
 /// connected, also registers the request as waiting for its answer (before
 /// publishing it, so the answer cannot come first). Resolves to the stored
 /// request and its bin (whose settings shape the answer).
 async fn capture(
     state: &AppState,
     req: Request,
-) -> Result<(CapturedRequest, Arc<Bin>, Option<Listening>), AppError> {
+) -> Result<(CapturedRequest, Arc<Bin>, Option<AwaitedAnswer>), AppError> {
     let bin_settings = find_bin(
         &state.store,
         bin_segment(req.uri().path()),
@@ -182,14 +182,14 @@ async fn capture(
     };
     let stored = state.store.insert_request(captured).await?;
     // The bin's own `listen` seconds, else the server-wide setting.
-    let listen_secs = match bin_settings.settings.listen {
-        0 => state.config.listen_wait_secs,
+    let wait_secs = match bin_settings.settings.answer_wait_secs {
+        0 => state.config.answer_wait_secs,
         secs => u64::from(secs),
     };
-    let waiter = (listen_secs > 0 && state.pending.is_listened(bin)).then(|| {
+    let waiter = (wait_secs > 0 && state.pending.has_answerer(bin)).then(|| {
         (
             state.pending.register(bin, stored.id),
-            Duration::from_secs(listen_secs),
+            Duration::from_secs(wait_secs),
         )
     });
     state.hub.publish(&stored);
@@ -270,7 +270,7 @@ fn answer_for(stored: &CapturedRequest, bin: &Bin) -> Response {
     response
 }
 
-/// A listen-mode answer comes from the local app but is served from our
+/// A relayed answer comes from the local app but is served from our
 /// origin: like every capture answer, it runs no script here.
 fn sandboxed(mut response: Response) -> Response {
     response.headers_mut().insert(

@@ -64,8 +64,12 @@ pub struct Config {
     /// a `hookscope forward --listen` is connected to a bin, each capture
     /// waits up to this many seconds for the local app's answer. 0 turns
     /// listen mode off for such bins.
-    #[arg(long, env = "HOOKSCOPE_LISTEN_WAIT_SECS", default_value_t = 0)]
-    pub listen_wait_secs: u64,
+    #[arg(
+        long = "listen-wait-secs",
+        env = "HOOKSCOPE_LISTEN_WAIT_SECS",
+        default_value_t = 0
+    )]
+    pub answer_wait_secs: u64,
 
     /// When set, the JSON API and bin creation require this key in the
     /// `Api-Key` header (browsers log in once at `/login`). Capture URLs

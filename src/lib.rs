@@ -3,6 +3,37 @@
 //! Anything sent to a bin's URL is captured byte for byte into SQLite and
 //! pushed live to every open dashboard of that bin. `main.rs` only parses the
 //! command line; everything else lives here so tests can drive the real server.
+//!
+//! # Module map, bottom-up
+//!
+//! Each module imports only from its own layer or those below, and no two
+//! modules import each other; `tests/layers.rs` keeps it so.
+//!
+//! 1. Plain values and formats
+//!    - `model`: the nouns (bin, captured request) and their JSON shapes.
+//!    - `multipart`, `query`: a body's parts; the search language, parsed.
+//!    - `http1`, `wire`: HTTP/1 framing; heads exactly as they came.
+//!    - `cookies`, `headers`: cookie parsing; headers every answer carries.
+//! 2. Storage
+//!    - `store`: SQLite behind a narrow API (bins, requests, search,
+//!      answers, housekeeping); writer thread with group commit.
+//! 3. Settings
+//!    - `config`: every flag; `metrics`: counters for `/metrics`.
+//! 4. Domain services
+//!    - `limits`: rate limits. `auth`: secrets and their proofs.
+//!    - `answers`: captures waiting for the local app's relayed answer.
+//!    - `live::hub`, `live::feed`: fan-out of new requests; the one live
+//!      core (viewer limit, backfill, catch-up) every transport uses.
+//!    - `retention`: background deletion of expired bins and requests.
+//! 5. HTTP edge
+//!    - `error`: the handlers' error, rendered as JSON, page or text.
+//!    - `state`: what handlers share. `extract`: `BinPath`, `SameOrigin`,
+//!      the API key.
+//!    - `capture`: `ANY /{bin}/…`. `pages`, `api`, `live` (websocket,
+//!      SSE), `assets`: the other handlers.
+//!    - `forward`: the `hookscope forward` client.
+//! 6. `app`: the router, the one list of routes.
+//! 7. `server`: the accept loop (captures by id go straight to `capture`).
 #![forbid(unsafe_code)]
 
 pub mod answers;

@@ -127,8 +127,9 @@ pub struct BinSettings {
     /// Seconds to wait (after the request is stored) before answering;
     /// capped by the server's `max_response_delay_secs`.
     pub timeout: u32,
-    /// Seconds a capture waits for a forwarder's answer (listen mode).
-    pub listen: u32,
+    /// Seconds a capture waits for the local app's answer, relayed by a
+    /// forwarder (webhook.site's `listen`); 0: the server's default.
+    pub answer_wait_secs: u32,
     /// Answer CORS preflights and add `Access-Control-Allow-*` headers.
     pub cors: bool,
     /// Most requests kept; the oldest are pruned. `None`: the server's cap.
@@ -150,7 +151,7 @@ impl Default for BinSettings {
             default_content_type: String::from("text/plain; charset=utf-8"),
             response_headers: Vec::new(),
             timeout: 0,
-            listen: 0,
+            answer_wait_secs: 0,
             cors: false,
             request_limit: None,
             expiry: None,
@@ -415,7 +416,7 @@ impl FileJson {
     }
 }
 
-/// What a listen-mode capture answered its sender.
+/// What a capture awaiting a relayed answer answered its sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentResponse {
     /// The local app's answer relayed by a forwarder (else the bin's
@@ -682,7 +683,7 @@ pub struct RequestJson {
     pub created_at: String,
     pub updated_at: String,
     pub sorting: i64,
-    /// For a listen-mode capture (API only): what its sender was answered.
+    /// For a capture awaiting a relayed answer (API only): what its sender was answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<SentResponseJson>,
 }

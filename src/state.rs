@@ -33,7 +33,7 @@ pub struct AppParts {
     pub hub: Hub,
     pub config: Arc<Config>,
     pub limits: Limits,
-    /// Captures waiting for a listen-mode forwarder's answer.
+    /// Captures waiting for a relaying forwarder's answer.
     pub pending: PendingAnswers,
     /// Cancelled when the server shuts down: long-lived streams end.
     /// Behind an `Arc` so tasks can hold it past the state (cloning a token

@@ -413,7 +413,7 @@ async fn the_settings_form_sets_a_password_and_keeps_its_browser_in() {
 async fn a_listening_forwarder_with_the_key_and_bin_password_answers_for_the_local_app() {
     let app = TestApp::spawn_with(|config| {
         config.api_key = Some(KEY.to_owned());
-        config.listen_wait_secs = 10;
+        config.answer_wait_secs = 10;
     })
     .await;
     let created = create_bin(&app, Some(KEY), json!({ "password": PASSWORD })).await;
@@ -435,11 +435,11 @@ async fn a_listening_forwarder_with_the_key_and_bin_password_answers_for_the_loc
         api_key: Some(KEY.to_owned()),
         bin_password: Some(PASSWORD.to_owned()),
         timeout: 10,
-        listen: true,
+        relay_answers: true,
     };
     let forwarder = tokio::spawn(forward::forward(args, shutdown.clone(), |_| {}));
     let deadline = Instant::now() + Duration::from_secs(15);
-    while !app.state.pending.is_listened(bin) {
+    while !app.state.pending.has_answerer(bin) {
         assert!(Instant::now() < deadline, "the forwarder never listened");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -33,7 +33,7 @@ fn args(url: String, target: String) -> ForwardArgs {
         api_key: None,
         bin_password: None,
         timeout: 10,
-        listen: false,
+        relay_answers: false,
     }
 }
 
@@ -507,7 +507,7 @@ async fn replay_resends_stored_requests_by_id_and_since_resends_recent_ones() {
 
 #[tokio::test]
 async fn listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_timeout() {
-    let app = TestApp::spawn_with(|config| config.listen_wait_secs = 10).await;
+    let app = TestApp::spawn_with(|config| config.answer_wait_secs = 10).await;
     let bin = app.new_bin().await;
     let answer: &[u8] = b"HTTP/1.1 201 Created\r\nX-App: local\r\nSet-Cookie: a=1\r\n\
         Set-Cookie: b=2\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\
@@ -516,10 +516,10 @@ async fn listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_ti
         Recorder::start_answering("127.0.0.1:0".parse().expect("addr"), Duration::ZERO, answer)
             .await;
     let mut listen = args(app.url(&format!("/{bin}")), target.target("/pay"));
-    listen.listen = true;
+    listen.relay_answers = true;
     let forwarder = Forwarder::start(listen);
     until("the forwarder listens", || {
-        app.state.pending.is_listened(bin)
+        app.state.pending.has_answerer(bin)
     })
     .await;
 
@@ -548,25 +548,28 @@ async fn listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_ti
     forwarder.stop().await;
 
     // Without a listening forwarder nobody waits: the default answer at once.
-    until("the forwarder left", || !app.state.pending.is_listened(bin)).await;
+    until("the forwarder left", || {
+        !app.state.pending.has_answerer(bin)
+    })
+    .await;
     let response = app.post_to_bin(bin, "", "plain").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.expect("body"), "OK\n");
     app.stop().await;
 
     // A local app that does not answer in time: the default answer.
-    let app = TestApp::spawn_with(|config| config.listen_wait_secs = 1).await;
+    let app = TestApp::spawn_with(|config| config.answer_wait_secs = 1).await;
     let bin = app.new_bin().await;
     let dead = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
         probe.local_addr().expect("addr")
     };
     let mut listen = args(app.url(&format!("/{bin}")), format!("http://{dead}/"));
-    listen.listen = true;
+    listen.relay_answers = true;
     listen.retries = 0;
     let mut forwarder = Forwarder::start(listen);
     until("the forwarder listens", || {
-        app.state.pending.is_listened(bin)
+        app.state.pending.has_answerer(bin)
     })
     .await;
     let started = Instant::now();
@@ -621,7 +624,7 @@ async fn an_https_target_is_spoken_to_over_tls() {
 
 #[tokio::test]
 async fn listen_mode_through_an_alias_url_answers_the_sender() {
-    let app = TestApp::spawn_with(|config| config.listen_wait_secs = 10).await;
+    let app = TestApp::spawn_with(|config| config.answer_wait_secs = 10).await;
     let created = app
         .client
         .post(app.url("/token"))
@@ -643,10 +646,10 @@ async fn listen_mode_through_an_alias_url_answers_the_sender() {
     // The forwarder knows the bin only by its alias; its answer still
     // reaches the token API, which takes the id.
     let mut listen = args(app.url("/pay-hook"), target.target("/pay"));
-    listen.listen = true;
+    listen.relay_answers = true;
     let forwarder = Forwarder::start(listen);
     until("the forwarder listens", || {
-        app.state.pending.is_listened(bin)
+        app.state.pending.has_answerer(bin)
     })
     .await;
     let response = app

@@ -322,7 +322,7 @@ async fn a_bins_listen_setting_holds_the_answer_for_a_listening_forwarder() {
     let bin = app
         .bin_with(json!({"listen": 5, "default_content": "default"}))
         .await;
-    let _forwarder = app.state.pending.listener(bin);
+    let _forwarder = app.state.pending.answerer(bin);
 
     let client = app.client.clone();
     let url = app.url(&format!("/{bin}/pay"));

@@ -539,7 +539,7 @@ async fn forward_follows_a_bin_by_its_alias_url() {
         api_key: None,
         bin_password: None,
         timeout: 10,
-        listen: false,
+        relay_answers: false,
     };
     let task = tokio::spawn(forward::forward(args, shutdown.clone(), move |o| {
         let _ = report.send(o);

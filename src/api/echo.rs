@@ -404,14 +404,14 @@ async fn subscribe(
     })?;
     // The CLI answers each request it forwards when the bin's `listen` is
     // set (it sets it itself before subscribing).
-    let listening = (bin.settings.listen > 0).then(|| state.pending.listener(bin.id));
+    let answering = (bin.settings.answer_wait_secs > 0).then(|| state.pending.answerer(bin.id));
     let name = Value::from(channel);
     let outbox = session.outbox.clone();
     let shutdown = Arc::clone(&state.shutdown);
     let public_base = state.config.public_base().map(str::to_owned);
     let last_seen = Arc::clone(&session.last_seen);
     let feed = tokio::spawn(async move {
-        let _listening = listening;
+        let _answering = answering;
         let mut check = tokio::time::interval(SESSION_IDLE / 4);
         loop {
             let update = tokio::select! {

@@ -6,7 +6,7 @@
 //!
 //! Routes whose handlers live outside `api` (listen mode's answer, the
 //! captures, the live feed, health and metrics) are described by the
-//! annotated stubs in [`stubs`], so this module is the one place that
+//! annotated stubs in `stubs`, so this module is the one place that
 //! gathers the whole description.
 
 use std::sync::LazyLock;
@@ -428,7 +428,7 @@ mod stubs {
     )]
     fn requests_export() {}
 
-    /// listen::put_response.
+    /// api::answers::put_response.
     #[utoipa::path(
         put,
         path = "/token/{id}/request/{rid}/response",

@@ -263,7 +263,7 @@ pub async fn latest(
     path = "/token/{id}/request/{rid}",
     tag = "requests",
     summary = "One request",
-    description = "With `response`, what a listen-mode capture answered its sender.",
+    description = "With `response`, what a capture awaiting a relayed answer answered its sender.",
     params(("id" = Uuid, Path, description = "The bin's id (webhook.site's token)"), ("rid" = Uuid, Path, description = "The request's id")),
     responses(
         (status = 200, description = "The request", body = RequestJson),

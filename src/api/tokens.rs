@@ -68,7 +68,7 @@ impl BinJson {
             cors: s.cors,
             expiry: s.expiry,
             timeout: s.timeout,
-            listen: s.listen,
+            listen: s.answer_wait_secs,
             premium: false,
             password: s.password_hash.is_some(),
             ip: bin.creator_ip.clone(),
@@ -307,7 +307,7 @@ impl BinInput {
             settings.timeout = timeout;
         }
         if let Some(listen) = self.listen {
-            settings.listen = listen;
+            settings.answer_wait_secs = listen;
         }
         if let Some(cors) = self.cors {
             settings.cors = cors;

@@ -24,7 +24,7 @@ pub enum FeedMessage {
 #[derive(Debug, Deserialize)]
 pub struct FeedRequest {
     pub uuid: Uuid,
-    /// The bin's id: the token API (listen-mode answers) takes only the
+    /// The bin's id: the token API (relayed answers) takes only the
     /// id, while `--url` may name the bin by its alias.
     #[serde(default)]
     pub token_id: Option<Uuid>,

@@ -79,11 +79,12 @@ pub struct ForwardArgs {
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
 
-    /// Listen mode: send the target's answer back to the server, so the
-    /// original sender receives the local app's status, headers and body
-    /// (when the server waits for it; see its `--listen-wait-secs`).
-    #[arg(long, conflicts_with = "replay")]
-    pub listen: bool,
+    /// Send the target's answer back to the server, so the original sender
+    /// receives the local app's status, headers and body (when the server
+    /// waits for it; see its `--listen-wait-secs`). webhook.site's CLI
+    /// calls this listening, hence the flag's name.
+    #[arg(long = "listen", conflicts_with = "replay")]
+    pub relay_answers: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -291,7 +292,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
                     };
                     cursor.handled(req.uuid);
                     (self.report)(outcome);
-                    if let (true, Some(answer)) = (self.args.listen, answer) {
+                    if let (true, Some(answer)) = (self.args.relay_answers, answer) {
                         self.send_answer(&req, &answer).await;
                     }
                 }
@@ -360,7 +361,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
     /// Opens the live feed after `after`; also returns the server's clock
     /// (from its `Date` header) in milliseconds since the epoch.
     async fn connect(&self, after: Option<Uuid>) -> Result<(Socket, u64), ConnectError> {
-        let url = self.server.live_url(after, self.args.listen);
+        let url = self.server.live_url(after, self.args.relay_answers);
         let mut request = url
             .as_str()
             .into_client_request()
@@ -571,7 +572,7 @@ impl BinUrl {
         })
     }
 
-    fn live_url(&self, after: Option<Uuid>, listen: bool) -> String {
+    fn live_url(&self, after: Option<Uuid>, relay_answers: bool) -> String {
         let mut url = format!(
             "{}://{}{}/live/{}",
             self.ws_scheme, self.authority, self.prefix, self.bin
@@ -580,7 +581,7 @@ impl BinUrl {
         if let Some(after) = after {
             params.push(format!("after={after}"));
         }
-        if listen {
+        if relay_answers {
             params.push("listen=true".to_owned());
         }
         if !params.is_empty() {

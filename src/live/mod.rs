@@ -1,4 +1,4 @@
-//! Live feed: the [`Hub`] (fan-out of new requests), the [`Feed`] every
+//! Live feed: the [`hub::Hub`] (fan-out of new requests), the [`feed::Feed`] every
 //! live transport shares (viewer limit, backfill, catching up after a lag),
 //! and two transports: the websocket that streams a bin's requests to
 //! dashboards and forwarders, and the smee-compatible event stream. The

@@ -25,9 +25,10 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 #[derive(Debug, Deserialize)]
 pub struct LiveParams {
     after: Option<Uuid>,
-    /// A forwarder in listen mode: captures wait for its answers.
-    #[serde(default)]
-    listen: bool,
+    /// A forwarder that relays its app's answers: captures wait for them
+    /// (`?listen=true`, webhook.site's word).
+    #[serde(default, rename = "listen")]
+    answers: bool,
 }
 
 /// Every live transport refuses a viewer the same way.
@@ -59,7 +60,7 @@ pub async fn handle(
     )
     .await?;
     Ok(upgrade.on_upgrade(move |socket| async move {
-        let _listening = params.listen.then(|| state.pending.listener(bin));
+        let _answering = params.answers.then(|| state.pending.answerer(bin));
         if let Err(e) = send_feed(feed, &state, socket).await {
             tracing::debug!(error = %e, "live feed ended");
         }

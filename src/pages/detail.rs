@@ -58,11 +58,11 @@ pub struct RequestDetail {
     /// Shown text or hex is only the start of the body.
     pub truncated: bool,
     pub empty: bool,
-    /// For a listen-mode capture: what its sender was answered.
+    /// For a capture awaiting a relayed answer: what its sender was answered.
     pub answered: Option<Answered>,
 }
 
-/// What a listen-mode capture answered, for reading.
+/// What a capture awaiting a relayed answer answered, for reading.
 pub struct Answered {
     /// The local app's answer (else the bin's default: none came in time).
     pub from_app: bool,

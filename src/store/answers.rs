@@ -9,7 +9,7 @@ use super::{codec, Store, StoreError};
 use crate::model::SentResponse;
 
 impl Store {
-    /// Notes what a listen-mode capture answered its sender.
+    /// Notes what a capture awaiting a relayed answer answered its sender.
     pub async fn record_response(
         &self,
         bin: Uuid,
@@ -36,7 +36,7 @@ impl Store {
             .await
     }
 
-    /// What a listen-mode capture answered; `None` for other captures.
+    /// What a capture awaiting a relayed answer answered; `None` for other captures.
     pub async fn sent_response(
         &self,
         bin: Uuid,
