@@ -1,6 +1,6 @@
 //! The router: the one place that lists every route.
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::Request;
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
@@ -108,8 +108,6 @@ pub fn router(state: AppState) -> Router {
         .merge(echo)
         .layer(middleware::from_fn(error::negotiate))
         .layer(middleware::map_response(with_default_headers))
-        // Bodies the API and forms read are held to the capture limit.
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         // The per-request span is at debug level: at info it was a large
         // share of a request's CPU time (bench/RESULTS.md). `RUST_LOG=debug`
         // brings it back with the request and response events.
