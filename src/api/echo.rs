@@ -39,7 +39,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::extract::{check_bin, has_api_key};
-use crate::live::feed::{Feed, JoinError, Start, Update};
+use crate::live::feed::{JoinError, Start, Update};
 use crate::state::AppState;
 
 /// How long a poll is held open when there is nothing to send; below the
@@ -390,18 +390,12 @@ async fn subscribe(
     if session.feeds().len() >= state.config.max_live_channel_subscriptions {
         return Err(StatusCode::TOO_MANY_REQUESTS);
     }
-    let mut feed = Feed::join(
-        &state.hub,
-        &state.store,
-        bin.id,
-        state.config.max_viewers_per_bin,
-        Start::Now,
-    )
-    .await
-    .map_err(|e| match e {
-        JoinError::TooManyViewers(_) => StatusCode::TOO_MANY_REQUESTS,
-        JoinError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-    })?;
+    let mut feed = crate::live::join(state, bin.id, Start::Now)
+        .await
+        .map_err(|e| match e {
+            JoinError::TooManyViewers(_) => StatusCode::TOO_MANY_REQUESTS,
+            JoinError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        })?;
     // The CLI answers each request it forwards when the bin's `listen` is
     // set (it sets it itself before subscribing).
     let answering = (bin.settings.answer_wait_secs > 0).then(|| state.pending.answerer(bin.id));

@@ -10,3 +10,21 @@ mod socket;
 pub mod sse;
 
 pub use socket::handle;
+
+use uuid::Uuid;
+
+use crate::state::AppState;
+use feed::{Feed, JoinError, Start};
+
+/// A new viewer of `bin`'s feed, counted against `--max-viewers-per-bin`
+/// whichever transport it came by.
+pub async fn join(state: &AppState, bin: Uuid, start: Start) -> Result<Feed, JoinError> {
+    Feed::join(
+        &state.hub,
+        &state.store,
+        bin,
+        state.config.max_viewers_per_bin,
+        start,
+    )
+    .await
+}

@@ -51,14 +51,7 @@ pub async fn handle(
     let start = params.after.map_or(Start::Now, Start::After);
     // Joined before answering the upgrade: once the client sees its
     // handshake complete, every later capture reaches it.
-    let feed = Feed::join(
-        &state.hub,
-        &state.store,
-        bin,
-        state.config.max_viewers_per_bin,
-        start,
-    )
-    .await?;
+    let feed = super::join(&state, bin, start).await?;
     Ok(upgrade.on_upgrade(move |socket| async move {
         let _answering = params.answers.then(|| state.pending.answerer(bin));
         if let Err(e) = send_feed(feed, &state, socket).await {

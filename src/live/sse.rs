@@ -75,14 +75,7 @@ pub async fn handle(state: AppState, req: Request) -> Result<Response, AppError>
         .and_then(|v| Uuid::try_parse(v.trim()).ok());
     // A new client gets what is captured from now on.
     let start = last_event_id.map_or(Start::Now, Start::After);
-    let feed = Feed::join(
-        &state.hub,
-        &state.store,
-        bin,
-        state.config.max_viewers_per_bin,
-        start,
-    )
-    .await?;
+    let feed = super::join(&state, bin, start).await?;
     let (events, inbox) = mpsc::channel::<Event>(BUFFER);
     tokio::spawn(send_feed(feed, (*state.shutdown).clone(), events));
 
