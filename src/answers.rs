@@ -11,12 +11,13 @@
 //! PUT handler hands the answer over ([`PendingAnswers::answer`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -103,11 +104,7 @@ impl PendingAnswers {
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
-        // Every update is a single map operation: poisoning leaves no
-        // half-done state behind.
-        self.registry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.registry.lock()
     }
 }
 

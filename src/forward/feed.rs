@@ -6,6 +6,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::target::Target;
+use crate::http1;
 
 /// A live-feed message, as the server's `live::feed_message` writes it. Its
 /// `row` (the dashboard's list text) is not the forwarder's business.
@@ -74,7 +75,7 @@ pub fn build_request(
             .map(|(n, v)| (n.as_str(), v.clone().into_bytes()))
             .collect(),
     };
-    if !is_token(&req.method) {
+    if !http1::is_token(req.method.as_bytes()) {
         return Err(format!("refusing to send method {:?}", req.method));
     }
     if !path_and_query.bytes().all(|b| b > b' ' && b != 0x7f) {
@@ -104,7 +105,9 @@ pub fn build_request(
         if is_hop_by_hop(&lower) || named_in_connection.contains(&lower) {
             continue;
         }
-        if !is_token(name) || value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+        if !http1::is_token(name.as_bytes())
+            || value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
+        {
             continue;
         }
         match lower.as_str() {
@@ -138,23 +141,13 @@ pub fn build_request(
     }
 
     let mut wire = Vec::with_capacity(256 + body.len());
-    wire.extend_from_slice(format!("{} {path_and_query} HTTP/1.1\r\n", req.method).as_bytes());
+    http1::write_request_line(&mut wire, &req.method, path_and_query);
     for (name, value) in fields {
-        wire.extend_from_slice(name.as_bytes());
-        wire.extend_from_slice(b": ");
-        wire.extend_from_slice(&value);
-        wire.extend_from_slice(b"\r\n");
+        http1::write_field(&mut wire, name, &value);
     }
-    wire.extend_from_slice(b"\r\n");
+    http1::end_head(&mut wire);
     wire.extend_from_slice(&body);
     Ok(wire)
-}
-
-/// An HTTP token (method or header name).
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
