@@ -357,3 +357,34 @@ async fn a_long_lived_feed_delivers_a_committed_request_whose_publication_is_lat
     assert_eq!(next_delivered(&mut feed).await, next);
     app.stop().await;
 }
+
+/// Several instances on one database: a request another instance
+/// committed reaches this one's viewers when the hub rings for its bin,
+/// read from the store, once and in order with the local ones.
+#[tokio::test]
+async fn a_request_committed_elsewhere_reaches_the_feed_when_the_hub_rings() {
+    let app = TestApp::spawn().await;
+    let bin = app.new_bin().await;
+    let (hub, store) = (&app.state.hub, &app.state.store);
+    let mut feed = Feed::join(hub, store, bin, 10, Start::Now)
+        .await
+        .expect("joined");
+    // Stored as another instance would: committed, never published here.
+    let elsewhere = store
+        .insert_request(stored_request(bin, "elsewhere".into()))
+        .await
+        .expect("stored");
+    let local = store
+        .insert_request(stored_request(bin, "local".into()))
+        .await
+        .expect("stored");
+    hub.publish(&local);
+    assert_eq!(next_delivered(&mut feed).await, local.id);
+    hub.ring(bin);
+    assert_eq!(next_delivered(&mut feed).await, elsewhere.id);
+    // Ringing again finds nothing new: the next capture is the next update.
+    hub.ring(bin);
+    let next = TestApp::request_id(&app.post_to_bin(bin, "", "next").await);
+    assert_eq!(next_delivered(&mut feed).await, next);
+    app.stop().await;
+}

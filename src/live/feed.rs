@@ -12,7 +12,9 @@
 //!   answers, none is skipped: when the hub says the viewer lagged, the feed
 //!   says so ([`Update::Lagged`]: a transport may tell its client) and
 //!   catches up from the store after the last request it read there,
-//!   leaving out what it already delivered live.
+//!   leaving out what it already delivered live;
+//! - reads the store the same way when the hub rings for requests another
+//!   instance committed (`Hub::ring`: several instances on one database).
 //!
 //! Ids are assigned in commit order (see `Store::insert_request`), so a
 //! store read that reached id N has seen every request at or below N; but
@@ -28,7 +30,7 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::hub::{Hub, Published, Subscription};
+use super::hub::{Hub, Published, Signal, Subscription};
 use crate::metrics::METRICS;
 use crate::model::{CapturedRequest, ListRow, RequestJson};
 use crate::store::{Page, Store, StoreError};
@@ -146,11 +148,14 @@ impl Feed {
                 continue;
             }
             match self.subscription.receiver.recv().await {
-                Ok(published) => {
+                Ok(Signal::Request(published)) => {
                     if self.is_new(published.request.id) {
                         return Some(Update::Request(published));
                     }
                 }
+                // Another instance committed to this bin: its requests come
+                // from the store, after the last one read there.
+                Ok(Signal::StoredElsewhere) => self.catching_up = true,
                 Err(RecvError::Lagged(_)) => {
                     // The store read covers what the hub still holds for
                     // this viewer; left there, it would overflow again.

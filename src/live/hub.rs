@@ -34,7 +34,17 @@ impl Published {
     }
 }
 
-type Channels = HashMap<Uuid, broadcast::Sender<Arc<Published>>>;
+/// What a bin's channel carries.
+#[derive(Debug, Clone)]
+pub enum Signal {
+    /// A request this process committed.
+    Request(Arc<Published>),
+    /// Requests were committed elsewhere (another instance on the same
+    /// database): viewers read them from the store.
+    StoredElsewhere,
+}
+
+type Channels = HashMap<Uuid, broadcast::Sender<Signal>>;
 
 #[derive(Clone, Default)]
 pub struct Hub {
@@ -84,7 +94,16 @@ impl Hub {
             return;
         };
         // An error only means the last viewer left in the meantime.
-        let _ = sender.send(Arc::new(Published::new(request.clone())));
+        let _ = sender.send(Signal::Request(Arc::new(Published::new(request.clone()))));
+    }
+
+    /// Tells the viewers of `bin`, if any, that requests were committed
+    /// elsewhere (another instance): their feeds read them from the store.
+    pub fn ring(&self, bin: Uuid) {
+        let Some(sender) = self.lock().get(&bin).cloned() else {
+            return;
+        };
+        let _ = sender.send(Signal::StoredElsewhere);
     }
 
     fn lock(&self) -> MutexGuard<'_, Channels> {
@@ -95,7 +114,7 @@ impl Hub {
 /// A viewer's end of a bin's channel; leaving drops the channel when it was
 /// the last viewer.
 pub struct Subscription {
-    pub receiver: broadcast::Receiver<Arc<Published>>,
+    pub receiver: broadcast::Receiver<Signal>,
     bin: Uuid,
     hub: Hub,
 }
@@ -141,10 +160,10 @@ mod tests {
         let mut other = hub.join(b, 10).expect("room");
         let sent = request(a);
         hub.publish(&sent);
-        assert_eq!(
-            viewer.receiver.recv().await.expect("message").request.id,
-            sent.id
-        );
+        let Signal::Request(got) = viewer.receiver.recv().await.expect("message") else {
+            panic!("a request was published");
+        };
+        assert_eq!(got.request.id, sent.id);
         assert!(other.receiver.try_recv().is_err());
         drop(viewer);
         assert_eq!(hub.viewers(a), 0);
