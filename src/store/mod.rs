@@ -34,6 +34,7 @@
 //! file was replaced; nothing to do on PostgreSQL).
 
 mod codec;
+mod postgres;
 mod search;
 mod sqlite;
 
@@ -44,6 +45,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::model::{Bin, BinSettings, CapturedRequest, SentResponse, Timestamp};
+use postgres::PgStore;
 pub use search::{SearchQuery, Term};
 pub use sqlite::migrations;
 use sqlite::SqliteStore;
@@ -296,6 +298,7 @@ pub struct Store(Backend);
 #[derive(Clone)]
 enum Backend {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 /// What one retention pass deleted.
@@ -323,9 +326,12 @@ impl Store {
                 fresh_secret,
                 observer,
             )?))),
-            Database::Postgres(_) => Err(StoreError::Postgres(
-                "PostgreSQL is not supported by this build yet".into(),
-            )),
+            Database::Postgres(url) => Ok(Self(Backend::Postgres(PgStore::open(
+                url,
+                config,
+                fresh_secret,
+                observer,
+            )?))),
         }
     }
 
@@ -334,6 +340,7 @@ impl Store {
     pub fn cookie_secret(&self) -> [u8; 32] {
         match &self.0 {
             Backend::Sqlite(s) => s.cookie_secret(),
+            Backend::Postgres(p) => p.cookie_secret(),
         }
     }
 
@@ -342,6 +349,8 @@ impl Store {
     pub fn drop_idle_readers(&self) {
         match &self.0 {
             Backend::Sqlite(s) => s.drop_idle_readers(),
+            // Nothing to drop: connections are to a server, not a file.
+            Backend::Postgres(_) => {}
         }
     }
 
@@ -350,6 +359,8 @@ impl Store {
     pub fn index_skipped(&self) -> u64 {
         match &self.0 {
             Backend::Sqlite(s) => s.index_skipped(),
+            // Words are indexed with their request, never skipped.
+            Backend::Postgres(_) => 0,
         }
     }
 
@@ -357,6 +368,7 @@ impl Store {
     pub async fn run_indexer(&self, stop: &tokio_util::sync::CancellationToken) {
         match &self.0 {
             Backend::Sqlite(s) => s.run_indexer(stop).await,
+            Backend::Postgres(_) => stop.cancelled().await,
         }
     }
 }
@@ -372,6 +384,7 @@ macro_rules! pass_on {
             pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
                 match &self.0 {
                     Backend::Sqlite(s) => s.$name($($arg),*).await,
+                    Backend::Postgres(p) => p.$name($($arg),*).await,
                 }
             }
         )*}
