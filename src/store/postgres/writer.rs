@@ -83,7 +83,14 @@ impl Writer {
 
     /// Queues a capture; resolves once the transaction holding it
     /// committed, to the request with its id.
-    pub(super) async fn insert(&self, req: CapturedRequest) -> Result<CapturedRequest, StoreError> {
+    pub(super) async fn insert(
+        &self,
+        mut req: CapturedRequest,
+    ) -> Result<CapturedRequest, StoreError> {
+        // The id is made here, before the words: an uploaded file's id
+        // (which its words hold) derives from it. Lists and catch-up go by
+        // seq, so ids need not ascend in commit order.
+        req.id = Uuid::now_v7();
         let words = search::words_of(&req);
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -229,11 +236,7 @@ async fn commit_batch(
 
 /// The batch transaction; resolves to which captures were stored (those
 /// whose bin still exists).
-async fn write(
-    client: &mut Client,
-    batch: &mut [Capture],
-    cap: i64,
-) -> Result<Vec<bool>, StoreError> {
+async fn write(client: &mut Client, batch: &[Capture], cap: i64) -> Result<Vec<bool>, StoreError> {
     let tx = client.transaction().await.map_err(pg_error)?;
     // The commit order: held until COMMIT (see the module doc).
     let size = i64::try_from(batch.len()).unwrap_or(i64::MAX);
@@ -263,18 +266,13 @@ async fn write(
     // Per stored bin: how many it gets, and its highest seq.
     let mut added: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
     let mut stored = Vec::with_capacity(batch.len());
-    for capture in batch.iter_mut() {
-        let known = existing.binary_search(&capture.req.bin).is_ok();
-        stored.push(known);
-        if known {
-            capture.req.id = Uuid::now_v7();
-        }
+    for capture in batch.iter() {
+        stored.push(existing.binary_search(&capture.req.bin).is_ok());
     }
     for (n, capture) in batch.iter().enumerate() {
         if !stored[n] {
             continue;
         }
-        // Seqs in batch order, so ids (made in that order) ascend with them.
         let seq = last - size + 1 + i64::try_from(n).unwrap_or(0);
         rows.push(seq, capture);
         let entry = added.entry(capture.req.bin).or_insert((0, seq));
