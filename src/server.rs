@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, State};
@@ -11,11 +12,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 use crate::app;
 use crate::capture;
+use crate::live::hub::Hub;
 use crate::state::AppState;
+use crate::store::Notice;
 use crate::wire::{HeadTap, TappedStream};
 
 /// hyper's smallest read buffer; `max_buf_size` panics below it.
@@ -55,6 +59,13 @@ pub async fn serve(
     if config.max_headers != HYPER_MAX_HEADERS {
         http1.max_headers(config.max_headers);
     }
+    let notices = state.store.notices().map(|notices| {
+        tokio::spawn(ring_for_other_instances(
+            notices,
+            state.hub.clone(),
+            state.shutdown.clone(),
+        ))
+    });
     let housekeeping = crate::retention::spawn(
         state.store.clone(),
         state.limits.clone(),
@@ -100,6 +111,9 @@ pub async fn serve(
     tracing::info!("shutting down: finishing in-flight requests");
     state.shutdown.cancel();
     let _ = indexer.await;
+    if let Some(notices) = notices {
+        let _ = notices.await;
+    }
     let _ = housekeeping.await;
     if tokio::time::timeout(
         Duration::from_secs(config.shutdown_grace_secs),
@@ -149,4 +163,24 @@ fn serve_connection(
     builder
         .serve_connection_with_upgrades(io, service)
         .into_owned()
+}
+
+/// Several instances on one database: what another instance commits
+/// reaches this one's live viewers, which read it from the store.
+async fn ring_for_other_instances(
+    mut notices: tokio::sync::mpsc::Receiver<Notice>,
+    hub: Hub,
+    shutdown: Arc<CancellationToken>,
+) {
+    loop {
+        let notice = tokio::select! {
+            () = shutdown.cancelled() => return,
+            notice = notices.recv() => notice,
+        };
+        match notice {
+            Some(Notice::Committed(bin)) => hub.ring(bin),
+            Some(Notice::Missed) => hub.ring_all(),
+            None => return,
+        }
+    }
 }

@@ -106,6 +106,15 @@ impl Hub {
         let _ = sender.send(Signal::StoredElsewhere);
     }
 
+    /// Rings every watched bin (see [`Hub::ring`]): notices of other
+    /// instances' commits may have been lost.
+    pub fn ring_all(&self) {
+        let senders: Vec<_> = self.lock().values().cloned().collect();
+        for sender in senders {
+            let _ = sender.send(Signal::StoredElsewhere);
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Channels> {
         self.channels.lock()
     }

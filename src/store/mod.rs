@@ -373,6 +373,28 @@ impl Store {
     }
 }
 
+/// What a store hears of other processes' writes (several instances on
+/// one database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Requests were committed into this bin by another instance.
+    Committed(Uuid),
+    /// Notices may have been lost (the connection that hears them dropped):
+    /// whatever watches a bin should read the store again.
+    Missed,
+}
+
+impl Store {
+    /// Notices of what other instances commit, for as long as the receiver
+    /// lives; `None` when no other process can write (SQLite: one writer).
+    pub fn notices(&self) -> Option<tokio::sync::mpsc::Receiver<Notice>> {
+        match &self.0 {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(p) => Some(p.notices()),
+        }
+    }
+}
+
 /// Each listed method of [`Store`] passes the call on to its backend.
 macro_rules! pass_on {
     ($(

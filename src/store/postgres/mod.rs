@@ -41,15 +41,18 @@
 //! may change them). Background jobs (expiry, retention) run on one
 //! instance at a time (`pg_try_advisory_lock`; the others skip the round),
 //! in short transactions that never hold `commit_seq`. After each batch the
-//! writer sends `NOTIFY hookscope_requests, '<bin> <seq>'` (one per bin in
-//! the batch: its highest seq; ids, never bodies) inside the batch
-//! transaction, so listeners hear of it exactly when it commits.
+//! writer sends `NOTIFY hookscope_requests, '<bin> <seq> <instance tag>'`
+//! (one per bin in the batch: its highest seq; ids, never bodies) inside
+//! the batch transaction, so listeners hear of it exactly when it commits;
+//! each instance listens (`notices.rs`) and rings its live viewers of that
+//! bin, which read the new requests from the database.
 //!
 //! A lost connection fails the calls that needed it with
 //! [`StoreError::Unavailable`] (a capture not committed is never
 //! acknowledged); the pool and the writer connect again by themselves.
 
 mod bins;
+mod notices;
 mod requests;
 mod search;
 mod writer;
@@ -99,6 +102,10 @@ impl std::ops::Deref for PgStore {
 pub(super) struct Parts {
     pool: Pool,
     writer: Writer,
+    /// Where the listener for other instances' notices connects.
+    listen_config: tokio_postgres::Config,
+    /// The tag this instance's writer puts on its notices.
+    tag: String,
     max_bins: u64,
     cookie_secret: [u8; 32],
 }
@@ -121,12 +128,16 @@ impl PgStore {
             pg_config.connect_timeout(CONNECT_TIMEOUT);
         }
         pg_config.application_name("hookscope");
+        // Tells this instance's notices from other instances'.
+        let tag = uuid::Uuid::new_v4().simple().to_string();
         let (writer, cookie_secret) = Writer::start(
             pg_config.clone(),
             fresh_secret,
             config.request_cap,
+            tag.clone(),
             observer,
         )?;
+        let pg_config_for_notices = pg_config.clone();
         let manager = Manager::from_config(
             pg_config,
             NoTls,
@@ -145,9 +156,16 @@ impl PgStore {
         Ok(Self(Arc::new(Parts {
             pool,
             writer,
+            listen_config: pg_config_for_notices,
+            tag,
             max_bins: config.max_bins,
             cookie_secret,
         })))
+    }
+
+    /// Starts hearing what other instances commit (see `notices`).
+    pub(super) fn notices(&self) -> tokio::sync::mpsc::Receiver<super::Notice> {
+        notices::spawn(self.listen_config.clone(), &self.tag)
     }
 
     pub(super) fn cookie_secret(&self) -> [u8; 32] {

@@ -48,6 +48,7 @@ impl Writer {
         config: tokio_postgres::Config,
         fresh: [u8; 32],
         request_cap: u32,
+        tag: String,
         observer: &'static dyn StoreObserver,
     ) -> Result<(Self, [u8; 32]), StoreError> {
         let (queue, inbox) = mpsc::unbounded_channel();
@@ -64,7 +65,10 @@ impl Writer {
                     Ok(runtime) => runtime.block_on(run(RunParts {
                         config,
                         fresh,
-                        cap: i64::from(request_cap),
+                        rules: Rules {
+                            cap: i64::from(request_cap),
+                            tag,
+                        },
                         observer,
                         inbox,
                         ready,
@@ -116,10 +120,17 @@ impl Writer {
     }
 }
 
+/// What every batch follows: the per-bin cap, and the tag its notices
+/// carry so this instance's listener can tell them from other instances'.
+struct Rules {
+    cap: i64,
+    tag: String,
+}
+
 struct RunParts {
     config: tokio_postgres::Config,
     fresh: [u8; 32],
-    cap: i64,
+    rules: Rules,
     observer: &'static dyn StoreObserver,
     inbox: mpsc::UnboundedReceiver<Message>,
     ready: std::sync::mpsc::Sender<Result<[u8; 32], StoreError>>,
@@ -139,7 +150,7 @@ async fn run(parts: RunParts) {
     let RunParts {
         config,
         fresh,
-        cap,
+        rules,
         observer,
         mut inbox,
         ready,
@@ -180,7 +191,7 @@ async fn run(parts: RunParts) {
             }
         }
         if !batch.is_empty() {
-            commit_batch(&config, &mut client, &mut batch, cap, observer).await;
+            commit_batch(&config, &mut client, &mut batch, &rules, observer).await;
         }
     }
     drop(client);
@@ -196,7 +207,7 @@ async fn commit_batch(
     config: &tokio_postgres::Config,
     client: &mut Option<Client>,
     batch: &mut Vec<Capture>,
-    cap: i64,
+    rules: &Rules,
     observer: &dyn StoreObserver,
 ) {
     let started = Instant::now();
@@ -217,7 +228,7 @@ async fn commit_batch(
     let Some(conn) = client.as_mut() else {
         return;
     };
-    let outcome = write(conn, batch, cap).await;
+    let outcome = write(conn, batch, rules).await;
     if let Err(e) = &outcome {
         tracing::error!(error = %e, size, "batch commit failed");
     }
@@ -236,7 +247,11 @@ async fn commit_batch(
 
 /// The batch transaction; resolves to which captures were stored (those
 /// whose bin still exists).
-async fn write(client: &mut Client, batch: &[Capture], cap: i64) -> Result<Vec<bool>, StoreError> {
+async fn write(
+    client: &mut Client,
+    batch: &[Capture],
+    rules: &Rules,
+) -> Result<Vec<bool>, StoreError> {
     let tx = client.transaction().await.map_err(pg_error)?;
     // The commit order: held until COMMIT (see the module doc).
     let size = i64::try_from(batch.len()).unwrap_or(i64::MAX);
@@ -311,8 +326,8 @@ async fn write(client: &mut Client, batch: &[Capture], cap: i64) -> Result<Vec<b
     }
     let mut notices = Vec::with_capacity(added.len());
     for (bin, (count, highest)) in added {
-        count_and_prune(&tx, bin, count, cap).await?;
-        notices.push(format!("{bin} {highest}"));
+        count_and_prune(&tx, bin, count, rules.cap).await?;
+        notices.push(format!("{bin} {highest} {}", rules.tag));
     }
     if !notices.is_empty() {
         // Delivered to listeners when (and only if) this commits.

@@ -1,0 +1,117 @@
+//! Hearing what other instances commit: one connection per instance that
+//! `LISTEN`s on the writer's channel and passes each notice on as the bin
+//! it names. A notice carries ids, never bodies; listeners read the rows.
+//! When the connection drops, notices sent meanwhile are lost, so after
+//! reconnecting the listener says [`Notice::Missed`]: every watched bin
+//! reads the store again.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, NoTls};
+use uuid::Uuid;
+
+use super::NOTIFY_CHANNEL;
+use crate::store::Notice;
+
+/// How long the listener waits before connecting again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// Starts listening; notices go to the returned receiver until it is
+/// dropped. `own` is this instance's tag: its own notices are skipped (its
+/// viewers heard of its captures already).
+pub(super) fn spawn(config: tokio_postgres::Config, own: &str) -> mpsc::Receiver<Notice> {
+    let (tx, rx) = mpsc::channel(1024);
+    let own = own.to_owned();
+    tokio::spawn(async move {
+        let mut first = true;
+        while !tx.is_closed() {
+            match listen(&config, &own, &tx, first).await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(error = %e, "lost the database's notices; reconnecting"),
+            }
+            first = false;
+            tokio::time::sleep(RETRY_EVERY).await;
+        }
+    });
+    rx
+}
+
+/// One connection's worth of listening; `Ok` when the receiver is gone,
+/// else why the connection ended.
+async fn listen(
+    config: &tokio_postgres::Config,
+    own: &str,
+    tx: &mpsc::Sender<Notice>,
+    first: bool,
+) -> Result<(), String> {
+    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+    let (messages_tx, mut messages) = mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut stream = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = stream.next().await {
+            match message {
+                Ok(message) => {
+                    if messages_tx.send(Ok(message)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = messages_tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !first && tx.send(Notice::Missed).await.is_err() {
+        driver.abort();
+        return Ok(());
+    }
+    let result = loop {
+        match messages.recv().await {
+            Some(Ok(AsyncMessage::Notification(note))) => {
+                if let Some(bin) = parse(note.payload(), own) {
+                    if tx.send(Notice::Committed(bin)).await.is_err() {
+                        break Ok(());
+                    }
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => break Err(e.to_string()),
+            None => break Err(String::from("the connection closed")),
+        }
+    };
+    driver.abort();
+    result
+}
+
+/// `<bin> <seq> <instance>` → the bin, unless the notice is `own`.
+fn parse(payload: &str, own: &str) -> Option<Uuid> {
+    let mut parts = payload.split(' ');
+    let bin = Uuid::try_parse(parts.next()?).ok()?;
+    let _seq = parts.next()?;
+    match parts.next() {
+        Some(instance) if instance == own => None,
+        _ => Some(bin),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_names_its_bin_unless_this_instance_sent_it() {
+        let bin = Uuid::new_v4();
+        assert_eq!(parse(&format!("{bin} 42 other"), "mine"), Some(bin));
+        assert_eq!(parse(&format!("{bin} 42 mine"), "mine"), None);
+        assert_eq!(parse(&format!("{bin} 42"), "mine"), Some(bin));
+        assert_eq!(parse("not-a-bin 1 x", "mine"), None);
+        assert_eq!(parse("", "mine"), None);
+    }
+}
