@@ -1,0 +1,105 @@
+//! The PostgreSQL the tests run on (tests/support/pg.rs) is real, gives
+//! each test its own database, can be stopped and crashed, and leaves
+//! nothing behind, not even when the test process panics.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::pg::Cluster;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Whether something accepts connections on `port`.
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// Retries `check` until it holds or the deadline passes.
+async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn each_database_is_its_own() {
+    let cluster = Cluster::shared();
+    let (one, two) = (
+        cluster.create_database().await,
+        cluster.create_database().await,
+    );
+    assert_ne!(one.name, two.name);
+    assert!(one.url.starts_with("postgres://"), "{}", one.url);
+    one.psql("CREATE TABLE marks (n int); INSERT INTO marks VALUES (7)")
+        .await;
+    assert_eq!(one.psql("SELECT n FROM marks").await.trim(), "7");
+    assert_eq!(
+        two.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'marks'")
+            .await
+            .trim(),
+        "0"
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_of_its_own_keeps_commits_across_a_crash_and_is_deleted_when_dropped() {
+    let cluster = Cluster::start();
+    let (dir, port) = (cluster.dir().to_owned(), cluster.port());
+    let database = cluster.create_database().await;
+    database
+        .psql("CREATE TABLE marks (n int); INSERT INTO marks VALUES (1)")
+        .await;
+
+    cluster.kill();
+    assert!(!listening(port), "down after a crash");
+    cluster.restart();
+    assert_eq!(database.psql("SELECT n FROM marks").await.trim(), "1");
+
+    cluster.stop();
+    assert!(!listening(port), "down after a clean stop");
+    cluster.restart();
+    assert!(listening(port));
+
+    drop(cluster);
+    assert!(!dir.exists(), "{} is deleted", dir.display());
+    assert!(!listening(port), "no server is left");
+}
+
+/// Run by the next test in a process of its own: starts the shared
+/// cluster, says where it is, and panics.
+#[tokio::test]
+#[ignore = "run by a_test_process_that_panics_leaves_no_postgres_behind"]
+async fn start_the_shared_cluster_then_panic() {
+    let cluster = Cluster::shared();
+    cluster.create_database().await;
+    println!("cluster {} {}", cluster.port(), cluster.dir().display());
+    panic!("a test that fails with PostgreSQL running");
+}
+
+#[tokio::test]
+async fn a_test_process_that_panics_leaves_no_postgres_behind() {
+    let output = Command::new(std::env::current_exe().expect("this test binary"))
+        .args([
+            "--exact",
+            "start_the_shared_cluster_then_panic",
+            "--ignored",
+            "--nocapture",
+        ])
+        .output()
+        .expect("run the test binary again");
+    assert!(!output.status.success(), "the child test panicked");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("cluster "))
+        .unwrap_or_else(|| panic!("the child said where its cluster was: {stdout}"));
+    let (port, dir) = line.split_once(' ').expect("port and dir");
+    let port: u16 = port.parse().expect("a port");
+    let dir = std::path::PathBuf::from(dir);
+    until("the cluster's server is gone", || !listening(port)).await;
+    until("the cluster's directory is gone", || !dir.exists()).await;
+}
