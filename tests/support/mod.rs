@@ -1,8 +1,9 @@
 //! Test helpers, one module for every test crate (`mod support;`): start
 //! the real server on 127.0.0.1:0 and talk to it, on SQLite or on a real
 //! PostgreSQL ([`pg`], [`both_backends!`]); a real browser ([`browser`]), a
-//! local app that records what it is sent ([`recorder`]), and a relay a
-//! test can cut ([`relay`]).
+//! local app that records what it is sent ([`recorder`]), a relay a test
+//! can cut ([`relay`]), and the server as a child process to kill
+//! ([`process`]).
 #![allow(
     dead_code,
     reason = "each test crate uses a different subset, here and in the submodules"
@@ -10,6 +11,7 @@
 
 pub mod browser;
 pub mod pg;
+pub mod process;
 pub mod recorder;
 pub mod relay;
 
@@ -58,6 +60,38 @@ pub enum Backend {
     Sqlite,
     /// A fresh database on the test binary's PostgreSQL ([`pg::Cluster::shared`]).
     Postgres,
+}
+
+/// A fresh database of one backend: what `--db` takes.
+pub struct FreshDb {
+    /// A SQLite file in a temporary directory kept as long as this, or a
+    /// `postgres://` URL.
+    pub location: PathBuf,
+    pub pg: Option<pg::Database>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl FreshDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                Self {
+                    location: dir.path().join("hookscope.db"),
+                    pg: None,
+                    dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let database = pg::Cluster::shared().create_database().await;
+                Self {
+                    location: PathBuf::from(&database.url),
+                    pg: Some(database),
+                    dir: None,
+                }
+            }
+        }
+    }
 }
 
 /// What a [`both_backends!`] body is given: the backend itself, or an app
@@ -122,19 +156,11 @@ impl TestApp {
     /// A server on a fresh database of `backend`, with settings adjusted
     /// by `adjust`.
     pub async fn spawn_with_backend(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let db = dir.path().join("hookscope.db");
-                let mut app = Self::spawn_on(&db, adjust).await;
-                app._dir = Some(dir);
-                app
-            }
-            Backend::Postgres => {
-                let database = pg::Cluster::shared().create_database().await;
-                Self::spawn_on_database(&database, adjust).await
-            }
-        }
+        let db = FreshDb::new(backend).await;
+        let mut app = Self::spawn_on(&db.location, adjust).await;
+        app._dir = db.dir;
+        app.pg = db.pg;
+        app
     }
 
     /// A server on the PostgreSQL database `database`, which other
