@@ -4,7 +4,9 @@
 
 mod support;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::pg::Cluster;
@@ -69,37 +71,76 @@ async fn a_cluster_of_its_own_keeps_commits_across_a_crash_and_is_deleted_when_d
     assert!(!listening(port), "no server is left");
 }
 
-/// Run by the next test in a process of its own: starts the shared
-/// cluster, says where it is, and panics.
-#[tokio::test]
-#[ignore = "run by a_test_process_that_panics_leaves_no_postgres_behind"]
-async fn start_the_shared_cluster_then_panic() {
+/// Run by the tests below in a process of their own: starts the shared
+/// cluster, says where it is, then fails or waits to be killed.
+async fn start_the_shared_cluster_in_a_child(then_panic: bool) {
     let cluster = Cluster::shared();
     cluster.create_database().await;
     println!("cluster {} {}", cluster.port(), cluster.dir().display());
-    panic!("a test that fails with PostgreSQL running");
+    if then_panic {
+        panic!("a test that fails with PostgreSQL running");
+    }
+    std::future::pending::<()>().await;
+}
+
+#[tokio::test]
+#[ignore = "run by a_test_process_that_panics_leaves_no_postgres_behind"]
+async fn child_that_panics() {
+    start_the_shared_cluster_in_a_child(true).await;
+}
+
+#[tokio::test]
+#[ignore = "run by a_test_process_killed_with_sigkill_leaves_no_postgres_behind"]
+async fn child_that_waits_to_be_killed() {
+    start_the_shared_cluster_in_a_child(false).await;
+}
+
+/// Runs the ignored test `name` of this binary in a child process.
+fn child(name: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("this test binary"));
+    command.args(["--exact", name, "--ignored", "--nocapture"]);
+    command
+}
+
+/// The port and directory of the cluster a child's output names.
+fn cluster_of(line: &str) -> Option<(u16, PathBuf)> {
+    let (port, dir) = line.strip_prefix("cluster ")?.split_once(' ')?;
+    Some((port.parse().ok()?, PathBuf::from(dir)))
+}
+
+async fn gone(port: u16, dir: &Path) {
+    until("the cluster's server is gone", || !listening(port)).await;
+    until("the cluster's directory is gone", || !dir.exists()).await;
 }
 
 #[tokio::test]
 async fn a_test_process_that_panics_leaves_no_postgres_behind() {
-    let output = Command::new(std::env::current_exe().expect("this test binary"))
-        .args([
-            "--exact",
-            "start_the_shared_cluster_then_panic",
-            "--ignored",
-            "--nocapture",
-        ])
+    let output = child("child_that_panics")
         .output()
         .expect("run the test binary again");
     assert!(!output.status.success(), "the child test panicked");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
+    let (port, dir) = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("cluster "))
+        .find_map(cluster_of)
         .unwrap_or_else(|| panic!("the child said where its cluster was: {stdout}"));
-    let (port, dir) = line.split_once(' ').expect("port and dir");
-    let port: u16 = port.parse().expect("a port");
-    let dir = std::path::PathBuf::from(dir);
-    until("the cluster's server is gone", || !listening(port)).await;
-    until("the cluster's directory is gone", || !dir.exists()).await;
+    gone(port, &dir).await;
+}
+
+#[tokio::test]
+async fn a_test_process_killed_with_sigkill_leaves_no_postgres_behind() {
+    let mut process = child("child_that_waits_to_be_killed")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run the test binary again");
+    let stdout = BufReader::new(process.stdout.take().expect("piped"));
+    let (port, dir) = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| cluster_of(&line))
+        .expect("the child says where its cluster is");
+    assert!(listening(port), "the child's cluster runs");
+    process.kill().expect("SIGKILL");
+    process.wait().expect("reap");
+    gone(port, &dir).await;
 }
