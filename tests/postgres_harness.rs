@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::pg::Cluster;
+use support::{Backend, TestApp};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -69,6 +70,38 @@ async fn a_cluster_of_its_own_keeps_commits_across_a_crash_and_is_deleted_when_d
     drop(cluster);
     assert!(!dir.exists(), "{} is deleted", dir.display());
     assert!(!listening(port), "no server is left");
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_see_the_same_bins_and_requests() {
+    let (a, b) = TestApp::spawn_pair(|_| {}).await;
+    assert_eq!(
+        (a.backend, b.backend),
+        (Backend::Postgres, Backend::Postgres)
+    );
+    assert_ne!(a.addr, b.addr);
+    let bin = a.new_bin().await;
+    let captured = b.post_to_bin(bin, "/on-b", "sent to b").await;
+    assert_eq!(captured.status(), 200);
+    let id = TestApp::request_id(&captured);
+    let on_a = a.json(&format!("/token/{bin}/request/{id}")).await;
+    assert_eq!(on_a["content"], "sent to b");
+
+    let c = a.spawn_sharing(|_| {}).await;
+    let page = c.json(&format!("/token/{bin}/requests")).await;
+    assert_eq!(support::contents(&page), ["sent to b"]);
+    let rows =
+        a.pg.as_ref()
+            .expect("a PostgreSQL app")
+            .psql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            .await;
+    assert!(
+        rows.trim().parse::<u32>().expect("a count") >= 3,
+        "each instance has its own connections: {rows}"
+    );
+    for app in [a, b, c] {
+        app.stop().await;
+    }
 }
 
 /// Run by the tests below in a process of their own: starts the shared
