@@ -90,11 +90,9 @@ async fn two_instances_on_one_database_see_the_same_bins_and_requests() {
     let c = a.spawn_sharing(|_| {}).await;
     let page = c.json(&format!("/token/{bin}/requests")).await;
     assert_eq!(support::contents(&page), ["sent to b"]);
-    let rows =
-        a.pg.as_ref()
-            .expect("a PostgreSQL app")
-            .psql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
-            .await;
+    let others = "SELECT count(*) FROM pg_stat_activity \
+        WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let rows = a.pg.as_ref().expect("a PostgreSQL app").psql(others).await;
     assert!(
         rows.trim().parse::<u32>().expect("a count") >= 3,
         "each instance has its own connections: {rows}"
