@@ -1,12 +1,11 @@
 //! Every setting, from flags and `HOOKSCOPE_*` environment variables.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
 
-use crate::store::{Durability, StoreConfig};
+use crate::store::{Database, Durability, StoreConfig};
 
 /// Settings of `hookscope serve`. Defaults work on a laptop with no flags.
 #[derive(Debug, Clone, Args)]
@@ -15,9 +14,10 @@ pub struct Config {
     #[arg(long, env = "HOOKSCOPE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// SQLite database file; created on first start.
+    /// SQLite database file (created on first start), or a PostgreSQL URL
+    /// (`postgres://user:pass@host:port/db`) that several instances share.
     #[arg(long, env = "HOOKSCOPE_DB", default_value = "hookscope.db")]
-    pub db: PathBuf,
+    pub db: Database,
 
     /// Base URL shown to users (e.g. `https://hooks.example.com`) when
     /// hookscope runs behind a proxy. Without it, URLs are built from the
@@ -151,9 +151,10 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration for the given database file with every other setting
-    /// at its default; used by tests and embedders.
-    pub fn with_db(db: impl Into<PathBuf>) -> Self {
+    /// A configuration for the given database (a file, or a PostgreSQL
+    /// URL) with every other setting at its default; used by tests and
+    /// embedders.
+    pub fn with_db(db: impl Into<Database>) -> Self {
         #[derive(clap::Parser)]
         struct Defaults {
             #[command(flatten)]
@@ -174,7 +175,7 @@ impl Config {
     /// What the store is opened with.
     pub fn store_config(&self) -> StoreConfig {
         StoreConfig {
-            path: self.db.clone(),
+            db: self.db.clone(),
             durability: self.durability,
             max_bins: self.max_bins,
             request_cap: self.max_requests_per_bin,
@@ -211,6 +212,7 @@ impl ValueEnum for Durability {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn the_store_is_opened_with_the_database_and_its_limits() {
@@ -221,7 +223,7 @@ mod tests {
         assert_eq!(
             config.store_config(),
             StoreConfig {
-                path: PathBuf::from("x.db"),
+                db: Database::Sqlite(PathBuf::from("x.db")),
                 durability: Durability::Full,
                 max_bins: 7,
                 request_cap: 9,
@@ -231,6 +233,27 @@ mod tests {
             Config::with_db("x.db").store_config().durability,
             Durability::Normal
         );
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgresql_and_anything_else_is_a_sqlite_file() {
+        let url = "postgres://hook:secret@db.internal:5432/hookscope";
+        let config = Config::with_db(url);
+        assert_eq!(config.store_config().db, Database::Postgres(url.into()));
+        assert_eq!(
+            Config::with_db("postgresql://db/h").db,
+            Database::Postgres("postgresql://db/h".into())
+        );
+        for path in ["hookscope.db", "./postgres/x.db", "/var/lib/postgres.db"] {
+            assert_eq!(
+                Config::with_db(path).db,
+                Database::Sqlite(PathBuf::from(path))
+            );
+        }
+        // Shown in logs and errors without its password.
+        let shown = config.db.display().to_string();
+        assert_eq!(shown, "postgres://hook:***@db.internal:5432/hookscope");
+        assert!(!format!("{config:?}").contains("secret"));
     }
 
     #[test]

@@ -1,23 +1,26 @@
-//! The store: SQLite behind a narrow boundary. Model types and the plain
-//! types below go in and come out; nothing here knows about HTTP, flags,
-//! metrics or where randomness comes from (the caller passes a
-//! [`StoreConfig`], a fresh secret and a [`StoreObserver`]). Writes go
-//! through the one writer thread (`writer.rs`); reads use a small pool of
-//! read-only connections and never wait for the writer (WAL).
+//! The store: the database behind a narrow boundary, SQLite (default,
+//! `sqlite/`) or PostgreSQL (`postgres/`, several instances on one
+//! database). Model types and the plain types below go in and come out;
+//! nothing here knows about HTTP, flags, metrics or where randomness comes
+//! from (the caller passes a [`StoreConfig`], a fresh secret and a
+//! [`StoreObserver`]). Handlers hold a [`Store`] and never know which
+//! backend runs: `Store` is an enum over the two, and each of its methods
+//! passes the call on (no trait objects, nothing boxed on the capture path).
 //!
-//! What a backend provides, as [`Store`]'s methods (a second backend
-//! implements the same list with the same promises):
+//! What a backend provides, as [`Store`]'s methods (both implement the same
+//! list with the same promises):
 //!
 //! - **lifetime**: `open`, `close` (commit what is queued, then stop),
 //!   `ping`, `cookie_secret` (the first one given, kept across restarts);
 //! - **bins**: `create_bin` (refusing past `max_bins` and taken aliases),
 //!   `bin`, `bin_by_alias` (expired bins are none), `update_bin`,
 //!   `delete_bin`, `count_bins`;
-//! - **requests**: `insert_request` (resolves once committed; ids are
-//!   UUID v7 in commit order, and each bin is pruned to its cap),
-//!   `request`, `requests_after`, `list_requests`, `find_requests`,
-//!   `find_summaries`, `count_requests`, `count_matching` (stops at a
-//!   limit), `delete_request`, `delete_matching`, `clear_requests`;
+//! - **requests**: `insert_request` (resolves once committed; requests
+//!   come back from `requests_after` and lists in commit order, and each
+//!   bin is pruned to its cap), `request`, `requests_after`,
+//!   `list_requests`, `find_requests`, `find_summaries`, `count_requests`,
+//!   `count_matching` (stops at a limit), `delete_request`,
+//!   `delete_matching`, `clear_requests`;
 //! - **search**: [`SearchQuery`] in [`RequestFilter`]s, answered over
 //!   every request stored before the search; `index_pending`,
 //!   `run_indexer` (fill the index off the capture path) and
@@ -26,42 +29,37 @@
 //! - **housekeeping**: `delete_expired_bins`, `delete_before` (retention,
 //!   in short steps).
 //!
-//! SQLite's own extras stay outside that list: `migrations` (tests and
+//! SQLite's own extras stay outside that list: [`migrations`] (tests and
 //! tools build old databases with it) and `drop_idle_readers` (after the
-//! file was replaced).
+//! file was replaced; nothing to do on PostgreSQL).
 
-mod answers;
-mod bins;
-mod checkpoint;
 mod codec;
-mod counts;
-mod pool;
-mod requests;
+mod postgres;
 mod search;
-mod writer;
+mod sqlite;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::config::DbConfig;
-use rusqlite::{Connection, Row};
-use rusqlite_migration::{Migrations, M};
 use uuid::Uuid;
 
-use crate::model::Timestamp;
-use bins::BinCache;
-use checkpoint::Checkpointer;
-use counts::PendingCounts;
-use pool::ReadPool;
+use crate::model::{Bin, BinSettings, CapturedRequest, SentResponse, Timestamp};
+use postgres::PgStore;
 pub use search::{SearchQuery, Term};
-use writer::Writer;
+pub use sqlite::migrations;
+use sqlite::SqliteStore;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(String),
+    #[error("database error: {0}")]
+    Postgres(String),
+    /// The database could not be reached (connection lost or refused):
+    /// the call may succeed again once it is back.
+    #[error("the database is unreachable: {0}")]
+    Unavailable(String),
     #[error("database migration failed: {0}")]
     Migration(String),
     #[error("no such bin")]
@@ -93,12 +91,114 @@ pub enum Durability {
     Full,
 }
 
+/// Which database a store keeps its data in.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file; created on first start.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (`postgres://user:pass@host:port/db`);
+    /// several instances may share one database.
+    Postgres(String),
+}
+
+impl Database {
+    /// A `postgres://` or `postgresql://` URL names a PostgreSQL
+    /// database; anything else is a SQLite file's path.
+    pub fn parse(text: &str) -> Self {
+        let lower = text.get(..13).unwrap_or(text).to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            Self::Postgres(text.to_owned())
+        } else {
+            Self::Sqlite(PathBuf::from(text))
+        }
+    }
+
+    /// The database for logs and error messages, without a password.
+    pub fn display(&self) -> impl std::fmt::Display + '_ {
+        DisplayDatabase(self)
+    }
+}
+
+impl std::str::FromStr for Database {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self::parse(text))
+    }
+}
+
+impl From<&str> for Database {
+    fn from(text: &str) -> Self {
+        Self::parse(text)
+    }
+}
+
+impl From<String> for Database {
+    fn from(text: String) -> Self {
+        Self::parse(&text)
+    }
+}
+
+impl From<PathBuf> for Database {
+    fn from(path: PathBuf) -> Self {
+        match path.to_str() {
+            Some(text) => Self::parse(text),
+            None => Self::Sqlite(path),
+        }
+    }
+}
+
+impl From<&PathBuf> for Database {
+    fn from(path: &PathBuf) -> Self {
+        Self::from(path.clone())
+    }
+}
+
+impl From<&std::path::Path> for Database {
+    fn from(path: &std::path::Path) -> Self {
+        Self::from(path.to_owned())
+    }
+}
+
+/// Debug output hides the password too: configs end up in logs.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(_) => f
+                .debug_tuple("Postgres")
+                .field(&self.display().to_string())
+                .finish(),
+        }
+    }
+}
+
+struct DisplayDatabase<'a>(&'a Database);
+
+impl std::fmt::Display for DisplayDatabase<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => {
+                // scheme://[user[:password]@]rest: the password goes.
+                let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+                match rest.rsplit_once('@') {
+                    Some((user, host)) => {
+                        let user = user.split_once(':').map_or(user, |(user, _)| user);
+                        write!(f, "{scheme}://{user}:***@{host}")
+                    }
+                    None => write!(f, "{scheme}://{rest}"),
+                }
+            }
+        }
+    }
+}
+
 /// What a store is opened with: plain values, which the caller builds from
 /// its own settings (the store knows nothing of flags or files of settings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
-    /// The SQLite database file; created on first start.
-    pub path: PathBuf,
+    pub db: Database,
     pub durability: Durability,
     /// Most bins the database may hold, beyond which creating one fails
     /// with [`StoreError::TooManyBins`]; 0: no limit.
@@ -109,10 +209,11 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// The database at `path` with every other setting at its default.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
+    /// The database `db` (a SQLite path or a PostgreSQL URL, see
+    /// [`Database::parse`]) with every other setting at its default.
+    pub fn new(db: impl Into<Database>) -> Self {
         Self {
-            path: path.into(),
+            db: db.into(),
             durability: Durability::Normal,
             max_bins: 0,
             request_cap: DEFAULT_REQUEST_CAP,
@@ -133,22 +234,6 @@ pub struct Unobserved;
 
 impl StoreObserver for Unobserved {
     fn batch_committed(&self, _size: usize, _elapsed: Duration) {}
-}
-
-/// The database's migrations, in order, compiled into the binary.
-pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(include_str!("../../migrations/0001_initial.sql")),
-        M::up(include_str!("../../migrations/0002_bin_settings.sql")),
-        M::up(include_str!("../../migrations/0003_bin_password.sql")),
-        M::up(include_str!(
-            "../../migrations/0004_deferred_search_index.sql"
-        )),
-        M::up(include_str!("../../migrations/0005_listen_responses.sql")),
-        M::up(include_str!("../../migrations/0006_cookie_secret.sql")),
-        M::up(include_str!("../../migrations/0007_unique_aliases.sql")),
-        M::up(include_str!("../../migrations/0008_search_fields.sql")),
-    ])
 }
 
 /// One line of a bin's request list: everything but the body and all
@@ -206,43 +291,14 @@ impl RequestFilter {
 /// Most requests a bin keeps when neither it nor the server says otherwise.
 pub const DEFAULT_REQUEST_CAP: u32 = 10_000;
 
-/// Handle to the database; cheap to clone: one reference count, as the
-/// state holding it is cloned for every request (cloning several counts
-/// and the writer channel's sender showed up in a capture's profile).
+/// Handle to the database, whichever backend holds it; cheap to clone.
 #[derive(Clone)]
-pub struct Store(Arc<StoreParts>);
+pub struct Store(Backend);
 
-impl std::ops::Deref for Store {
-    type Target = StoreParts;
-
-    fn deref(&self) -> &StoreParts {
-        &self.0
-    }
-}
-
-/// What a [`Store`] is made of; nothing of it is public.
-pub struct StoreParts {
-    writer: Writer,
-    readers: ReadPool,
-    /// Bins by id, so a capture reads no SQLite. Only this process's store
-    /// writes bins, so its own writes keep the cache right; a backend shared
-    /// by several instances must invalidate it when another one writes.
-    bins: BinCache,
-    /// Most bins the database may hold; 0: no limit.
-    max_bins: u64,
-    /// Checkpoints the WAL off the commit path.
-    checkpointer: Arc<Checkpointer>,
-    /// Captures of the writer's current batch, counted at its end.
-    counts: PendingCounts,
-    /// The next request's `seq`; only the writer takes from it.
-    next_seq: Arc<AtomicI64>,
-    /// When the last capture was stored (µs): the search index is filled
-    /// in the pauses between captures.
-    last_insert: Arc<AtomicI64>,
-    /// Signs browsers' cookies; kept in the database across restarts.
-    cookie_secret: [u8; 32],
-    /// Requests the search indexer could not index and skipped.
-    index_skipped: Arc<AtomicU64>,
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 /// What one retention pass deleted.
@@ -254,329 +310,171 @@ pub struct Deleted {
 
 impl Store {
     /// Opens (creating if needed) the database `config` names, applies
-    /// pending migrations and starts the writer thread. `fresh_secret`
-    /// becomes the cookie secret if the database has none yet (its first
-    /// start); the caller makes it, from a source of randomness of its
-    /// choosing. `observer` is told of every writer batch.
+    /// pending migrations and starts the writer. `fresh_secret` becomes
+    /// the cookie secret if the database has none yet (its first start);
+    /// the caller makes it, from a source of randomness of its choosing.
+    /// `observer` is told of every writer batch.
     pub fn open(
         config: &StoreConfig,
         fresh_secret: [u8; 32],
         observer: &'static dyn StoreObserver,
     ) -> Result<Self, StoreError> {
-        let path = config.path.as_path();
-        let mut conn = Connection::open(path)?;
-        plan_once(&conn)?;
-        let sync = match config.durability {
-            Durability::Normal => "NORMAL",
-            Durability::Full => "FULL",
-        };
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = {sync};
-             PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;
-             PRAGMA wal_autocheckpoint = 0;"
-        ))?;
-        migrations()
-            .to_latest(&mut conn)
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
-        let next_seq: i64 = conn.query_row(
-            "SELECT max(ifnull((SELECT max(seq) FROM requests), 0),
-                        (SELECT indexed_up_to FROM search_index_state)) + 1",
-            [],
-            |row| row.get(0),
-        )?;
-        let cookie_secret = keep_cookie_secret(&conn, fresh_secret)?;
-        let bins = BinCache::with_aliases_of(&conn)?;
-        let readers = ReadPool::new(path.to_owned());
-        let tail = checkpoint::Tail::default();
-        let checkpointer = Checkpointer::start(path, tail.clone())?;
-        let counts = PendingCounts::default();
-        let before_commit = {
-            let (counts, cap) = (counts.clone(), config.request_cap);
-            Box::new(move |conn: &Connection| counts.apply(conn, cap))
-        };
-        let writer = Writer::start(conn, tail, before_commit, observer)
-            .map_err(|e| StoreError::Sqlite(e.to_string()))?;
-        Ok(Self(Arc::new(StoreParts {
-            writer,
-            readers,
-            bins,
-            counts,
-            max_bins: config.max_bins,
-            checkpointer: Arc::new(checkpointer),
-            next_seq: Arc::new(AtomicI64::new(next_seq)),
-            last_insert: Arc::default(),
-            cookie_secret,
-            index_skipped: Arc::default(),
-        })))
+        match &config.db {
+            Database::Sqlite(path) => Ok(Self(Backend::Sqlite(SqliteStore::open(
+                path,
+                config,
+                fresh_secret,
+                observer,
+            )?))),
+            Database::Postgres(url) => Ok(Self(Backend::Postgres(PgStore::open(
+                url,
+                config,
+                fresh_secret,
+                observer,
+            )?))),
+        }
     }
 
     /// The secret that signs browsers' cookies: the one given to `open` on
     /// the database's first start, the same after every restart.
     pub fn cookie_secret(&self) -> [u8; 32] {
-        self.cookie_secret
+        match &self.0 {
+            Backend::Sqlite(s) => s.cookie_secret(),
+            Backend::Postgres(p) => p.cookie_secret(),
+        }
     }
 
-    /// Closes the idle read connections; reads open new ones as needed
-    /// (after the database file was replaced, say).
+    /// Closes idle read connections; reads open new ones as needed (after
+    /// a SQLite file was replaced, say).
     pub fn drop_idle_readers(&self) {
-        self.readers.clear();
+        match &self.0 {
+            Backend::Sqlite(s) => s.drop_idle_readers(),
+            // Nothing to drop: connections are to a server, not a file.
+            Backend::Postgres(_) => {}
+        }
     }
 
-    /// Commits everything queued, stops the writer and the checkpoint
-    /// thread, and closes their connections and the idle readers', so the
-    /// file can be opened again at once (a restart in the same process).
-    /// Later writes fail.
-    pub async fn close(&self) {
-        self.writer.stop().await;
-        self.checkpointer.stop().await;
-        self.readers.clear();
+    /// Requests the search indexer skipped since the start, because it
+    /// could not read or index them.
+    pub fn index_skipped(&self) -> u64 {
+        match &self.0 {
+            Backend::Sqlite(s) => s.index_skipped(),
+            // Words are indexed with their request, never skipped.
+            Backend::Postgres(_) => 0,
+        }
     }
 
+    /// Fills the search index whenever captures pause, until `stop`.
+    pub async fn run_indexer(&self, stop: &tokio_util::sync::CancellationToken) {
+        match &self.0 {
+            Backend::Sqlite(s) => s.run_indexer(stop).await,
+            Backend::Postgres(_) => stop.cancelled().await,
+        }
+    }
+}
+
+/// Each listed method of [`Store`] passes the call on to its backend.
+macro_rules! pass_on {
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;
+    )*) => {
+        impl Store {$(
+            $(#[$doc])*
+            pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                match &self.0 {
+                    Backend::Sqlite(s) => s.$name($($arg),*).await,
+                    Backend::Postgres(p) => p.$name($($arg),*).await,
+                }
+            }
+        )*}
+    };
+}
+
+pass_on! {
+    /// Commits everything queued, stops the writer and closes the
+    /// database's connections, so it can be opened again at once (a
+    /// restart in the same process). Later writes fail.
+    fn close(&self) -> ();
     /// Answers when the database can be read and the writer commits.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.readers
-            .read(|conn| {
-                Ok(conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?)
-            })
-            .await?;
-        self.writer
-            .write(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
-            .await
-    }
-}
+    fn ping(&self) -> Result<(), StoreError>;
 
-fn count(row: &Row<'_>) -> rusqlite::Result<u64> {
-    Ok(u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0))
-}
+    /// Creates a bin; refuses past `max_bins` and an alias another bin has.
+    fn create_bin(&self, bin: Bin) -> Result<(), StoreError>;
+    /// The bin whose alias is `alias` (ignoring ASCII case), unless there
+    /// is none or it has expired.
+    fn bin_by_alias(&self, alias: &str) -> Result<Option<Arc<Bin>>, StoreError>;
+    /// The bin with this id, unless it does not exist or has expired.
+    fn bin(&self, id: Uuid) -> Result<Option<Arc<Bin>>, StoreError>;
+    /// Replaces the settings of a bin and stamps `updated_at`; resolves to
+    /// the updated bin.
+    fn update_bin(&self, id: Uuid, settings: BinSettings) -> Result<Bin, StoreError>;
+    /// Deletes a bin and every request in it; `false` when there was none.
+    fn delete_bin(&self, id: Uuid) -> Result<bool, StoreError>;
+    fn count_bins(&self) -> Result<u64, StoreError>;
+    /// Deletes every bin that expired by `now`; resolves to their ids.
+    fn delete_expired_bins(&self, now: Timestamp) -> Result<Vec<Uuid>, StoreError>;
+    /// Retention: deletes requests received before `cutoff`, then bins
+    /// created before it that have no request left (idle since), in short
+    /// steps, so captures keep flowing meanwhile.
+    fn delete_before(&self, cutoff: Timestamp) -> Result<Deleted, StoreError>;
 
-/// Reads the cookie secret, storing `fresh` as it on first start.
-fn keep_cookie_secret(conn: &Connection, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
-    conn.execute(
-        "INSERT OR IGNORE INTO cookie_secret (id, value) VALUES (1, ?1)",
-        [&fresh[..]],
-    )?;
-    let kept: Vec<u8> =
-        conn.query_row("SELECT value FROM cookie_secret WHERE id = 1", [], |row| {
-            row.get(0)
-        })?;
-    kept.try_into()
-        .map_err(|_| StoreError::Sqlite("the stored cookie secret is not 32 bytes".into()))
-}
+    /// Stores one captured request and resolves, once it is committed, to
+    /// the request with its id (UUID v7). A reader that has seen a request
+    /// (`requests_after`) has seen every request committed before it.
+    fn insert_request(&self, req: CapturedRequest) -> Result<CapturedRequest, StoreError>;
+    /// One request of a bin, with headers and body.
+    fn request(&self, bin: Uuid, id: Uuid) -> Result<Option<CapturedRequest>, StoreError>;
+    /// Requests of a bin committed after the request `after` (all of them
+    /// when `None`), oldest first, at most `limit`: the live feed's
+    /// catch-up, which must never skip one.
+    fn requests_after(
+        &self,
+        bin: Uuid,
+        after: Option<Uuid>,
+        limit: u32
+    ) -> Result<Vec<CapturedRequest>, StoreError>;
+    /// A page of a bin's request list, newest first.
+    fn list_requests(&self, bin: Uuid, page: Page) -> Result<Vec<RequestSummary>, StoreError>;
+    fn count_requests(&self, bin: Uuid) -> Result<u64, StoreError>;
+    /// A page of a bin's requests matching `filter`, with headers and body.
+    fn find_requests(
+        &self,
+        bin: Uuid,
+        filter: RequestFilter,
+        page: Page
+    ) -> Result<Vec<CapturedRequest>, StoreError>;
+    /// A page of a bin's request list (no headers or bodies) matching
+    /// `filter`.
+    fn find_summaries(
+        &self,
+        bin: Uuid,
+        filter: RequestFilter,
+        page: Page
+    ) -> Result<Vec<RequestSummary>, StoreError>;
+    /// How many of a bin's requests match `filter`, counting no further
+    /// than `limit`. An unfiltered count is always exact.
+    fn count_matching(
+        &self,
+        bin: Uuid,
+        filter: RequestFilter,
+        limit: u64
+    ) -> Result<Count, StoreError>;
+    /// Deletes one request of a bin; `false` when there was none.
+    fn delete_request(&self, bin: Uuid, id: Uuid) -> Result<bool, StoreError>;
+    /// Deletes the requests of a bin that match `filter` (all of them when
+    /// it filters nothing); resolves to how many were deleted.
+    fn delete_matching(&self, bin: Uuid, filter: RequestFilter) -> Result<u64, StoreError>;
+    /// Deletes every request of a bin, keeping the bin; resolves to how
+    /// many there were.
+    fn clear_requests(&self, bin: Uuid) -> Result<u64, StoreError>;
+    /// Indexes stored requests that are not in the search index yet; a
+    /// search does this first, so it sees every request stored before it.
+    fn index_pending(&self) -> Result<u64, StoreError>;
 
-/// Keeps every prepared statement's plan for its lifetime. By default
-/// SQLite plans `LIMIT ?n` with the bound value and so re-prepares (parses
-/// and plans again) the statement each time `?n` is bound: pruning a full
-/// bin did that twice per batch.
-fn plan_once(conn: &Connection) -> Result<(), StoreError> {
-    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::CapturedRequest;
-    use rusqlite::params;
-
-    fn capture_for(bin: Uuid, body: &'static str) -> CapturedRequest {
-        CapturedRequest {
-            id: Uuid::nil(),
-            bin,
-            received_at: Timestamp::now(),
-            method: "POST".into(),
-            path: format!("/{bin}"),
-            query: None,
-            version: "HTTP/1.1".into(),
-            remote_addr: "127.0.0.1:1".into(),
-            headers: Vec::new(),
-            body: bytes::Bytes::from_static(body.as_bytes()),
-        }
-    }
-
-    /// The search indexer reads before it writes. While another connection
-    /// holds the write lock (the checkpoint thread's TRUNCATE does), its
-    /// batch must wait for the lock, not fail at its first write.
-    #[tokio::test]
-    async fn a_batch_that_reads_first_waits_for_the_write_lock() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("s.db");
-        let store = Store::open(&StoreConfig::new(&path), [0; 32], &Unobserved).expect("open");
-        let bin = crate::model::Bin::new();
-        store.create_bin(bin.clone()).await.expect("create");
-        let to_index = capture_for(bin.id, "to index");
-        store.insert_request(to_index).await.expect("insert");
-        let other = Connection::open(&path).expect("open");
-        other
-            .execute_batch("BEGIN IMMEDIATE")
-            .expect("take the write lock");
-        let indexing = store.index_pending();
-        tokio::pin!(indexing);
-        let waited = tokio::time::timeout(std::time::Duration::from_millis(300), &mut indexing);
-        assert!(waited.await.is_err(), "the batch failed instead of waiting");
-        other.execute_batch("COMMIT").expect("release the lock");
-        assert_eq!(indexing.await.expect("indexed once the lock is free"), 1);
-    }
-
-    #[tokio::test]
-    async fn the_first_secret_given_is_kept_across_restarts() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = StoreConfig::new(dir.path().join("s.db"));
-        let first = Store::open(&config, [1; 32], &Unobserved).expect("open");
-        assert_eq!(first.cookie_secret(), [1; 32]);
-        first.close().await;
-        let again = Store::open(&config, [2; 32], &Unobserved).expect("reopen");
-        assert_eq!(again.cookie_secret(), [1; 32]);
-        again.close().await;
-    }
-
-    #[tokio::test]
-    async fn an_insert_into_a_deleted_bin_fails_alone() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(
-            &StoreConfig::new(dir.path().join("s.db")),
-            [0; 32],
-            &Unobserved,
-        )
-        .expect("open");
-        let (kept, gone) = (crate::model::Bin::new(), crate::model::Bin::new());
-        store.create_bin(kept.clone()).await.expect("create");
-        store.create_bin(gone.clone()).await.expect("create");
-        assert!(store.delete_bin(gone.id).await.expect("delete"));
-        // Queued together, so they may share a batch.
-        let (lost, stored) = tokio::join!(
-            store.insert_request(capture_for(gone.id, "lost")),
-            store.insert_request(capture_for(kept.id, "stored")),
-        );
-        assert!(matches!(lost, Err(StoreError::UnknownBin)), "{lost:?}");
-        let stored = stored.expect("the other insert commits");
-        assert!(store
-            .request(kept.id, stored.id)
-            .await
-            .expect("read")
-            .is_some());
-        assert_eq!(store.count_requests(kept.id).await.expect("count"), 1);
-        assert_eq!(store.count_requests(gone.id).await.expect("count"), 0);
-        store.close().await;
-    }
-
-    #[test]
-    fn a_statement_is_not_prepared_again_for_each_new_limit() {
-        let conn = Connection::open_in_memory().expect("in-memory db");
-        plan_once(&conn).expect("configure");
-        conn.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2), (3);")
-            .expect("table");
-        let mut newest = conn
-            .prepare("SELECT x FROM t ORDER BY x DESC LIMIT ?1")
-            .expect("prepare");
-        for limit in 1..=3_i64 {
-            let rows = newest
-                .query_map([limit], |row| row.get::<_, i64>(0))
-                .expect("query")
-                .count();
-            assert_eq!(rows as i64, limit);
-        }
-        assert_eq!(newest.get_status(rusqlite::StatementStatus::RePrepare), 0);
-    }
-
-    #[test]
-    fn migrations_validate_and_apply_to_an_empty_database() {
-        migrations().validate().expect("migrations are valid");
-        let mut conn = Connection::open_in_memory().expect("in-memory db");
-        migrations().to_latest(&mut conn).expect("migrations apply");
-    }
-
-    #[test]
-    fn settings_migration_keeps_and_indexes_existing_requests() {
-        let mut conn = Connection::open_in_memory().expect("in-memory db");
-        migrations()
-            .to_version(&mut conn, 1)
-            .expect("first migration");
-        let bin = Uuid::new_v4();
-        conn.execute("INSERT INTO bins (id, created_at) VALUES (?1, 1)", [bin])
-            .expect("bin");
-        for (n, body) in [&b"hello invoice"[..], b"\xff\x00binary"]
-            .iter()
-            .enumerate()
-        {
-            conn.execute(
-                "INSERT INTO requests (id, bin_id, received_at, method, path, query, version,
-                                       remote_addr, headers, body, size)
-                 VALUES (?1, ?2, ?3, 'POST', '/x', NULL, 'HTTP/1.1', '1.2.3.4:5', X'', ?4, ?5)",
-                params![Uuid::now_v7(), bin, n as i64, body, body.len() as i64],
-            )
-            .expect("request");
-        }
-        migrations().to_version(&mut conn, 6).expect("upgrade");
-        let (count, status): (i64, i64) = conn
-            .query_row("SELECT request_count, default_status FROM bins", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .expect("bin row");
-        assert_eq!((count, status), (2, 200));
-        // The index as migration 0002 built it (0008 rebuilds it).
-        let expr = format!(
-            "bin : \"{}\" AND body : \"invoice\"",
-            search::bin_token(bin)
-        );
-        let hits: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM requests_fts WHERE requests_fts MATCH ?1",
-                [expr],
-                |r| r.get(0),
-            )
-            .expect("search");
-        assert_eq!(hits, 1);
-    }
-
-    #[test]
-    fn alias_migration_keeps_the_oldest_of_duplicate_aliases_and_makes_them_unique() {
-        let mut conn = Connection::open_in_memory().expect("in-memory db");
-        migrations()
-            .to_version(&mut conn, 6)
-            .expect("migrations before unique aliases");
-        let bins: Vec<(Uuid, i64, Option<&str>)> = vec![
-            (Uuid::new_v4(), 30, Some("stripe")),
-            (Uuid::new_v4(), 10, Some("Stripe")),
-            (Uuid::new_v4(), 20, Some("STRIPE")),
-            (Uuid::new_v4(), 40, Some("github")),
-            (Uuid::new_v4(), 50, Some("My old name")),
-            (Uuid::new_v4(), 60, None),
-        ];
-        for (id, created, alias) in &bins {
-            conn.execute(
-                "INSERT INTO bins (id, created_at, updated_at, alias) VALUES (?1, ?2, ?2, ?3)",
-                params![id, created, alias],
-            )
-            .expect("bin");
-        }
-        migrations().to_latest(&mut conn).expect("upgrade");
-        let alias_of = |id: Uuid| -> Option<String> {
-            conn.query_row("SELECT alias FROM bins WHERE id = ?1", [id], |r| r.get(0))
-                .expect("bin row")
-        };
-        let kept: Vec<Option<String>> = bins.iter().map(|(id, _, _)| alias_of(*id)).collect();
-        assert_eq!(
-            kept,
-            [
-                None,
-                Some("Stripe".into()),
-                None,
-                Some("github".into()),
-                Some("My old name".into()),
-                None
-            ]
-        );
-        let again = conn.execute(
-            "UPDATE bins SET alias = 'GITHUB' WHERE id = ?1",
-            [bins[0].0],
-        );
-        assert!(again.is_err(), "the unique index refuses a second alias");
-        conn.execute(
-            "UPDATE bins SET alias = 'gitlab' WHERE id = ?1",
-            [bins[0].0],
-        )
-        .expect("a free alias");
-    }
+    /// Notes what a capture awaiting a relayed answer answered its sender.
+    fn record_response(&self, bin: Uuid, id: Uuid, sent: SentResponse) -> Result<(), StoreError>;
+    /// What a capture awaiting a relayed answer answered; `None` for other
+    /// captures.
+    fn sent_response(&self, bin: Uuid, id: Uuid) -> Result<Option<SentResponse>, StoreError>;
 }

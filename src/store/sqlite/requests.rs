@@ -11,8 +11,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::search::{unindex, Plan};
-use super::{codec, Count, Page, RequestFilter, RequestSummary, Store, StoreError};
+use super::SqliteStore;
 use crate::model::{CapturedRequest, Header, Timestamp};
+use crate::store::{codec, Count, Page, RequestFilter, RequestSummary, StoreError};
 
 const SUMMARY_COLUMNS: &str = "id, received_at, method, path, query, remote_addr, size, headers";
 
@@ -98,7 +99,7 @@ fn qualified(columns: &str) -> String {
         .join(", ")
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores one captured request and resolves, once it is committed, to
     /// the request with its id. The writer assigns ids (UUID v7) as it
     /// inserts, so id order is commit order: a reader that has seen id N

@@ -5,10 +5,11 @@
 use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
-use super::{codec, Store, StoreError};
+use super::SqliteStore;
 use crate::model::SentResponse;
+use crate::store::{codec, StoreError};
 
-impl Store {
+impl SqliteStore {
     /// Notes what a capture awaiting a relayed answer answered its sender.
     pub async fn record_response(
         &self,

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// Idle connections kept for reuse; more are opened under load and closed
 /// when returned to a full pool.

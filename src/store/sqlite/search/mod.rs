@@ -1,4 +1,4 @@
-//! Search in SQLite: the index and the query language's translation for it.
+//! Search in SQLite: the FTS5 index and the query language's translation for it.
 //!
 //! The index (`requests_fts`, filled off the capture path by [`index`]) holds
 //! per request its bin, method, IP, path, query, headers, the start of its
@@ -22,16 +22,9 @@ use rusqlite::types::Value;
 use uuid::Uuid;
 
 use crate::model::Timestamp;
-pub use crate::query::Term;
-use crate::query::{Expr, Query, QueryError, TextField, Words};
+use crate::query::{Expr, Term, TextField, Words};
+use crate::store::search::{method_token, named_token, SearchQuery};
 pub(super) use index::unindex;
-
-/// A parsed search query. Empty when the text was blank: it then matches
-/// every request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SearchQuery {
-    query: Query,
-}
 
 /// How a query's requests are found, with its parameters already pushed.
 pub(super) enum Plan {
@@ -48,14 +41,6 @@ pub(super) enum Plan {
 }
 
 impl SearchQuery {
-    pub fn parse(text: &str) -> Result<Self, QueryError> {
-        Query::parse(text).map(|query| Self { query })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.query.is_empty()
-    }
-
     /// The plan for this query's requests in `bin`; its SQL refers to
     /// parameters it pushes onto `params` (numbered from their position).
     pub(super) fn plan(&self, bin: Uuid, params: &mut Vec<Value>) -> Plan {
@@ -83,50 +68,6 @@ impl SearchQuery {
 /// The one-word token that ties an index row to its bin.
 pub(super) fn bin_token(bin: Uuid) -> String {
     format!("b{}", bin.simple())
-}
-
-/// The method as one index token that only it has: upper-cased, then
-/// ASCII letters and digits but `X` kept (lower-cased), and `X` and every
-/// other character written as `x` and six hex digits (`M-SEARCH` →
-/// `mx00002dsearch`). A prefix of a method gives a prefix of its token.
-fn method_token(method: &str) -> String {
-    let mut token = String::with_capacity(method.len());
-    for c in method.to_uppercase().chars() {
-        if c.is_ascii_alphanumeric() && c != 'X' {
-            token.push(c.to_ascii_lowercase());
-        } else {
-            token.push_str(&format!("x{:06x}", u32::from(c)));
-        }
-    }
-    token
-}
-
-/// The token tying one word of a named value to its name: `h` (header),
-/// `q` (query parameter), `f` (form field) or `u` (uploaded file), the
-/// name's length, `x`, the
-/// name, then the word (`h12xcontenttypejson`). Names and words are reduced
-/// to lower-case letters and digits; the length keeps `ab`+`c` apart from
-/// `a`+`bc`. With an empty word it stands for the name alone.
-fn named_token(kind: char, name: &str, word: &str) -> String {
-    let name: String = crate::query::words_of(name).concat();
-    format!("{kind}{}x{name}{word}", name.chars().count())
-}
-
-/// The text of the index's `named` column for some named values: each
-/// value's words as [`named_token`]s, after the name's own token.
-fn named_text<'a>(
-    kind: char,
-    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-    out: &mut String,
-) {
-    for (name, value) in pairs {
-        out.push_str(&named_token(kind, name, ""));
-        for word in crate::query::words_of(value) {
-            out.push(' ');
-            out.push_str(&named_token(kind, name, &word));
-        }
-        out.push('\n');
-    }
 }
 
 fn in_bin(bin: Uuid, expr: &str) -> String {
@@ -424,24 +365,5 @@ mod tests {
             expr.ends_with(r#"{path query headers body} : "a b")"#),
             "{expr}"
         );
-    }
-
-    #[test]
-    fn method_tokens_are_one_word_each() {
-        assert_eq!(method_token("post"), "post");
-        assert_eq!(method_token("M-SEARCH"), "mx00002dsearch");
-        assert_ne!(method_token("X"), method_token("x000058"));
-        assert_eq!(crate::query::words_of(&method_token("M-SEARCH")).len(), 1);
-    }
-
-    #[test]
-    fn named_tokens_tie_words_to_their_name() {
-        assert_eq!(
-            named_token('h', "Content-Type", "json"),
-            "h11xcontenttypejson"
-        );
-        let mut text = String::new();
-        named_text('q', [("page", "2 of 3")], &mut text);
-        assert_eq!(text, "q4xpage q4xpage2 q4xpageof q4xpage3\n");
     }
 }

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// Requests inserted during the writer's current batch, by bin.
 #[derive(Clone, Default)]

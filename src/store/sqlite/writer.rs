@@ -9,7 +9,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::checkpoint::Tail;
-use super::{StoreError, StoreObserver};
+use crate::store::{StoreError, StoreObserver};
 
 /// What runs at the end of every batch, before its commit.
 pub(super) type BeforeCommit = Box<dyn FnMut(&Connection) -> Result<(), StoreError> + Send>;

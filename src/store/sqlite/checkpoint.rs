@@ -32,7 +32,7 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 const EVERY: Duration = Duration::from_millis(500);
 /// How often the WAL's new pages are flushed between checkpoints.

@@ -11,8 +11,9 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
-use super::{codec, Store, StoreError};
+use super::SqliteStore;
 use crate::model::{alias_problem, Bin, BinSettings, Header, Timestamp};
+use crate::store::{codec, StoreError};
 
 /// Most bins kept in memory; past it the cache starts over (bins are
 /// re-read on their next request).
@@ -176,7 +177,7 @@ const BIN_COLUMNS: &str = "id, created_at, updated_at, alias, description, defau
      default_content, default_content_type, response_headers, timeout, listen, cors,
      request_limit, expiry, creator_ip, creator_user_agent, password_hash";
 
-impl Store {
+impl SqliteStore {
     pub async fn create_bin(&self, bin: Bin) -> Result<(), StoreError> {
         let row = bin.clone();
         let max_bins = self.max_bins;
@@ -319,11 +320,14 @@ impl Store {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Retention: deletes requests received before `cutoff`, then bins
     /// created before it that have no request left (idle since). Runs as
     /// many short writer operations, so captures keep flowing meanwhile.
-    pub async fn delete_before(&self, cutoff: Timestamp) -> Result<super::Deleted, StoreError> {
+    pub async fn delete_before(
+        &self,
+        cutoff: Timestamp,
+    ) -> Result<crate::store::Deleted, StoreError> {
         let first_kept = first_v7_at(cutoff);
         let bins: Vec<Uuid> = self
             .readers
@@ -333,7 +337,7 @@ impl Store {
                 Ok(ids.collect::<Result<_, _>>()?)
             })
             .await?;
-        let mut deleted = super::Deleted::default();
+        let mut deleted = crate::store::Deleted::default();
         for bin in bins {
             loop {
                 let n = self

@@ -10,13 +10,12 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, ErrorCode};
 use uuid::Uuid;
 
-use super::{bin_token, method_token, named_text};
-use crate::model::{CapturedRequest, Header, Timestamp};
-use crate::store::requests::full_request;
-use crate::store::{Store, StoreError};
-
-/// Most bytes of a body put into the search index.
-const INDEXED_BODY_BYTES: usize = 64 * 1024;
+use super::bin_token;
+use crate::model::{CapturedRequest, Timestamp};
+use crate::store::search::{IndexedText, INDEXED_BODY_BYTES};
+use crate::store::sqlite::requests::full_request;
+use crate::store::sqlite::SqliteStore;
+use crate::store::StoreError;
 /// Requests indexed per writer operation, so captures queued behind
 /// indexing wait for a short step only (what a step costs is in
 /// bench/RESULTS.md, "Query language").
@@ -27,7 +26,7 @@ const INDEX_WHEN_QUIET_FOR: Duration = Duration::from_millis(500);
 /// the failure is logged again.
 const WARN_AGAIN_AFTER: Duration = Duration::from_secs(60);
 
-impl Store {
+impl SqliteStore {
     /// Indexes stored requests that are not in the search index yet, in
     /// short writer steps, until none is left; a search calls this first,
     /// so it sees every request stored before it.
@@ -187,52 +186,10 @@ fn is_database_failure(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// Adds one request to the search index (row `seq`): its bin token,
-/// method (one token), IP, path, decoded query string, header names and values, the
-/// start of its body when that is UTF-8, and the words of its headers,
-/// query parameters, form fields and uploaded files (name, content type,
-/// id) tied to their names.
+/// Adds one request to the search index (row `seq`): its bin token and
+/// the text [`IndexedText`] takes from it.
 fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite::Result<()> {
-    let headers: Vec<(String, String)> = Header::pairs_lossy(&req.headers);
-    let query = req.query_pairs();
-    let form = req.form();
-    let mut plain_headers = String::new();
-    for (name, value) in &headers {
-        plain_headers.push_str(&format!("{name} {value}\n"));
-    }
-    let mut plain_query = String::new();
-    for (name, value) in &query {
-        plain_query.push_str(&format!("{name} {value}\n"));
-    }
-    let mut named = String::new();
-    fn pairs(list: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
-        list.iter().map(|(n, v)| (n.as_str(), v.as_str()))
-    }
-    named_text('h', pairs(&headers), &mut named);
-    named_text('q', pairs(&query), &mut named);
-    named_text('f', pairs(&form.fields), &mut named);
-    let files: Vec<(String, String)> = form
-        .files
-        .iter()
-        .map(|file| {
-            let part = &file.part;
-            let about = [part.file_name.as_deref(), part.content_type.as_deref()]
-                .into_iter()
-                .flatten()
-                .fold(file.id.to_string(), |text, more| format!("{text} {more}"));
-            (part.name.clone(), about)
-        })
-        .collect();
-    named_text('u', pairs(&files), &mut named);
-    let body = &req.body[..req.body.len().min(INDEXED_BODY_BYTES)];
-    let body = match std::str::from_utf8(body) {
-        Ok(text) => text,
-        // Cut inside a character: index up to the last whole one.
-        Err(e) if e.error_len().is_none() => {
-            std::str::from_utf8(&body[..e.valid_up_to()]).unwrap_or_default()
-        }
-        Err(_) => "",
-    };
+    let text = IndexedText::of(req);
     conn.prepare_cached(
         "INSERT INTO requests_fts (rowid, bin, method, ip, path, query, headers, body, named)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -240,13 +197,13 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite
     .execute(params![
         seq,
         bin_token(req.bin),
-        method_token(&req.method),
-        req.ip(),
-        req.path,
-        plain_query,
-        plain_headers,
-        body,
-        named,
+        text.method,
+        text.ip,
+        text.path,
+        text.query,
+        text.headers,
+        text.body,
+        text.named,
     ])?;
     Ok(())
 }
@@ -254,7 +211,8 @@ fn index_request(conn: &Connection, seq: i64, req: &CapturedRequest) -> rusqlite
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Page, RequestFilter, SearchQuery, StoreConfig, Unobserved};
+    use crate::model::Header;
+    use crate::store::{Page, RequestFilter, SearchQuery, Store, StoreConfig, Unobserved};
 
     fn capture(bin: Uuid, method: &str, body: &'static [u8]) -> CapturedRequest {
         CapturedRequest {

@@ -1,0 +1,392 @@
+//! The instance's one capture writer: a thread with its own connection
+//! (and a small runtime of its own, so the store works whichever runtime
+//! the caller has) that takes every capture queued, writes them in ONE
+//! transaction, commits, and only then answers each caller (group
+//! commit): an answer means "committed". See the module doc of
+//! `store::postgres` for the order (`commit_seq`) each batch takes.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::{Client, NoTls};
+use uuid::Uuid;
+
+use super::{keep_cookie_secret, migrate, pg_error, search, NOTIFY_CHANNEL};
+use crate::model::CapturedRequest;
+use crate::store::{codec, StoreError, StoreObserver};
+
+/// Most captures committed in one transaction; bounds commit latency.
+const MAX_BATCH: usize = 1024;
+
+struct Capture {
+    req: CapturedRequest,
+    /// The request's searchable words (a `tsvector`), made by the caller.
+    words: String,
+    reply: oneshot::Sender<Result<CapturedRequest, StoreError>>,
+}
+
+enum Message {
+    Capture(Box<Capture>),
+    /// Commit what is queued before this, then stop.
+    Stop(oneshot::Sender<()>),
+}
+
+pub(super) struct Writer {
+    queue: mpsc::UnboundedSender<Message>,
+    running: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// Starts the writer thread, which connects, applies migrations and
+    /// keeps the cookie secret (`fresh` on first start) before it takes
+    /// captures; returns once that is done, with the secret.
+    pub(super) fn start(
+        config: tokio_postgres::Config,
+        fresh: [u8; 32],
+        request_cap: u32,
+        observer: &'static dyn StoreObserver,
+    ) -> Result<(Self, [u8; 32]), StoreError> {
+        let (queue, inbox) = mpsc::unbounded_channel();
+        let (ready, started) = std::sync::mpsc::channel();
+        let running = Arc::new(AtomicBool::new(true));
+        let still_running = Arc::clone(&running);
+        thread::Builder::new()
+            .name("hookscope-pg-writer".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => runtime.block_on(run(RunParts {
+                        config,
+                        fresh,
+                        cap: i64::from(request_cap),
+                        observer,
+                        inbox,
+                        ready,
+                    })),
+                    Err(e) => {
+                        let _ =
+                            ready.send(Err(StoreError::Postgres(format!("writer runtime: {e}"))));
+                    }
+                }
+                still_running.store(false, Ordering::SeqCst);
+            })
+            .map_err(|e| StoreError::Postgres(format!("writer thread: {e}")))?;
+        let secret = started.recv().map_err(|_| StoreError::Closed)??;
+        Ok((Self { queue, running }, secret))
+    }
+
+    /// Queues a capture; resolves once the transaction holding it
+    /// committed, to the request with its id.
+    pub(super) async fn insert(
+        &self,
+        mut req: CapturedRequest,
+    ) -> Result<CapturedRequest, StoreError> {
+        // The id is made here, before the words: an uploaded file's id
+        // (which its words hold) derives from it. Lists and catch-up go by
+        // seq, so ids need not ascend in commit order.
+        req.id = Uuid::now_v7();
+        let words = search::words_of(&req);
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Message::Capture(Box::new(Capture { req, words, reply })))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub(super) fn ping(&self) -> Result<(), StoreError> {
+        if self.running.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(StoreError::Closed)
+        }
+    }
+
+    /// Commits everything queued so far and stops the thread.
+    pub(super) async fn stop(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.queue.send(Message::Stop(done)).is_ok() {
+            let _ = stopped.await;
+        }
+    }
+}
+
+struct RunParts {
+    config: tokio_postgres::Config,
+    fresh: [u8; 32],
+    cap: i64,
+    observer: &'static dyn StoreObserver,
+    inbox: mpsc::UnboundedReceiver<Message>,
+    ready: std::sync::mpsc::Sender<Result<[u8; 32], StoreError>>,
+}
+
+async fn connect(config: &tokio_postgres::Config) -> Result<Client, StoreError> {
+    let (client, connection) = config.connect(NoTls).await.map_err(pg_error)?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "database connection of the writer ended");
+        }
+    });
+    Ok(client)
+}
+
+async fn run(parts: RunParts) {
+    let RunParts {
+        config,
+        fresh,
+        cap,
+        observer,
+        mut inbox,
+        ready,
+    } = parts;
+    let setup = async {
+        let mut client = connect(&config).await?;
+        migrate(&mut client).await?;
+        let secret = keep_cookie_secret(&client, fresh).await?;
+        Ok::<_, StoreError>((client, secret))
+    };
+    let mut client = match setup.await {
+        Ok((client, secret)) => {
+            let _ = ready.send(Ok(secret));
+            Some(client)
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let mut batch: Vec<Capture> = Vec::with_capacity(MAX_BATCH);
+    let mut stop = None;
+    while stop.is_none() {
+        let Some(first) = inbox.recv().await else {
+            break;
+        };
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Capture(capture) => batch.push(*capture),
+                Message::Stop(done) => {
+                    stop = Some(done);
+                    break;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = inbox.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(&config, &mut client, &mut batch, cap, observer).await;
+        }
+    }
+    drop(client);
+    tracing::debug!("writer stopped");
+    if let Some(done) = stop {
+        let _ = done.send(());
+    }
+}
+
+/// Writes and commits one batch, connecting first when the connection
+/// was lost, then answers every capture in it.
+async fn commit_batch(
+    config: &tokio_postgres::Config,
+    client: &mut Option<Client>,
+    batch: &mut Vec<Capture>,
+    cap: i64,
+    observer: &dyn StoreObserver,
+) {
+    let started = Instant::now();
+    let size = batch.len();
+    if client.as_ref().is_none_or(Client::is_closed) {
+        *client = None;
+        match connect(config).await {
+            Ok(connected) => *client = Some(connected),
+            Err(e) => {
+                tracing::error!(error = %e, size, "batch not written: no database connection");
+                for capture in batch.drain(..) {
+                    let _ = capture.reply.send(Err(e.clone()));
+                }
+                return;
+            }
+        }
+    }
+    let Some(conn) = client.as_mut() else {
+        return;
+    };
+    let outcome = write(conn, batch, cap).await;
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, size, "batch commit failed");
+    }
+    observer.batch_committed(size, started.elapsed());
+    for (n, capture) in batch.drain(..).enumerate() {
+        let result = match &outcome {
+            Err(e) => Err(e.clone()),
+            Ok(stored) if stored[n] => Ok(capture.req),
+            // Its bin was deleted since the capture found it.
+            Ok(_) => Err(StoreError::UnknownBin),
+        };
+        // The caller may have gone away; the write stands either way.
+        let _ = capture.reply.send(result);
+    }
+}
+
+/// The batch transaction; resolves to which captures were stored (those
+/// whose bin still exists).
+async fn write(client: &mut Client, batch: &[Capture], cap: i64) -> Result<Vec<bool>, StoreError> {
+    let tx = client.transaction().await.map_err(pg_error)?;
+    // The commit order: held until COMMIT (see the module doc).
+    let size = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+    let last: i64 = tx
+        .query_one(
+            "UPDATE commit_seq SET n = n + $1 WHERE id = 1 RETURNING n",
+            &[&size],
+        )
+        .await
+        .map_err(pg_error)?
+        .get(0);
+    // The bins' rows, locked in id order; a bin deleted since is missing.
+    let mut bins: Vec<Uuid> = batch.iter().map(|c| c.req.bin).collect();
+    bins.sort_unstable();
+    bins.dedup();
+    let existing: Vec<Uuid> = tx
+        .query(
+            "SELECT id FROM bins WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            &[&bins],
+        )
+        .await
+        .map_err(pg_error)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut rows = Rows::default();
+    // Per stored bin: how many it gets, and its highest seq.
+    let mut added: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
+    let mut stored = Vec::with_capacity(batch.len());
+    for capture in batch.iter() {
+        stored.push(existing.binary_search(&capture.req.bin).is_ok());
+    }
+    for (n, capture) in batch.iter().enumerate() {
+        if !stored[n] {
+            continue;
+        }
+        let seq = last - size + 1 + i64::try_from(n).unwrap_or(0);
+        rows.push(seq, capture);
+        let entry = added.entry(capture.req.bin).or_insert((0, seq));
+        entry.0 += 1;
+        entry.1 = seq;
+    }
+    if !rows.seq.is_empty() {
+        tx.execute(
+            "INSERT INTO requests (seq, id, bin_id, received_at, method, path, query, version,
+                                   remote_addr, headers, body, size, words)
+             SELECT seq, id, bin_id, received_at, method, path, query, version,
+                    remote_addr, headers, body, size, words::tsvector
+             FROM unnest($1::int8[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[],
+                         $11::bytea[], $12::int8[], $13::text[])
+                  AS r(seq, id, bin_id, received_at, method, path, query, version,
+                       remote_addr, headers, body, size, words)",
+            &[
+                &rows.seq,
+                &rows.id,
+                &rows.bin,
+                &rows.received_at,
+                &rows.method,
+                &rows.path,
+                &rows.query,
+                &rows.version,
+                &rows.remote_addr,
+                &rows.headers,
+                &rows.body,
+                &rows.size,
+                &rows.words,
+            ],
+        )
+        .await
+        .map_err(pg_error)?;
+    }
+    let mut notices = Vec::with_capacity(added.len());
+    for (bin, (count, highest)) in added {
+        count_and_prune(&tx, bin, count, cap).await?;
+        notices.push(format!("{bin} {highest}"));
+    }
+    if !notices.is_empty() {
+        // Delivered to listeners when (and only if) this commits.
+        tx.execute(
+            "SELECT pg_notify($1, notice) FROM unnest($2::text[]) AS notice",
+            &[&NOTIFY_CHANNEL, &notices],
+        )
+        .await
+        .map_err(pg_error)?;
+    }
+    tx.commit().await.map_err(pg_error)?;
+    Ok(stored)
+}
+
+/// Adds `added` to the bin's count and deletes its oldest requests beyond
+/// what it keeps: its own `request_limit`, at most `cap`. The bin's row is
+/// locked by the batch already, so instances never prune past the limit
+/// together.
+async fn count_and_prune(
+    tx: &tokio_postgres::Transaction<'_>,
+    bin: Uuid,
+    added: i64,
+    cap: i64,
+) -> Result<(), StoreError> {
+    let row = tx
+        .query_one(
+            "UPDATE bins SET request_count = request_count + $2 WHERE id = $1
+             RETURNING request_count, request_limit",
+            &[&bin, &added],
+        )
+        .await
+        .map_err(pg_error)?;
+    let (count, limit): (i64, Option<i64>) = (row.get(0), row.get(1));
+    let keep = limit.map_or(cap, |limit| limit.min(cap));
+    if count > keep {
+        super::requests::delete_oldest(tx, bin, None, count - keep).await?;
+    }
+    Ok(())
+}
+
+/// A batch's rows, column by column, for one multi-row INSERT.
+#[derive(Default)]
+struct Rows<'a> {
+    seq: Vec<i64>,
+    id: Vec<Uuid>,
+    bin: Vec<Uuid>,
+    received_at: Vec<i64>,
+    method: Vec<&'a str>,
+    path: Vec<&'a str>,
+    query: Vec<Option<&'a str>>,
+    version: Vec<&'a str>,
+    remote_addr: Vec<&'a str>,
+    headers: Vec<Vec<u8>>,
+    body: Vec<&'a [u8]>,
+    size: Vec<i64>,
+    words: Vec<&'a str>,
+}
+
+impl<'a> Rows<'a> {
+    fn push(&mut self, seq: i64, capture: &'a Capture) {
+        let req = &capture.req;
+        self.seq.push(seq);
+        self.id.push(req.id);
+        self.bin.push(req.bin);
+        self.received_at.push(req.received_at.as_micros());
+        self.method.push(&req.method);
+        self.path.push(&req.path);
+        self.query.push(req.query.as_deref());
+        self.version.push(&req.version);
+        self.remote_addr.push(&req.remote_addr);
+        self.headers.push(codec::encode_headers(&req.headers));
+        self.body.push(&req.body[..]);
+        self.size
+            .push(i64::try_from(req.body.len()).unwrap_or(i64::MAX));
+        self.words.push(&capture.words);
+    }
+}
