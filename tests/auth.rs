@@ -245,12 +245,19 @@ async fn a_bin_password_guards_its_api_pages_and_feed_but_not_capture(app: TestA
     let id: Uuid = bin["uuid"].as_str().expect("uuid").parse().expect("uuid");
 
     // Stored hashed.
-    let stored: String = rusqlite::Connection::open(&app.db)
-        .expect("db")
-        .query_row("SELECT password_hash FROM bins WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .expect("row");
+    let stored = match &app.pg {
+        None => rusqlite::Connection::open(&app.db)
+            .expect("db")
+            .query_row("SELECT password_hash FROM bins WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .expect("row"),
+        Some(pg) => pg
+            .psql(&format!("SELECT password_hash FROM bins WHERE id = '{id}'"))
+            .await
+            .trim()
+            .to_owned(),
+    };
     assert!(stored.starts_with("$argon2id$"), "{stored}");
 
     let captured = app.post_to_bin(id, "", "hello").await;
