@@ -31,10 +31,8 @@ async fn expect_error(response: reqwest::Response, status: u16) -> String {
     message
 }
 
-#[tokio::test]
-async fn token_is_created_read_updated_and_deleted() {
-    let app = TestApp::spawn().await;
-
+both_backends!(token_is_created_read_updated_and_deleted);
+async fn token_is_created_read_updated_and_deleted(app: TestApp) {
     // No body at all gives a bin with the defaults.
     let response = app
         .client
@@ -122,9 +120,8 @@ async fn token_is_created_read_updated_and_deleted() {
     assert_eq!(capture.status(), 404);
 }
 
-#[tokio::test]
-async fn requests_are_listed_read_raw_and_deleted() {
-    let app = TestApp::spawn().await;
+both_backends!(requests_are_listed_read_raw_and_deleted);
+async fn requests_are_listed_read_raw_and_deleted(app: TestApp) {
     let id = uuid_of(&app.create_token(json!({})).await);
     let first = TestApp::request_id(
         &app.client
@@ -236,9 +233,8 @@ async fn requests_are_listed_read_raw_and_deleted() {
     assert_eq!(status, 200, "clearing keeps the bin");
 }
 
-#[tokio::test]
-async fn pagination_handles_empty_bins_last_pages_and_bounds() {
-    let app = TestApp::spawn().await;
+both_backends!(pagination_handles_empty_bins_last_pages_and_bounds);
+async fn pagination_handles_empty_bins_last_pages_and_bounds(app: TestApp) {
     let id = uuid_of(&app.create_token(json!({})).await);
 
     let (_, empty) = get_json(&app, &format!("/token/{id}/requests")).await;
@@ -288,9 +284,8 @@ async fn pagination_handles_empty_bins_last_pages_and_bounds() {
     assert_eq!(none["total"], 0);
 }
 
-#[tokio::test]
-async fn bad_input_gets_a_json_4xx() {
-    let app = TestApp::spawn().await;
+both_backends!(bad_input_gets_a_json_4xx);
+async fn bad_input_gets_a_json_4xx(app: TestApp) {
     let id = uuid_of(&app.create_token(json!({})).await);
     let client = &app.client;
 

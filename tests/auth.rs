@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hookscope::forward::{self, ForwardArgs};
 use serde_json::{json, Value};
 use support::recorder::Recorder;
-use support::TestApp;
+use support::{Backend, TestApp};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_util::sync::CancellationToken;
@@ -18,8 +18,8 @@ use uuid::Uuid;
 const KEY: &str = "s3cret-key";
 const PASSWORD: &str = "hunter2";
 
-async fn spawn_with_key() -> TestApp {
-    TestApp::spawn_with(|config| config.api_key = Some(KEY.to_owned())).await
+async fn spawn_with_key(backend: Backend) -> TestApp {
+    TestApp::spawn_with_backend(backend, |config| config.api_key = Some(KEY.to_owned())).await
 }
 
 /// `POST /token` with `settings`, sending `key` when given.
@@ -113,9 +113,9 @@ async fn feed_status(app: &TestApp, bin: Uuid, headers: &[(&'static str, &str)])
     }
 }
 
-#[tokio::test]
-async fn an_api_key_guards_the_api_and_bin_creation_but_not_capture() {
-    let app = spawn_with_key().await;
+both_backends!(an_api_key_guards_the_api_and_bin_creation_but_not_capture);
+async fn an_api_key_guards_the_api_and_bin_creation_but_not_capture(backend: Backend) {
+    let app = spawn_with_key(backend).await;
 
     assert_unauthorized_json(create_bin(&app, None, json!({})).await).await;
     assert_unauthorized_json(create_bin(&app, Some("wrong"), json!({})).await).await;
@@ -172,9 +172,9 @@ async fn an_api_key_guards_the_api_and_bin_creation_but_not_capture() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_browser_logs_in_once_and_then_gets_bins() {
-    let app = spawn_with_key().await;
+both_backends!(a_browser_logs_in_once_and_then_gets_bins);
+async fn a_browser_logs_in_once_and_then_gets_bins(backend: Backend) {
+    let app = spawn_with_key(backend).await;
 
     let form = app.get("/login").await;
     assert_eq!(form.status(), 200);
@@ -234,9 +234,8 @@ async fn a_browser_logs_in_once_and_then_gets_bins() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_bin_password_guards_its_api_pages_and_feed_but_not_capture() {
-    let app = TestApp::spawn().await;
+both_backends!(a_bin_password_guards_its_api_pages_and_feed_but_not_capture);
+async fn a_bin_password_guards_its_api_pages_and_feed_but_not_capture(app: TestApp) {
     let created = create_bin(&app, None, json!({ "password": PASSWORD })).await;
     assert_eq!(created.status(), 201);
     let text = created.text().await.expect("body");
@@ -246,12 +245,19 @@ async fn a_bin_password_guards_its_api_pages_and_feed_but_not_capture() {
     let id: Uuid = bin["uuid"].as_str().expect("uuid").parse().expect("uuid");
 
     // Stored hashed.
-    let stored: String = rusqlite::Connection::open(&app.db)
-        .expect("db")
-        .query_row("SELECT password_hash FROM bins WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .expect("row");
+    let stored = match &app.pg {
+        None => rusqlite::Connection::open(&app.db)
+            .expect("db")
+            .query_row("SELECT password_hash FROM bins WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .expect("row"),
+        Some(pg) => pg
+            .psql(&format!("SELECT password_hash FROM bins WHERE id = '{id}'"))
+            .await
+            .trim()
+            .to_owned(),
+    };
     assert!(stored.starts_with("$argon2id$"), "{stored}");
 
     let captured = app.post_to_bin(id, "", "hello").await;
@@ -322,9 +328,8 @@ async fn a_bin_password_guards_its_api_pages_and_feed_but_not_capture() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_unlock_form_lets_a_browser_in_until_the_password_changes() {
-    let app = TestApp::spawn().await;
+both_backends!(the_unlock_form_lets_a_browser_in_until_the_password_changes);
+async fn the_unlock_form_lets_a_browser_in_until_the_password_changes(app: TestApp) {
     let created = create_bin(&app, None, json!({ "password": PASSWORD })).await;
     let id: Uuid = uuid_of(created).await;
 
@@ -377,9 +382,8 @@ async fn the_unlock_form_lets_a_browser_in_until_the_password_changes() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_settings_form_sets_a_password_and_keeps_its_browser_in() {
-    let app = TestApp::spawn().await;
+both_backends!(the_settings_form_sets_a_password_and_keeps_its_browser_in);
+async fn the_settings_form_sets_a_password_and_keeps_its_browser_in(app: TestApp) {
     let bin = app.new_bin().await;
     let saved = app
         .client
@@ -409,9 +413,11 @@ async fn the_settings_form_sets_a_password_and_keeps_its_browser_in() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_listening_forwarder_with_the_key_and_bin_password_answers_for_the_local_app() {
-    let app = TestApp::spawn_with(|config| {
+both_backends!(a_listening_forwarder_with_the_key_and_bin_password_answers_for_the_local_app);
+async fn a_listening_forwarder_with_the_key_and_bin_password_answers_for_the_local_app(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with_backend(backend, |config| {
         config.api_key = Some(KEY.to_owned());
         config.answer_wait_secs = 10;
     })
@@ -458,9 +464,12 @@ async fn a_listening_forwarder_with_the_key_and_bin_password_answers_for_the_loc
     app.stop().await;
 }
 
-#[tokio::test]
-async fn wrong_passwords_from_one_address_are_cut_off_before_a_guess_gets_in() {
-    let app = TestApp::spawn_with(|config| config.password_failures_per_minute_per_ip = 3).await;
+both_backends!(wrong_passwords_from_one_address_are_cut_off_before_a_guess_gets_in);
+async fn wrong_passwords_from_one_address_are_cut_off_before_a_guess_gets_in(backend: Backend) {
+    let app = TestApp::spawn_with_backend(backend, |config| {
+        config.password_failures_per_minute_per_ip = 3
+    })
+    .await;
     let created = create_bin(&app, None, json!({ "password": PASSWORD })).await;
     let id: Uuid = uuid_of(created).await;
     let read = |client: &reqwest::Client, password: &str| {
@@ -485,9 +494,9 @@ async fn wrong_passwords_from_one_address_are_cut_off_before_a_guess_gets_in() {
     );
 }
 
-#[tokio::test]
-async fn wrong_api_keys_from_one_address_are_cut_off_too() {
-    let app = TestApp::spawn_with(|config| {
+both_backends!(wrong_api_keys_from_one_address_are_cut_off_too);
+async fn wrong_api_keys_from_one_address_are_cut_off_too(backend: Backend) {
+    let app = TestApp::spawn_with_backend(backend, |config| {
         config.api_key = Some(KEY.to_owned());
         config.password_failures_per_minute_per_ip = 3;
     })
@@ -524,18 +533,14 @@ async fn wrong_api_keys_from_one_address_are_cut_off_too() {
     );
 }
 
-#[tokio::test]
-async fn an_unlocked_browser_stays_in_across_a_restart() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("hookscope.db");
-    let app = TestApp::spawn_on(&db, |_| {}).await;
+both_backends!(an_unlocked_browser_stays_in_across_a_restart);
+async fn an_unlocked_browser_stays_in_across_a_restart(app: TestApp) {
     let id = uuid_of(create_bin(&app, None, json!({ "password": PASSWORD })).await).await;
     let unlocked = unlock(&app, id, PASSWORD).await;
     assert_eq!(unlocked.status(), 303);
     let cookie = session_cookie(&unlocked);
-    app.stop().await;
 
-    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let app = app.restart(|_| {}).await;
     let view = |cookie: &str| {
         app.client
             .get(app.url(&format!("/view/{id}")))

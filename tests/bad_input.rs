@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use hookscope::model::CapturedRequest;
-use support::{header_of, status_of, TestApp};
+use support::{header_of, status_of, Backend, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use uuid::Uuid;
@@ -373,9 +373,8 @@ async fn send(app: &TestApp, wire: &[u8]) -> Vec<u8> {
     answer
 }
 
-#[tokio::test]
-async fn every_bad_input_gets_its_documented_answer_and_the_server_carries_on() {
-    let app = TestApp::spawn().await;
+both_backends!(every_bad_input_gets_its_documented_answer_and_the_server_carries_on);
+async fn every_bad_input_gets_its_documented_answer_and_the_server_carries_on(app: TestApp) {
     let bin = app.new_bin().await;
     for case in cases(bin) {
         let before = app.state.store.count_requests(bin).await.expect("count");
@@ -413,9 +412,10 @@ async fn every_bad_input_gets_its_documented_answer_and_the_server_carries_on() 
     }
 }
 
-#[tokio::test]
-async fn a_refused_request_pipelined_after_a_good_one_is_explained_and_the_good_one_kept() {
-    let app = TestApp::spawn().await;
+both_backends!(a_refused_request_pipelined_after_a_good_one_is_explained_and_the_good_one_kept);
+async fn a_refused_request_pipelined_after_a_good_one_is_explained_and_the_good_one_kept(
+    app: TestApp,
+) {
     let bin = app.new_bin().await;
     let mut wire = request(
         "POST /{bin}/first HTTP/1.1\r\nHost: x\r\nContent-Length: 5",
@@ -441,11 +441,12 @@ async fn a_refused_request_pipelined_after_a_good_one_is_explained_and_the_good_
     capture_on_a_new_connection(&app, bin, "a pipelined refusal").await;
 }
 
-#[tokio::test]
-async fn a_target_longer_than_hyper_takes_gets_414_with_its_reason() {
+both_backends!(a_target_longer_than_hyper_takes_gets_414_with_its_reason);
+async fn a_target_longer_than_hyper_takes_gets_414_with_its_reason(backend: Backend) {
     // Heads may be larger than a target may be long (64 KiB) only when
     // the head limit is raised.
-    let app = TestApp::spawn_with(|config| config.max_header_bytes = 256 * 1024).await;
+    let app =
+        TestApp::spawn_with_backend(backend, |config| config.max_header_bytes = 256 * 1024).await;
     let bin = app.new_bin().await;
     let long = "a".repeat(70_000);
     let wire = request(
@@ -464,9 +465,8 @@ async fn a_target_longer_than_hyper_takes_gets_414_with_its_reason() {
     capture_on_a_new_connection(&app, bin, "a 414").await;
 }
 
-#[tokio::test]
-async fn http2_prior_knowledge_is_captured() {
-    let app = TestApp::spawn().await;
+both_backends!(http2_prior_knowledge_is_captured);
+async fn http2_prior_knowledge_is_captured(app: TestApp) {
     let bin = app.new_bin().await;
     let tcp = TcpStream::connect(app.addr).await.expect("connect");
     let (h2, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
@@ -496,9 +496,10 @@ async fn http2_prior_knowledge_is_captured() {
     assert_eq!(app.post_to_bin(bin, "", "next").await.status(), 200);
 }
 
-#[tokio::test]
-async fn a_client_that_stalls_in_its_head_is_dropped_after_the_header_timeout() {
-    let app = TestApp::spawn_with(|config| config.header_read_timeout_secs = 1).await;
+both_backends!(a_client_that_stalls_in_its_head_is_dropped_after_the_header_timeout);
+async fn a_client_that_stalls_in_its_head_is_dropped_after_the_header_timeout(backend: Backend) {
+    let app =
+        TestApp::spawn_with_backend(backend, |config| config.header_read_timeout_secs = 1).await;
     let bin = app.new_bin().await;
     let mut stream = TcpStream::connect(app.addr).await.expect("connect");
     stream

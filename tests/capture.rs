@@ -3,7 +3,7 @@
 mod support;
 
 use hookscope::model::{CapturedRequest, Header};
-use support::{header_of, status_of, TestApp};
+use support::{header_of, status_of, Backend, TestApp};
 use uuid::Uuid;
 
 async fn stored(app: &TestApp, bin: Uuid, id: Uuid) -> CapturedRequest {
@@ -29,9 +29,8 @@ async fn capture_raw(app: &TestApp, bin: Uuid, wire: &[u8]) -> CapturedRequest {
     stored(app, bin, Uuid::parse_str(&id).expect("uuid")).await
 }
 
-#[tokio::test]
-async fn binary_body_with_nul_and_ff_round_trips_byte_for_byte() {
-    let app = TestApp::spawn().await;
+both_backends!(binary_body_with_nul_and_ff_round_trips_byte_for_byte);
+async fn binary_body_with_nul_and_ff_round_trips_byte_for_byte(app: TestApp) {
     let bin = app.new_bin().await;
     let body: Vec<u8> = (0..=255u8).chain([0, 0xff, 0, 0xfe]).collect();
     let response = app.post_to_bin(bin, "", body.clone()).await;
@@ -48,9 +47,8 @@ async fn binary_body_with_nul_and_ff_round_trips_byte_for_byte() {
     assert_eq!(&download.bytes().await.expect("bytes")[..], &body[..]);
 }
 
-#[tokio::test]
-async fn invalid_utf8_and_empty_bodies_are_kept_exactly() {
-    let app = TestApp::spawn().await;
+both_backends!(invalid_utf8_and_empty_bodies_are_kept_exactly);
+async fn invalid_utf8_and_empty_bodies_are_kept_exactly(app: TestApp) {
     let bin = app.new_bin().await;
     for body in [b"\xc3\x28 not utf-8 \x80".to_vec(), Vec::new()] {
         let response = app.post_to_bin(bin, "", body.clone()).await;
@@ -60,9 +58,8 @@ async fn invalid_utf8_and_empty_bodies_are_kept_exactly() {
     }
 }
 
-#[tokio::test]
-async fn headers_keep_arrival_order_duplicates_case_and_raw_bytes() {
-    let app = TestApp::spawn().await;
+both_backends!(headers_keep_arrival_order_duplicates_case_and_raw_bytes);
+async fn headers_keep_arrival_order_duplicates_case_and_raw_bytes(app: TestApp) {
     let bin = app.new_bin().await;
     let wire = format!(
         "POST /{bin} HTTP/1.1\r\nHost: example.test\r\nX-Dup: one\r\nContent-Type: text/plain\r\n\
@@ -99,10 +96,10 @@ async fn headers_keep_arrival_order_duplicates_case_and_raw_bytes() {
     );
 }
 
-#[tokio::test]
-async fn a_head_with_many_fields_keeps_their_case_and_order() {
+both_backends!(a_head_with_many_fields_keeps_their_case_and_order);
+async fn a_head_with_many_fields_keeps_their_case_and_order(backend: Backend) {
     // Above the default limit (100 fields), which is a setting.
-    let app = TestApp::spawn_with(|config| config.max_headers = 200).await;
+    let app = TestApp::spawn_with_backend(backend, |config| config.max_headers = 200).await;
     let bin = app.new_bin().await;
     // More fields than fit the head parser's stack array (32).
     let fields: Vec<(String, String)> = (0..150)
@@ -130,9 +127,8 @@ async fn a_head_with_many_fields_keeps_their_case_and_order() {
     }
 }
 
-#[tokio::test]
-async fn keep_alive_and_chunked_requests_each_get_their_own_headers() {
-    let app = TestApp::spawn().await;
+both_backends!(keep_alive_and_chunked_requests_each_get_their_own_headers);
+async fn keep_alive_and_chunked_requests_each_get_their_own_headers(app: TestApp) {
     let bin = app.new_bin().await;
     let wire = format!(
         "PUT /{bin}/one HTTP/1.1\r\nHost: h\r\nX-First: 1\r\nTransfer-Encoding: chunked\r\n\r\n\
@@ -160,9 +156,8 @@ async fn keep_alive_and_chunked_requests_each_get_their_own_headers() {
     assert_eq!(list[1].headers[1], Header::new("X-Second", b"2".to_vec()));
 }
 
-#[tokio::test]
-async fn any_method_deep_sub_path_and_raw_query_are_stored_as_sent() {
-    let app = TestApp::spawn().await;
+both_backends!(any_method_deep_sub_path_and_raw_query_are_stored_as_sent);
+async fn any_method_deep_sub_path_and_raw_query_are_stored_as_sent(app: TestApp) {
     let bin = app.new_bin().await;
     for method in ["PROPFIND", "PURGE", "TOKEN", "DELETE", "OPTIONS", "GET"] {
         let path = "/a/b%2Fc/d//e.json";
@@ -190,10 +185,10 @@ async fn any_method_deep_sub_path_and_raw_query_are_stored_as_sent() {
     assert_eq!(req.query.as_deref(), Some(""));
 }
 
-#[tokio::test]
-async fn body_at_the_limit_is_stored_and_one_byte_more_is_refused_with_413() {
+both_backends!(body_at_the_limit_is_stored_and_one_byte_more_is_refused_with_413);
+async fn body_at_the_limit_is_stored_and_one_byte_more_is_refused_with_413(backend: Backend) {
     let limit = 64 * 1024;
-    let app = TestApp::spawn_with(|c| c.max_body_bytes = limit).await;
+    let app = TestApp::spawn_with_backend(backend, |c| c.max_body_bytes = limit).await;
     let bin = app.new_bin().await;
     let response = app.post_to_bin(bin, "", vec![b'a'; limit]).await;
     assert_eq!(response.status(), 200);
@@ -214,9 +209,8 @@ async fn body_at_the_limit_is_stored_and_one_byte_more_is_refused_with_413() {
     assert_eq!(app.state.store.count_requests(bin).await.expect("count"), 1);
 }
 
-#[tokio::test]
-async fn a_10_mib_body_is_stored() {
-    let app = TestApp::spawn().await;
+both_backends!(a_10_mib_body_is_stored);
+async fn a_10_mib_body_is_stored(app: TestApp) {
     let bin = app.new_bin().await;
     let body: Vec<u8> = (0..10 * 1024 * 1024)
         .map(|i: u32| (i % 251) as u8)
@@ -227,9 +221,8 @@ async fn a_10_mib_body_is_stored() {
     assert!(req.body[..] == body[..]);
 }
 
-#[tokio::test]
-async fn unknown_or_malformed_bins_get_404_and_nothing_is_stored() {
-    let app = TestApp::spawn().await;
+both_backends!(unknown_or_malformed_bins_get_404_and_nothing_is_stored);
+async fn unknown_or_malformed_bins_get_404_and_nothing_is_stored(app: TestApp) {
     let unknown = Uuid::new_v4();
     for path in [
         format!("/{unknown}"),
@@ -283,9 +276,8 @@ async fn unknown_or_malformed_bins_get_404_and_nothing_is_stored() {
     assert_eq!(app.state.store.count_bins().await.expect("count"), 0);
 }
 
-#[tokio::test]
-async fn the_answer_comes_after_the_row_is_committed() {
-    let app = TestApp::spawn().await;
+both_backends!(the_answer_comes_after_the_row_is_committed);
+async fn the_answer_comes_after_the_row_is_committed(app: TestApp) {
     let bin = app.new_bin().await;
     // Fire many captures at once; each answered id must be readable by a
     // separate read-only connection the moment its answer arrives.

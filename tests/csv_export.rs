@@ -194,9 +194,8 @@ async fn get_csv(app: &TestApp, path: &str) -> String {
     response.text().await.expect("UTF-8 CSV")
 }
 
-#[tokio::test]
-async fn every_shape_reads_back_from_the_csv_as_stored() {
-    let app = TestApp::spawn().await;
+both_backends!(every_shape_reads_back_from_the_csv_as_stored);
+async fn every_shape_reads_back_from_the_csv_as_stored(app: TestApp) {
     let bin = app.new_bin().await;
     let shapes = shapes();
     let mut ids = Vec::new();
@@ -253,9 +252,8 @@ async fn every_shape_reads_back_from_the_csv_as_stored() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_export_takes_the_lists_filters() {
-    let app = TestApp::spawn().await;
+both_backends!(the_export_takes_the_lists_filters);
+async fn the_export_takes_the_lists_filters(app: TestApp) {
     let bin = app.new_bin().await;
     let first = TestApp::request_id(&app.post_to_bin(bin, "", "a zebrafish swims").await);
     let second = TestApp::request_id(&app.post_to_bin(bin, "", "a cat sleeps").await);
@@ -312,9 +310,8 @@ async fn the_export_takes_the_lists_filters() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_dashboard_links_to_the_csv_of_what_it_shows() {
-    let app = TestApp::spawn().await;
+both_backends!(the_dashboard_links_to_the_csv_of_what_it_shows);
+async fn the_dashboard_links_to_the_csv_of_what_it_shows(app: TestApp) {
     let bin = app.new_bin().await;
     let html = app.html(&format!("/view/{bin}")).await;
     assert!(
@@ -333,9 +330,8 @@ async fn the_dashboard_links_to_the_csv_of_what_it_shows() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_large_bin_exports_every_request_once() {
-    let app = TestApp::spawn().await;
+both_backends!(a_large_bin_exports_every_request_once);
+async fn a_large_bin_exports_every_request_once(app: TestApp) {
     let bin = app.new_bin().await;
     // More than one page of the store (500), in both orders.
     let mut ids = Vec::new();
@@ -360,9 +356,8 @@ async fn a_large_bin_exports_every_request_once() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_dashboard_export_works_through_the_bins_alias() {
-    let app = TestApp::spawn().await;
+both_backends!(the_dashboard_export_works_through_the_bins_alias);
+async fn the_dashboard_export_works_through_the_bins_alias(app: TestApp) {
     let bin = app.new_bin().await;
     let set = app
         .client

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::TestApp;
+use support::{Backend, TestApp};
 
 /// `text` as askama escapes it in HTML.
 fn escaped(text: &str) -> String {
@@ -21,9 +21,8 @@ async fn page(app: &TestApp, path: &str) -> (reqwest::header::HeaderMap, String)
     (headers, response.text().await.expect("html"))
 }
 
-#[tokio::test]
-async fn a_visitor_gets_a_bin_and_comes_back_to_it() {
-    let app = TestApp::spawn().await;
+both_backends!(a_visitor_gets_a_bin_and_comes_back_to_it);
+async fn a_visitor_gets_a_bin_and_comes_back_to_it(app: TestApp) {
     let response = app.client.get(app.url("/")).send().await.expect("GET /");
     assert_eq!(response.status(), 303);
     let location = response.headers()["location"]
@@ -87,9 +86,8 @@ async fn a_visitor_gets_a_bin_and_comes_back_to_it() {
     assert_eq!(app.state.store.count_bins().await.expect("count"), 3);
 }
 
-#[tokio::test]
-async fn new_url_refuses_cross_site_form_posts() {
-    let app = TestApp::spawn().await;
+both_backends!(new_url_refuses_cross_site_form_posts);
+async fn new_url_refuses_cross_site_form_posts(app: TestApp) {
     let response = app
         .client
         .post(app.url("/new"))
@@ -110,9 +108,8 @@ async fn new_url_refuses_cross_site_form_posts() {
     assert_eq!(response.status(), 403);
 }
 
-#[tokio::test]
-async fn the_dashboard_lists_requests_newest_first_with_details_of_the_selected_one() {
-    let app = TestApp::spawn().await;
+both_backends!(the_dashboard_lists_requests_newest_first_with_details_of_the_selected_one);
+async fn the_dashboard_lists_requests_newest_first_with_details_of_the_selected_one(app: TestApp) {
     let bin = app.new_bin().await;
     let first = TestApp::request_id(
         &app.client
@@ -164,9 +161,9 @@ async fn the_dashboard_lists_requests_newest_first_with_details_of_the_selected_
     );
 }
 
-#[tokio::test]
-async fn the_list_is_paginated() {
-    let app = TestApp::spawn_with(|c| c.page_size = 2).await;
+both_backends!(the_list_is_paginated);
+async fn the_list_is_paginated(backend: Backend) {
+    let app = TestApp::spawn_with_backend(backend, |c| c.page_size = 2).await;
     let bin = app.new_bin().await;
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -183,9 +180,8 @@ async fn the_list_is_paginated() {
     assert!(html.contains("page 3 of 3"));
 }
 
-#[tokio::test]
-async fn captured_markup_is_only_ever_shown_escaped() {
-    let app = TestApp::spawn().await;
+both_backends!(captured_markup_is_only_ever_shown_escaped);
+async fn captured_markup_is_only_ever_shown_escaped(app: TestApp) {
     let bin = app.new_bin().await;
     let payload = r#"<script>window.__pwned=1</script>"><img src=x onerror=alert(1)>"#;
     let id = TestApp::request_id(
@@ -214,9 +210,8 @@ async fn captured_markup_is_only_ever_shown_escaped() {
     assert!(html.contains(r#"<script src="/static/app.js?v="#));
 }
 
-#[tokio::test]
-async fn static_files_are_served_from_the_binary_with_long_caching() {
-    let app = TestApp::spawn().await;
+both_backends!(static_files_are_served_from_the_binary_with_long_caching);
+async fn static_files_are_served_from_the_binary_with_long_caching(app: TestApp) {
     for (file, kind) in [("app.js", "javascript"), ("style.css", "text/css")] {
         let response = app.get(&format!("/static/{file}")).await;
         assert_eq!(response.status(), 200);
@@ -238,9 +233,8 @@ async fn static_files_are_served_from_the_binary_with_long_caching() {
     assert_eq!(missing.status(), 404);
 }
 
-#[tokio::test]
-async fn unknown_bins_and_requests_get_a_404_page() {
-    let app = TestApp::spawn().await;
+both_backends!(unknown_bins_and_requests_get_a_404_page);
+async fn unknown_bins_and_requests_get_a_404_page(app: TestApp) {
     let bin = app.new_bin().await;
     for path in [
         format!("/view/{}", uuid::Uuid::new_v4()),
@@ -264,9 +258,8 @@ async fn unknown_bins_and_requests_get_a_404_page() {
     }
 }
 
-#[tokio::test]
-async fn health_and_metrics_answer() {
-    let app = TestApp::spawn().await;
+both_backends!(health_and_metrics_answer);
+async fn health_and_metrics_answer(app: TestApp) {
     let bin = app.new_bin().await;
     app.post_to_bin(bin, "", "x").await;
     let health = app
@@ -287,9 +280,8 @@ async fn health_and_metrics_answer() {
     assert!(text.contains("hookscope_writer_batch_size_count"), "{text}");
 }
 
-#[tokio::test]
-async fn show_all_and_curl_text_are_plain_text_that_never_runs() {
-    let app = TestApp::spawn().await;
+both_backends!(show_all_and_curl_text_are_plain_text_that_never_runs);
+async fn show_all_and_curl_text_are_plain_text_that_never_runs(app: TestApp) {
     let bin = app.new_bin().await;
     let payload = "<script>alert(1)</script>".repeat(4000);
     let id = TestApp::request_id(

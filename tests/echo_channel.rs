@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::TestApp;
+use support::{Backend, TestApp};
 use uuid::Uuid;
 
 /// One Engine.IO 3 polling session.
@@ -94,9 +94,8 @@ fn event(packet: &str) -> Vec<Value> {
     args.as_array().expect("array").clone()
 }
 
-#[tokio::test]
-async fn a_subscriber_gets_each_new_request_as_request_created() {
-    let app = TestApp::spawn().await;
+both_backends!(a_subscriber_gets_each_new_request_as_request_created);
+async fn a_subscriber_gets_each_new_request_as_request_created(app: TestApp) {
     let bin = app.new_bin().await;
     let session = Session::open(&app).await;
     session.subscribe(bin, json!({})).await;
@@ -127,9 +126,8 @@ async fn a_subscriber_gets_each_new_request_as_request_created() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_bin_password_is_checked_from_the_subscriptions_headers() {
-    let app = TestApp::spawn().await;
+both_backends!(a_bin_password_is_checked_from_the_subscriptions_headers);
+async fn a_bin_password_is_checked_from_the_subscriptions_headers(app: TestApp) {
     let bin = app.new_bin().await;
     let set = app
         .client
@@ -162,9 +160,11 @@ async fn a_bin_password_is_checked_from_the_subscriptions_headers() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn with_an_api_key_a_subscription_needs_it() {
-    let app = TestApp::spawn_with(|config| config.api_key = Some(String::from("k3y"))).await;
+both_backends!(with_an_api_key_a_subscription_needs_it);
+async fn with_an_api_key_a_subscription_needs_it(backend: Backend) {
+    let app =
+        TestApp::spawn_with_backend(backend, |config| config.api_key = Some(String::from("k3y")))
+            .await;
     let created = app
         .client
         .post(app.url("/token"))
@@ -184,9 +184,8 @@ async fn with_an_api_key_a_subscription_needs_it() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn unknown_channels_sessions_and_protocols_are_refused() {
-    let app = TestApp::spawn().await;
+both_backends!(unknown_channels_sessions_and_protocols_are_refused);
+async fn unknown_channels_sessions_and_protocols_are_refused(app: TestApp) {
     let session = Session::open(&app).await;
     session.subscribe(Uuid::new_v4(), json!({})).await;
     assert_eq!(event(&session.poll().await[0])[2], 404);
@@ -214,9 +213,9 @@ async fn unknown_channels_sessions_and_protocols_are_refused() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_channels_session_and_subscription_limits_are_settings() {
-    let app = TestApp::spawn_with(|config| {
+both_backends!(the_channels_session_and_subscription_limits_are_settings);
+async fn the_channels_session_and_subscription_limits_are_settings(backend: Backend) {
+    let app = TestApp::spawn_with_backend(backend, |config| {
         config.max_live_channel_sessions = 1;
         config.max_live_channel_subscriptions = 1;
     })
@@ -243,9 +242,9 @@ async fn the_channels_session_and_subscription_limits_are_settings() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_subscriber_counts_towards_the_bins_viewer_limit_like_any_viewer() {
-    let app = TestApp::spawn_with(|config| config.max_viewers_per_bin = 1).await;
+both_backends!(a_subscriber_counts_towards_the_bins_viewer_limit_like_any_viewer);
+async fn a_subscriber_counts_towards_the_bins_viewer_limit_like_any_viewer(backend: Backend) {
+    let app = TestApp::spawn_with_backend(backend, |config| config.max_viewers_per_bin = 1).await;
     let bin = app.new_bin().await;
     let feed_url = format!("ws://{}/live/{bin}", app.addr);
     let (socket, _) = tokio_tungstenite::connect_async(&feed_url)

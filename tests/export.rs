@@ -7,7 +7,7 @@ use std::path::Path;
 
 use hookscope::model::CapturedRequest;
 use serde_json::Value;
-use support::{status_of, TestApp};
+use support::{status_of, Backend, TestApp};
 use tokio::process::Command;
 use uuid::Uuid;
 
@@ -88,13 +88,13 @@ async fn run_in(dir: &Path, line: &str) {
     );
 }
 
-#[tokio::test]
-async fn copy_as_curl_reproduces_the_request_exactly() {
+both_backends!(copy_as_curl_reproduces_the_request_exactly);
+async fn copy_as_curl_reproduces_the_request_exactly(backend: Backend) {
     if !Path::new("/usr/bin/curl").exists() {
         eprintln!("no curl: skipped");
         return;
     }
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_on_backend(backend).await;
     let bin = app.new_bin().await;
     let body: &[u8] = b"it's \"quoted\" $HOME `x`\n\\ back \xff\x01 end\r\n@not-a-file";
     let mut wire = format!(
@@ -151,9 +151,8 @@ async fn copy_as_curl_reproduces_the_request_exactly() {
     assert_eq!(replayed.path, format!("/{bin}/upload"));
 }
 
-#[tokio::test]
-async fn bin_exports_as_json_and_har() {
-    let app = TestApp::spawn().await;
+both_backends!(bin_exports_as_json_and_har);
+async fn bin_exports_as_json_and_har(app: TestApp) {
     let bin = app.new_bin().await;
     app.client
         .post(app.url(&format!("/{bin}/hook?a=1&a=2")))
@@ -248,9 +247,8 @@ async fn bin_exports_as_json_and_har() {
     }
 }
 
-#[tokio::test]
-async fn dashboard_deletes_one_request_or_clears_the_bin() {
-    let app = TestApp::spawn().await;
+both_backends!(dashboard_deletes_one_request_or_clears_the_bin);
+async fn dashboard_deletes_one_request_or_clears_the_bin(app: TestApp) {
     let bin = app.new_bin().await;
     let keep = TestApp::request_id(&app.post_to_bin(bin, "", "keep").await);
     let drop = TestApp::request_id(&app.post_to_bin(bin, "", "drop").await);

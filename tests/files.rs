@@ -124,9 +124,8 @@ async fn next_request(socket: &mut Socket) -> Value {
     }
 }
 
-#[tokio::test]
-async fn a_multipart_upload_reads_back_as_files_and_fields_and_downloads_byte_exact() {
-    let app = TestApp::spawn().await;
+both_backends!(a_multipart_upload_reads_back_as_files_and_fields_and_downloads_byte_exact);
+async fn a_multipart_upload_reads_back_as_files_and_fields_and_downloads_byte_exact(app: TestApp) {
     let bin = app.bin_with(json!({})).await;
     let mut feed = open_feed(&app, bin).await;
 
@@ -243,9 +242,8 @@ async fn a_multipart_upload_reads_back_as_files_and_fields_and_downloads_byte_ex
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_unknown_file_id_is_a_404_with_a_reason() {
-    let app = TestApp::spawn().await;
+both_backends!(an_unknown_file_id_is_a_404_with_a_reason);
+async fn an_unknown_file_id_is_a_404_with_a_reason(app: TestApp) {
     let bin = app.bin_with(json!({})).await;
     let parts = [
         SentPart::field("note", "text, not a file"),
@@ -299,9 +297,8 @@ async fn an_unknown_file_id_is_a_404_with_a_reason() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn repeated_file_fields_list_every_file_in_order() {
-    let app = TestApp::spawn().await;
+both_backends!(repeated_file_fields_list_every_file_in_order);
+async fn repeated_file_fields_list_every_file_in_order(app: TestApp) {
     let bin = app.bin_with(json!({})).await;
     let parts = [
         SentPart::file("docs[]", "one.txt", "text/plain", b"first".to_vec()),
@@ -336,9 +333,8 @@ async fn repeated_file_fields_list_every_file_in_order() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_urlencoded_form_reads_back_as_the_request_object() {
-    let app = TestApp::spawn().await;
+both_backends!(a_urlencoded_form_reads_back_as_the_request_object);
+async fn a_urlencoded_form_reads_back_as_the_request_object(app: TestApp) {
     let bin = app.bin_with(json!({})).await;
     let mut feed = open_feed(&app, bin).await;
     let form = "name=J%C3%BCrgen&city=M%C3%BCnchen+Ost&tag=a&tag=b&tag=%E2%82%AC\
@@ -384,9 +380,8 @@ async fn a_urlencoded_form_reads_back_as_the_request_object() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn file_downloads_are_behind_the_bin_password() {
-    let app = TestApp::spawn().await;
+both_backends!(file_downloads_are_behind_the_bin_password);
+async fn file_downloads_are_behind_the_bin_password(app: TestApp) {
     let bin = app.bin_with(json!({ "password": "hunter2" })).await;
     let parts = [SentPart::file(
         "f",

@@ -4,15 +4,14 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hookscope::forward::{self, ForwardArgs, ForwardError, Outcome};
 use hookscope::model::Timestamp;
+use support::process::{free_addr, ServerProcess};
 use support::recorder::{body_of, Recorder};
-use support::{status_of, TestApp};
+use support::{status_of, Backend, FreshDb, TestApp};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -91,9 +90,8 @@ async fn watched_by_forwarder(app: &TestApp, bin: Uuid) {
     .await;
 }
 
-#[tokio::test]
-async fn binary_multipart_duplicate_header_and_odd_method_requests_arrive_byte_exact() {
-    let app = TestApp::spawn().await;
+both_backends!(binary_multipart_duplicate_header_and_odd_method_requests_arrive_byte_exact);
+async fn binary_multipart_duplicate_header_and_odd_method_requests_arrive_byte_exact(app: TestApp) {
     let bin = app.new_bin().await;
     let mut target = Recorder::start().await;
     let mut forwarder =
@@ -201,46 +199,6 @@ async fn binary_multipart_duplicate_header_and_odd_method_requests_arrive_byte_e
     app.stop().await;
 }
 
-/// A hookscope server as a child process, killed with SIGKILL.
-struct ServerProcess(std::process::Child);
-
-impl ServerProcess {
-    async fn start(db: &Path, addr: SocketAddr) -> Self {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_hookscope"))
-            .args(["serve", "--listen", &addr.to_string(), "--db"])
-            .arg(db)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start hookscope");
-        let client = reqwest::Client::new();
-        let healthz = format!("http://{addr}/healthz");
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(r) = client.get(&healthz).send().await {
-                if r.status() == 200 {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "hookscope did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Self(child)
-    }
-
-    fn kill(mut self) {
-        self.0.kill().expect("SIGKILL");
-        self.0.wait().expect("reap");
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Sends `count` POSTs from 4 concurrent tasks; returns the bodies that got a 2xx.
 async fn send_burst(client: &reqwest::Client, url: &str, label: &str, count: usize) -> Vec<String> {
     let mut tasks = Vec::new();
@@ -266,15 +224,11 @@ async fn send_burst(client: &reqwest::Client, url: &str, label: &str, count: usi
     acked
 }
 
-#[tokio::test]
-async fn a_server_killed_and_restarted_mid_stream_loses_and_duplicates_nothing() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("hookscope.db");
-    let addr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
-        probe.local_addr().expect("addr")
-    };
-    let server = ServerProcess::start(&db, addr).await;
+both_backends!(a_server_killed_and_restarted_mid_stream_loses_and_duplicates_nothing);
+async fn a_server_killed_and_restarted_mid_stream_loses_and_duplicates_nothing(backend: Backend) {
+    let db = FreshDb::new(backend).await;
+    let addr = free_addr();
+    let server = ServerProcess::start(&db.location, addr).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -315,7 +269,7 @@ async fn a_server_killed_and_restarted_mid_stream_loses_and_duplicates_nothing()
         "nothing is acknowledged while the server is down"
     );
 
-    let server = ServerProcess::start(&db, addr).await;
+    let server = ServerProcess::start(&db.location, addr).await;
     acked.extend(send_burst(&client, &capture_url, "after", 40).await);
     let marker = client
         .post(&capture_url)
@@ -359,9 +313,10 @@ async fn a_server_killed_and_restarted_mid_stream_loses_and_duplicates_nothing()
     drop(server);
 }
 
-#[tokio::test]
-async fn a_target_that_is_down_gets_retries_then_a_reported_failure_and_forwarding_goes_on() {
-    let app = TestApp::spawn().await;
+both_backends!(a_target_that_is_down_gets_retries_then_a_reported_failure_and_forwarding_goes_on);
+async fn a_target_that_is_down_gets_retries_then_a_reported_failure_and_forwarding_goes_on(
+    app: TestApp,
+) {
     let bin = app.new_bin().await;
     let dead = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
@@ -400,9 +355,8 @@ async fn a_target_that_is_down_gets_retries_then_a_reported_failure_and_forwardi
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_cli_prints_one_json_line_per_request() {
-    let app = TestApp::spawn().await;
+both_backends!(the_cli_prints_one_json_line_per_request);
+async fn the_cli_prints_one_json_line_per_request(app: TestApp) {
     let bin = app.new_bin().await;
     let mut target = Recorder::start().await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookscope"))
@@ -437,9 +391,8 @@ async fn the_cli_prints_one_json_line_per_request() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_unknown_bin_is_a_clear_error() {
-    let app = TestApp::spawn().await;
+both_backends!(an_unknown_bin_is_a_clear_error);
+async fn an_unknown_bin_is_a_clear_error(app: TestApp) {
     let bin = Uuid::new_v4();
     let forwarder = Forwarder::start(args(
         app.url(&format!("/{bin}")),
@@ -456,9 +409,8 @@ async fn an_unknown_bin_is_a_clear_error() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn replay_resends_stored_requests_by_id_and_since_resends_recent_ones() {
-    let app = TestApp::spawn().await;
+both_backends!(replay_resends_stored_requests_by_id_and_since_resends_recent_ones);
+async fn replay_resends_stored_requests_by_id_and_since_resends_recent_ones(app: TestApp) {
     let bin = app.new_bin().await;
     let mut ids = Vec::new();
     for body in ["zero", "one", "two"] {
@@ -505,9 +457,11 @@ async fn replay_resends_stored_requests_by_id_and_since_resends_recent_ones() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_timeout() {
-    let app = TestApp::spawn_with(|config| config.answer_wait_secs = 10).await;
+both_backends!(listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_timeout);
+async fn listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_timeout(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with_backend(backend, |config| config.answer_wait_secs = 10).await;
     let bin = app.new_bin().await;
     let answer: &[u8] = b"HTTP/1.1 201 Created\r\nX-App: local\r\nSet-Cookie: a=1\r\n\
         Set-Cookie: b=2\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\
@@ -558,7 +512,7 @@ async fn listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_ti
     app.stop().await;
 
     // A local app that does not answer in time: the default answer.
-    let app = TestApp::spawn_with(|config| config.answer_wait_secs = 1).await;
+    let app = TestApp::spawn_with_backend(backend, |config| config.answer_wait_secs = 1).await;
     let bin = app.new_bin().await;
     let dead = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
@@ -591,9 +545,8 @@ async fn listen_mode_gives_the_sender_the_local_apps_answer_and_falls_back_on_ti
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_https_target_is_spoken_to_over_tls() {
-    let app = TestApp::spawn().await;
+both_backends!(an_https_target_is_spoken_to_over_tls);
+async fn an_https_target_is_spoken_to_over_tls(app: TestApp) {
     let bin = app.new_bin().await;
     // A plain-HTTP app behind an https:// target: the TLS handshake fails.
     let plain = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -622,9 +575,9 @@ async fn an_https_target_is_spoken_to_over_tls() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn listen_mode_through_an_alias_url_answers_the_sender() {
-    let app = TestApp::spawn_with(|config| config.answer_wait_secs = 10).await;
+both_backends!(listen_mode_through_an_alias_url_answers_the_sender);
+async fn listen_mode_through_an_alias_url_answers_the_sender(backend: Backend) {
+    let app = TestApp::spawn_with_backend(backend, |config| config.answer_wait_secs = 10).await;
     let created = app
         .client
         .post(app.url("/token"))

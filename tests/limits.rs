@@ -4,7 +4,7 @@
 mod support;
 
 use hookscope::model::Timestamp;
-use support::TestApp;
+use support::{Backend, TestApp};
 
 fn retry_after(response: &reqwest::Response) -> u64 {
     response.headers()["retry-after"]
@@ -14,9 +14,10 @@ fn retry_after(response: &reqwest::Response) -> u64 {
         .expect("seconds")
 }
 
-#[tokio::test]
-async fn captures_beyond_a_bins_rate_get_429_with_retry_after_and_are_not_stored() {
-    let app = TestApp::spawn_with(|config| config.captures_per_second_per_bin = 3).await;
+both_backends!(captures_beyond_a_bins_rate_get_429_with_retry_after_and_are_not_stored);
+async fn captures_beyond_a_bins_rate_get_429_with_retry_after_and_are_not_stored(backend: Backend) {
+    let app =
+        TestApp::spawn_with_backend(backend, |config| config.captures_per_second_per_bin = 3).await;
     let bin = app.new_bin().await;
     let mut statuses = Vec::new();
     let mut refused = None;
@@ -40,9 +41,10 @@ async fn captures_beyond_a_bins_rate_get_429_with_retry_after_and_are_not_stored
     assert_eq!(app.post_to_bin(other, "", "x").await.status(), 200);
 }
 
-#[tokio::test]
-async fn bin_creation_per_address_is_rate_limited_with_retry_after() {
-    let app = TestApp::spawn_with(|config| config.bins_per_minute_per_ip = 2).await;
+both_backends!(bin_creation_per_address_is_rate_limited_with_retry_after);
+async fn bin_creation_per_address_is_rate_limited_with_retry_after(backend: Backend) {
+    let app =
+        TestApp::spawn_with_backend(backend, |config| config.bins_per_minute_per_ip = 2).await;
     app.new_bin().await;
     app.new_bin().await;
     let third = app.client.get(app.url("/")).send().await.expect("GET /");
@@ -62,9 +64,9 @@ async fn bin_creation_per_address_is_rate_limited_with_retry_after() {
     assert_eq!(app.state.store.count_bins().await.expect("count"), 2);
 }
 
-#[tokio::test]
-async fn the_server_holds_at_most_max_bins() {
-    let app = TestApp::spawn_with(|config| {
+both_backends!(the_server_holds_at_most_max_bins);
+async fn the_server_holds_at_most_max_bins(backend: Backend) {
+    let app = TestApp::spawn_with_backend(backend, |config| {
         config.max_bins = 2;
         config.bins_per_minute_per_ip = 0;
     })
@@ -90,9 +92,9 @@ async fn the_server_holds_at_most_max_bins() {
     );
 }
 
-#[tokio::test]
-async fn a_bin_has_at_most_max_viewers_live_viewers() {
-    let app = TestApp::spawn_with(|config| config.max_viewers_per_bin = 2).await;
+both_backends!(a_bin_has_at_most_max_viewers_live_viewers);
+async fn a_bin_has_at_most_max_viewers_live_viewers(backend: Backend) {
+    let app = TestApp::spawn_with_backend(backend, |config| config.max_viewers_per_bin = 2).await;
     let bin = app.new_bin().await;
     let url = format!("ws://{}/live/{bin}", app.addr);
     let (first, _) = tokio_tungstenite::connect_async(&url).await.expect("first");
@@ -115,9 +117,8 @@ async fn a_bin_has_at_most_max_viewers_live_viewers() {
     drop((first, second));
 }
 
-#[tokio::test]
-async fn retention_deletes_old_requests_then_idle_bins() {
-    let app = TestApp::spawn().await;
+both_backends!(retention_deletes_old_requests_then_idle_bins);
+async fn retention_deletes_old_requests_then_idle_bins(app: TestApp) {
     let old = app.new_bin().await;
     let stored = app.post_to_bin(old, "", "old").await;
     assert_eq!(stored.status(), 200);

@@ -41,9 +41,8 @@ async fn next_message(socket: &mut Socket) -> Value {
     }
 }
 
-#[tokio::test]
-async fn a_capture_arrives_on_the_feed_as_the_api_request_object() {
-    let app = TestApp::spawn().await;
+both_backends!(a_capture_arrives_on_the_feed_as_the_api_request_object);
+async fn a_capture_arrives_on_the_feed_as_the_api_request_object(app: TestApp) {
     let bin = app.new_bin().await;
     let mut socket = open_feed(&app, bin, "").await;
 
@@ -83,9 +82,8 @@ async fn a_capture_arrives_on_the_feed_as_the_api_request_object() {
     assert_eq!(created.len(), "2026-01-01 00:00:00".len(), "{created}");
 }
 
-#[tokio::test]
-async fn binary_bodies_travel_as_base64() {
-    let app = TestApp::spawn().await;
+both_backends!(binary_bodies_travel_as_base64);
+async fn binary_bodies_travel_as_base64(app: TestApp) {
     let bin = app.new_bin().await;
     let mut socket = open_feed(&app, bin, "").await;
     app.post_to_bin(bin, "", vec![0u8, 0xff, 0xfe]).await;
@@ -94,9 +92,8 @@ async fn binary_bodies_travel_as_base64() {
     assert_eq!(message["request"]["content_encoding"], "base64");
 }
 
-#[tokio::test]
-async fn every_viewer_of_a_bin_receives_and_viewers_of_other_bins_do_not() {
-    let app = TestApp::spawn().await;
+both_backends!(every_viewer_of_a_bin_receives_and_viewers_of_other_bins_do_not);
+async fn every_viewer_of_a_bin_receives_and_viewers_of_other_bins_do_not(app: TestApp) {
     let (bin, other) = (app.new_bin().await, app.new_bin().await);
     let mut first = open_feed(&app, bin, "").await;
     let mut second = open_feed(&app, bin, "").await;
@@ -116,9 +113,10 @@ async fn every_viewer_of_a_bin_receives_and_viewers_of_other_bins_do_not() {
     assert_eq!(message["request"]["uuid"], other_id.to_string());
 }
 
-#[tokio::test]
-async fn a_reconnecting_viewer_gets_what_it_missed_then_live_requests_without_duplicates() {
-    let app = TestApp::spawn().await;
+both_backends!(a_reconnecting_viewer_gets_what_it_missed_then_live_requests_without_duplicates);
+async fn a_reconnecting_viewer_gets_what_it_missed_then_live_requests_without_duplicates(
+    app: TestApp,
+) {
     let bin = app.new_bin().await;
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -152,9 +150,8 @@ async fn a_reconnecting_viewer_gets_what_it_missed_then_live_requests_without_du
     history.send(Message::Close(None)).await.expect("close");
 }
 
-#[tokio::test]
-async fn a_feed_for_an_unknown_bin_is_refused_with_404() {
-    let app = TestApp::spawn().await;
+both_backends!(a_feed_for_an_unknown_bin_is_refused_with_404);
+async fn a_feed_for_an_unknown_bin_is_refused_with_404(app: TestApp) {
     for bin in [Uuid::new_v4().to_string(), "nope".to_owned()] {
         let url = format!("ws://{}/live/{bin}", app.addr);
         match tokio_tungstenite::connect_async(url).await {
@@ -166,9 +163,8 @@ async fn a_feed_for_an_unknown_bin_is_refused_with_404() {
     }
 }
 
-#[tokio::test]
-async fn shutdown_closes_open_feeds() {
-    let app = TestApp::spawn().await;
+both_backends!(shutdown_closes_open_feeds);
+async fn shutdown_closes_open_feeds(app: TestApp) {
     let bin = app.new_bin().await;
     let mut socket = open_feed(&app, bin, "").await;
     app.stop().await;
@@ -184,9 +180,8 @@ async fn shutdown_closes_open_feeds() {
     assert!(end.is_ok(), "the feed was not closed by shutdown");
 }
 
-#[tokio::test]
-async fn a_live_message_carries_its_row_as_the_servers_list_shows_it() {
-    let app = TestApp::spawn().await;
+both_backends!(a_live_message_carries_its_row_as_the_servers_list_shows_it);
+async fn a_live_message_carries_its_row_as_the_servers_list_shows_it(app: TestApp) {
     let bin = app.new_bin().await;
     let mut socket = open_feed(&app, bin, "").await;
     let response = app
@@ -275,9 +270,8 @@ async fn next_delivered(feed: &mut Feed) -> Uuid {
     }
 }
 
-#[tokio::test]
-async fn a_feed_that_lags_catches_up_from_the_store_with_nothing_skipped_or_repeated() {
-    let app = TestApp::spawn().await;
+both_backends!(a_feed_that_lags_catches_up_from_the_store_with_nothing_skipped_or_repeated);
+async fn a_feed_that_lags_catches_up_from_the_store_with_nothing_skipped_or_repeated(app: TestApp) {
     let bin = app.new_bin().await;
     let (hub, store) = (&app.state.hub, &app.state.store);
     let mut feed = Feed::join(hub, store, bin, 10, Start::Now)
@@ -320,9 +314,10 @@ async fn a_feed_that_lags_catches_up_from_the_store_with_nothing_skipped_or_repe
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_long_lived_feed_delivers_a_committed_request_whose_publication_is_late_once() {
-    let app = TestApp::spawn().await;
+both_backends!(a_long_lived_feed_delivers_a_committed_request_whose_publication_is_late_once);
+async fn a_long_lived_feed_delivers_a_committed_request_whose_publication_is_late_once(
+    app: TestApp,
+) {
     let bin = app.new_bin().await;
     let (hub, store) = (&app.state.hub, &app.state.store);
     let mut feed = Feed::join(hub, store, bin, 10, Start::Now)

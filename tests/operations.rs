@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::TestApp;
+use support::{pg, TestApp};
 
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
@@ -26,9 +26,8 @@ async fn scrape(app: &TestApp) -> String {
     response.text().await.expect("text")
 }
 
-#[tokio::test]
-async fn metrics_count_captures_bytes_batches_commits_viewers_and_bins() {
-    let app = TestApp::spawn().await;
+both_backends!(metrics_count_captures_bytes_batches_commits_viewers_and_bins);
+async fn metrics_count_captures_bytes_batches_commits_viewers_and_bins(app: TestApp) {
     let bin = app.new_bin().await;
     // Metrics are process-wide; other tests in this binary may add to them.
     let before = scrape(&app).await;
@@ -57,6 +56,8 @@ async fn metrics_count_captures_bytes_batches_commits_viewers_and_bins() {
     drop(viewer);
 }
 
+// SQLite only: it overwrites the database file. On PostgreSQL, see
+// healthz_fails_while_postgres_is_down_and_recovers.
 #[tokio::test]
 async fn healthz_fails_when_the_database_does_not_answer() {
     let app = TestApp::spawn().await;
@@ -86,6 +87,7 @@ async fn healthz_fails_when_the_database_does_not_answer() {
     assert_eq!(failing.status(), 503);
 }
 
+// SQLite only: the WAL file is SQLite's.
 #[tokio::test]
 async fn the_wal_file_is_truncated_once_captures_pause_and_nothing_is_lost() {
     let app = TestApp::spawn().await;
@@ -111,4 +113,36 @@ async fn the_wal_file_is_truncated_once_captures_pause_and_nothing_is_lost() {
 
     let page = app.json(&format!("/token/{bin}/requests?per_page=1")).await;
     assert_eq!(page["total"], 100);
+}
+
+// PostgreSQL only: a server of the test's own, stopped and started again
+// under a running instance.
+#[tokio::test]
+async fn healthz_fails_while_postgres_is_down_and_recovers() {
+    let cluster = pg::Cluster::start();
+    let database = cluster.create_database().await;
+    let app = TestApp::spawn_on_database(&database, |_| {}).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+
+    cluster.stop();
+    healthz_becomes(&app, 503).await;
+    cluster.restart();
+    healthz_becomes(&app, 200).await;
+    app.stop().await;
+}
+
+/// Asks `/healthz` until it answers `status`.
+async fn healthz_becomes(app: &TestApp, status: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let answer = app.get("/healthz").await.status();
+        if answer == status {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/healthz still answers {answer}, not {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -8,7 +8,7 @@ mod support;
 use std::collections::HashMap;
 
 use serde_json::Value;
-use support::TestApp;
+use support::{Backend, TestApp};
 use uuid::Uuid;
 
 /// Five requests with different methods, paths, headers, query strings,
@@ -21,8 +21,8 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn new() -> Self {
-        let app = TestApp::spawn().await;
+    async fn new(backend: Backend) -> Self {
+        let app = TestApp::spawn_on_backend(backend).await;
         let bin = app.new_bin().await;
         let other = app.new_bin().await;
         let mut names = HashMap::new();
@@ -140,9 +140,9 @@ type Sent = (
 
 const ALL: &[&str] = &["one", "two", "three", "four", "five"];
 
-#[tokio::test]
-async fn every_field_operator_range_and_wildcard() {
-    let f = Fixture::new().await;
+both_backends!(every_field_operator_range_and_wildcard);
+async fn every_field_operator_range_and_wildcard(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let two = f.ids["two"].to_string();
     let by_uuid = format!("uuid:{two}");
     let by_bin = format!("token_id:{}", f.bin);
@@ -236,9 +236,9 @@ async fn every_field_operator_range_and_wildcard() {
     assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
 }
 
-#[tokio::test]
-async fn date_bounds_narrow_a_query() {
-    let f = Fixture::new().await;
+both_backends!(date_bounds_narrow_a_query);
+async fn date_bounds_narrow_a_query(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let orders = |from, to| [("query", "orders"), ("date_from", from), ("date_to", to)];
     assert_eq!(
         f.listed(&orders("2020-01-01", "")).await,
@@ -251,9 +251,9 @@ async fn date_bounds_narrow_a_query() {
     assert!(f.listed(&params).await.is_empty());
 }
 
-#[tokio::test]
-async fn delete_by_query_deletes_exactly_what_the_query_lists() {
-    let f = Fixture::new().await;
+both_backends!(delete_by_query_deletes_exactly_what_the_query_lists);
+async fn delete_by_query_deletes_exactly_what_the_query_lists(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let query = "method:POST OR size:>1000";
     let doomed = f.found(query).await;
     assert_eq!(doomed, ["one", "four", "five"]);
@@ -299,9 +299,9 @@ const MALFORMED: &[(&str, &str)] = &[
     ("created_at:>yesterday", "query: created_at needs a date like 2026-11-01, 2026-11-01T10:00:00, now or now-1d, not \"yesterday\" at character 13"),
 ];
 
-#[tokio::test]
-async fn malformed_queries_get_400_with_where_they_are_wrong() {
-    let f = Fixture::new().await;
+both_backends!(malformed_queries_get_400_with_where_they_are_wrong);
+async fn malformed_queries_get_400_with_where_they_are_wrong(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let client = &f.app.client;
     for (query, reason) in MALFORMED {
         let response = client
@@ -332,9 +332,9 @@ async fn malformed_queries_get_400_with_where_they_are_wrong() {
     assert_eq!(f.found("*").await, ALL, "nothing was deleted");
 }
 
-#[tokio::test]
-async fn the_dashboard_shows_why_a_search_is_malformed() {
-    let f = Fixture::new().await;
+both_backends!(the_dashboard_shows_why_a_search_is_malformed);
+async fn the_dashboard_shows_why_a_search_is_malformed(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let url = reqwest::Url::parse_with_params(
         &f.app.url(&format!("/view/{}", f.bin)),
         &[("q", "(invoice")],
@@ -368,11 +368,10 @@ async fn the_dashboard_shows_why_a_search_is_malformed() {
     assert!(!html.contains("search-error"));
 }
 
+both_backends!(uploads_are_found_by_field_file_name_and_type);
 /// `files.NAME:` finds an upload by its form field, file name, content
 /// type or id; `request.NAME:` a multipart text field.
-#[tokio::test]
-async fn uploads_are_found_by_field_file_name_and_type() {
-    let app = TestApp::spawn().await;
+async fn uploads_are_found_by_field_file_name_and_type(app: TestApp) {
     let bin = app.new_bin().await;
     let boundary = "----query-test-7fQ";
     let body = format!(
@@ -440,13 +439,17 @@ async fn uploads_are_found_by_field_file_name_and_type() {
     }
 }
 
+both_backends!(
+    a_common_term_counts_far_enough_to_page_and_says_so,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
 /// A term that matches more than the count looks ahead says "at least"
 /// instead of walking every match, and paging stays right both ways: the
 /// API's `is_last_page` and the dashboard's "Older" link.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_common_term_counts_far_enough_to_page_and_says_so() {
+async fn a_common_term_counts_far_enough_to_page_and_says_so(backend: Backend) {
     const SENT: u64 = 10_200;
-    let app = TestApp::spawn_with(|c| {
+    let app = TestApp::spawn_with_backend(backend, |c| {
         c.max_requests_per_bin = 20_000;
         c.captures_per_second_per_bin = 0;
     })

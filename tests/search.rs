@@ -19,9 +19,8 @@ async fn search(app: &TestApp, bin: Uuid, query: &str) -> Vec<String> {
     support::contents(&page)
 }
 
-#[tokio::test]
-async fn search_by_word_method_header_path_and_ip() {
-    let app = TestApp::spawn().await;
+both_backends!(search_by_word_method_header_path_and_ip);
+async fn search_by_word_method_header_path_and_ip(app: TestApp) {
     let bin = app.new_bin().await;
     let other = app.new_bin().await;
     let client = &app.client;
@@ -126,15 +125,12 @@ async fn search_by_word_method_header_path_and_ip() {
     assert!(!html.contains("/orders/43"));
 }
 
+both_backends!(search_finds_what_was_stored_before_it_across_deletes_and_restarts);
 /// A search sees what was stored before it, not what was deleted, and
 /// requests stored after a restart are numbered above what was indexed
 /// before it (the search speed on 1 000 000 requests is measured by
 /// bench/run.sh).
-#[tokio::test]
-async fn search_finds_what_was_stored_before_it_across_deletes_and_restarts() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("hookscope.db");
-    let app = TestApp::spawn_on(&db, |_| {}).await;
+async fn search_finds_what_was_stored_before_it_across_deletes_and_restarts(app: TestApp) {
     let bin = app.new_bin().await;
     let first = TestApp::request_id(&app.post_to_bin(bin, "", "alpha invoice").await);
     // The index is filled off the capture path; a search catches it up.
@@ -146,10 +142,9 @@ async fn search_finds_what_was_stored_before_it_across_deletes_and_restarts() {
         .await
         .expect("delete");
     assert_eq!(deleted.status(), 204);
-    app.stop().await;
 
     // After a restart, new requests still land above what was indexed.
-    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let app = app.restart(|_| {}).await;
     let beta = app.post_to_bin(bin, "", "beta invoice").await;
     assert_eq!(beta.status(), 200, "a capture right after a restart");
     assert_eq!(search(&app, bin, "invoice").await, ["beta invoice"]);
@@ -157,11 +152,10 @@ async fn search_finds_what_was_stored_before_it_across_deletes_and_restarts() {
     app.stop().await;
 }
 
+both_backends!(requests_without_a_body_keep_search_working);
 /// The bug a plain GET caused: a request with an empty body stopped the
 /// search index, and every search on the server answered 503 from then on.
-#[tokio::test]
-async fn requests_without_a_body_keep_search_working() {
-    let app = TestApp::spawn().await;
+async fn requests_without_a_body_keep_search_working(app: TestApp) {
     let bin = app.new_bin().await;
     let json = app
         .client

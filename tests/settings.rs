@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 
 use hookscope::model::Timestamp;
 use serde_json::{json, Value};
-use support::TestApp;
+use support::{Backend, TestApp};
 use uuid::Uuid;
 
-#[tokio::test]
-async fn capture_answers_with_the_configured_response() {
-    let app = TestApp::spawn().await;
+both_backends!(capture_answers_with_the_configured_response);
+async fn capture_answers_with_the_configured_response(app: TestApp) {
     let bin = app
         .bin_with(json!({
             "default_status": 503,
@@ -52,9 +51,8 @@ async fn capture_answers_with_the_configured_response() {
     assert_eq!(&stored.body[..], b"payload");
 }
 
-#[tokio::test]
-async fn cors_bins_answer_preflights_and_allow_every_origin() {
-    let app = TestApp::spawn().await;
+both_backends!(cors_bins_answer_preflights_and_allow_every_origin);
+async fn cors_bins_answer_preflights_and_allow_every_origin(app: TestApp) {
     let bin = app.bin_with(json!({"cors": true})).await;
     let preflight = app
         .client
@@ -88,9 +86,8 @@ async fn cors_bins_answer_preflights_and_allow_every_origin() {
     assert!(post.headers().get("access-control-allow-origin").is_none());
 }
 
-#[tokio::test]
-async fn timeout_delays_the_answer_after_the_request_is_stored() {
-    let app = TestApp::spawn().await;
+both_backends!(timeout_delays_the_answer_after_the_request_is_stored);
+async fn timeout_delays_the_answer_after_the_request_is_stored(app: TestApp) {
     let bin = app.bin_with(json!({"timeout": 1})).await;
     let started = Instant::now();
     let response = app.post_to_bin(bin, "", "slow").await;
@@ -121,9 +118,9 @@ async fn stored_bodies(app: &TestApp, bin: Uuid) -> Vec<String> {
     support::contents(&page)
 }
 
-#[tokio::test]
-async fn request_limit_prunes_the_oldest() {
-    let app = TestApp::spawn_with(|c| c.max_requests_per_bin = 4).await;
+both_backends!(request_limit_prunes_the_oldest);
+async fn request_limit_prunes_the_oldest(backend: Backend) {
+    let app = TestApp::spawn_with_backend(backend, |c| c.max_requests_per_bin = 4).await;
     let bin = app.bin_with(json!({"request_limit": 3})).await;
     for n in 1..=5 {
         assert_eq!(
@@ -158,9 +155,13 @@ async fn request_limit_prunes_the_oldest() {
     assert_eq!(stored_bodies(&app, bin).await, ["r6"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_captures_keep_the_newest_and_count_exactly() {
-    let app = std::sync::Arc::new(TestApp::spawn().await);
+both_backends!(
+    concurrent_captures_keep_the_newest_and_count_exactly,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn concurrent_captures_keep_the_newest_and_count_exactly(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn_on_backend(backend).await);
     let limited = app.bin_with(json!({"request_limit": 10})).await;
     let open = app.bin_with(json!({})).await;
     // Captures to both bins at once, so batches mix bins and hold several
@@ -194,9 +195,8 @@ async fn concurrent_captures_keep_the_newest_and_count_exactly() {
     }
 }
 
-#[tokio::test]
-async fn expired_bins_disappear() {
-    let app = TestApp::spawn().await;
+both_backends!(expired_bins_disappear);
+async fn expired_bins_disappear(app: TestApp) {
     let bin = app.bin_with(json!({"expiry": 1})).await;
     let keeper = app.bin_with(json!({})).await;
     assert_eq!(app.post_to_bin(bin, "", "early").await.status(), 200);
@@ -232,9 +232,8 @@ async fn expired_bins_disappear() {
     assert_eq!(app.post_to_bin(keeper, "", "x").await.status(), 200);
 }
 
-#[tokio::test]
-async fn dashboard_settings_form_saves_and_validates() {
-    let app = TestApp::spawn().await;
+both_backends!(dashboard_settings_form_saves_and_validates);
+async fn dashboard_settings_form_saves_and_validates(app: TestApp) {
     let bin = app.new_bin().await;
     let page = app
         .client
@@ -315,10 +314,10 @@ async fn dashboard_settings_form_saves_and_validates() {
     assert_eq!(cross_site.status(), 403);
 }
 
-#[tokio::test]
-async fn a_bins_listen_setting_holds_the_answer_for_a_listening_forwarder() {
+both_backends!(a_bins_listen_setting_holds_the_answer_for_a_listening_forwarder);
+async fn a_bins_listen_setting_holds_the_answer_for_a_listening_forwarder(backend: Backend) {
     // No server-wide listen wait: only the bin's own setting applies.
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_on_backend(backend).await;
     let bin = app
         .bin_with(json!({"listen": 5, "default_content": "default"}))
         .await;
@@ -362,11 +361,8 @@ async fn a_bins_listen_setting_holds_the_answer_for_a_listening_forwarder() {
     assert_eq!(response.text().await.expect("body"), "from the app");
 }
 
-#[tokio::test]
-async fn every_setting_survives_an_update_and_a_restart() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("hookscope.db");
-    let app = TestApp::spawn_on(&db, |_| {}).await;
+both_backends!(every_setting_survives_an_update_and_a_restart);
+async fn every_setting_survives_an_update_and_a_restart(app: TestApp) {
     let bin = app
         .bin_with(json!({"alias": "first", "default_content": "created"}))
         .await;
@@ -385,10 +381,9 @@ async fn every_setting_survives_an_update_and_a_restart() {
         .expect("PUT");
     assert_eq!(updated.status(), 200);
     let before: Value = updated.json().await.expect("json");
-    app.stop().await;
 
     // A new process reads the bin from the database, not from its cache.
-    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let app = app.restart(|_| {}).await;
     let after = app.json(&format!("/token/{bin}")).await;
     assert_eq!(after, before);
     for (field, value) in settings.as_object().expect("object") {

@@ -26,9 +26,12 @@ fn case(field: &'static str, typed: impl Into<String>, says: &'static str) -> Ca
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_invalid_setting_comes_back_with_its_reason_next_to_it() {
-    let app = TestApp::spawn().await;
+both_backends!(
+    each_invalid_setting_comes_back_with_its_reason_next_to_it,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn each_invalid_setting_comes_back_with_its_reason_next_to_it(app: TestApp) {
     let bin = app.new_bin().await;
     let browser = Browser::start().await;
     let cases = [

@@ -21,7 +21,7 @@ use base64::Engine as _;
 use futures_util::StreamExt as _;
 use serde_json::{json, Value};
 use support::recorder::{body_of, Recorder};
-use support::{header_of, status_of, TestApp};
+use support::{header_of, status_of, Backend, TestApp};
 use tokio_tungstenite::tungstenite::Message;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -519,11 +519,15 @@ async fn capture_all(app: &TestApp, bin: Uuid) -> Vec<(Shape, Uuid)> {
     captured
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_shape_reads_back_right_through_every_read_path() {
+both_backends!(
+    every_shape_reads_back_right_through_every_read_path,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn every_shape_reads_back_right_through_every_read_path(backend: Backend) {
     count_logged_errors();
     let started = Instant::now();
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_on_backend(backend).await;
     let bin = app.new_bin().await;
     // A dashboard watching while the requests land.
     let watching = open_feed(&app, bin, "").await;

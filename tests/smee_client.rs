@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::recorder::{body_of, Recorder};
-use support::TestApp;
+use support::{Backend, TestApp};
 
 /// The client's script: `SMEE_CLIENT`, or the package under `target/smee`,
 /// installed from the npm registry when it is not there yet.
@@ -33,10 +33,10 @@ async fn smee_js() -> PathBuf {
     script
 }
 
-#[tokio::test]
-async fn the_npm_smee_client_relays_a_bin_to_a_local_app() {
+both_backends!(the_npm_smee_client_relays_a_bin_to_a_local_app);
+async fn the_npm_smee_client_relays_a_bin_to_a_local_app(backend: Backend) {
     let smee = smee_js().await;
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_on_backend(backend).await;
     let bin = app.new_bin().await;
     let mut target = Recorder::start().await;
     let _client = tokio::process::Command::new("node")

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
 use serde_json::{json, Value};
-use support::TestApp;
+use support::{Backend, TestApp};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -98,9 +98,8 @@ impl EventStream {
     }
 }
 
-#[tokio::test]
-async fn an_event_stream_opens_with_ready_then_one_smee_message_per_capture() {
-    let app = TestApp::spawn().await;
+both_backends!(an_event_stream_opens_with_ready_then_one_smee_message_per_capture);
+async fn an_event_stream_opens_with_ready_then_one_smee_message_per_capture(app: TestApp) {
     let bin = app.new_bin().await;
     let mut stream = EventStream::connect(&app, bin, None).await;
     let ready = stream.next().await;
@@ -146,9 +145,8 @@ async fn an_event_stream_opens_with_ready_then_one_smee_message_per_capture() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_client_that_reconnects_with_last_event_id_gets_what_it_missed() {
-    let app = TestApp::spawn().await;
+both_backends!(a_client_that_reconnects_with_last_event_id_gets_what_it_missed);
+async fn a_client_that_reconnects_with_last_event_id_gets_what_it_missed(app: TestApp) {
     let bin = app.new_bin().await;
     let first = TestApp::request_id(&app.post_to_bin(bin, "", "one").await);
     app.post_to_bin(bin, "", "two").await;
@@ -172,9 +170,8 @@ async fn a_client_that_reconnects_with_last_event_id_gets_what_it_missed() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn only_a_get_of_the_bin_url_accepting_event_streams_is_not_captured() {
-    let app = TestApp::spawn().await;
+both_backends!(only_a_get_of_the_bin_url_accepting_event_streams_is_not_captured);
+async fn only_a_get_of_the_bin_url_accepting_event_streams_is_not_captured(app: TestApp) {
     let bin = app.new_bin().await;
     let unknown = EventStream::open(&app, Uuid::new_v4(), None).await;
     assert_eq!(unknown.status(), 404);
@@ -207,9 +204,9 @@ async fn only_a_get_of_the_bin_url_accepting_event_streams_is_not_captured() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_viewer_limit_counts_event_streams_and_websockets_alike() {
-    let app = TestApp::spawn_with(|config| config.max_viewers_per_bin = 2).await;
+both_backends!(the_viewer_limit_counts_event_streams_and_websockets_alike);
+async fn the_viewer_limit_counts_event_streams_and_websockets_alike(backend: Backend) {
+    let app = TestApp::spawn_with_backend(backend, |config| config.max_viewers_per_bin = 2).await;
     let bin = app.new_bin().await;
     let mut stream = EventStream::connect(&app, bin, None).await;
     assert_eq!(stream.next().await.event.as_deref(), Some("ready"));

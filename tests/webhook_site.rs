@@ -12,7 +12,7 @@ use hookscope::forward::{self, ForwardArgs};
 use hookscope::model::RESERVED_ALIASES;
 use serde_json::{json, Value};
 use support::recorder::Recorder;
-use support::TestApp;
+use support::{Backend, TestApp};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -42,9 +42,8 @@ async fn latest(app: &TestApp, bin: &str) -> Value {
     app.json(&format!("/token/{bin}/request/latest")).await
 }
 
-#[tokio::test]
-async fn a_token_read_and_put_back_whole_is_unchanged_then_one_change_lands() {
-    let app = TestApp::spawn().await;
+both_backends!(a_token_read_and_put_back_whole_is_unchanged_then_one_change_lands);
+async fn a_token_read_and_put_back_whole_is_unchanged_then_one_change_lands(app: TestApp) {
     let token = app
         .create_token(json!({
             "default_status": 201,
@@ -157,9 +156,8 @@ async fn a_token_read_and_put_back_whole_is_unchanged_then_one_change_lands() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_alias_is_a_capture_url_like_the_bin_id() {
-    let app = TestApp::spawn().await;
+both_backends!(an_alias_is_a_capture_url_like_the_bin_id);
+async fn an_alias_is_a_capture_url_like_the_bin_id(app: TestApp) {
     let bin = aliased_bin(&app, "my-hook").await;
 
     let response = app
@@ -206,9 +204,8 @@ async fn an_alias_is_a_capture_url_like_the_bin_id() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn aliases_that_cannot_be_urls_or_are_taken_are_refused_with_the_reason() {
-    let app = TestApp::spawn().await;
+both_backends!(aliases_that_cannot_be_urls_or_are_taken_are_refused_with_the_reason);
+async fn aliases_that_cannot_be_urls_or_are_taken_are_refused_with_the_reason(app: TestApp) {
     let first = aliased_bin(&app, "taken").await;
     let other = app.create_token(json!({})).await;
     let other = other["uuid"].as_str().expect("uuid").to_owned();
@@ -264,9 +261,8 @@ async fn aliases_that_cannot_be_urls_or_are_taken_are_refused_with_the_reason() 
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_status_in_the_path_is_the_answer_status_and_the_request_is_stored() {
-    let app = TestApp::spawn().await;
+both_backends!(a_status_in_the_path_is_the_answer_status_and_the_request_is_stored);
+async fn a_status_in_the_path_is_the_answer_status_and_the_request_is_stored(app: TestApp) {
     let token = app.create_token(
         json!({ "default_content": "custom body", "response_headers": [{"name": "X-Kept", "value": "yes"}] }),
     )
@@ -310,9 +306,8 @@ async fn a_status_in_the_path_is_the_answer_status_and_the_request_is_stored() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn cors_toggle_flips_and_sets_the_bins_cors() {
-    let app = TestApp::spawn().await;
+both_backends!(cors_toggle_flips_and_sets_the_bins_cors);
+async fn cors_toggle_flips_and_sets_the_bins_cors(app: TestApp) {
     let token = app.create_token(json!({})).await;
     let bin = token["uuid"].as_str().expect("uuid").to_owned();
     assert_eq!(token["cors"], false);
@@ -368,9 +363,9 @@ async fn cors_toggle_flips_and_sets_the_bins_cors() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn cors_toggle_is_behind_the_api_key_and_the_bin_password() {
-    let app = TestApp::spawn_with(|c| c.api_key = Some("sekrit".into())).await;
+both_backends!(cors_toggle_is_behind_the_api_key_and_the_bin_password);
+async fn cors_toggle_is_behind_the_api_key_and_the_bin_password(backend: Backend) {
+    let app = TestApp::spawn_with_backend(backend, |c| c.api_key = Some("sekrit".into())).await;
     let response = app
         .client
         .post(app.url("/token"))
@@ -401,9 +396,8 @@ async fn cors_toggle_is_behind_the_api_key_and_the_bin_password() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_live_feed_sse_dashboard_and_exports_work_through_the_alias() {
-    let app = TestApp::spawn().await;
+both_backends!(the_live_feed_sse_dashboard_and_exports_work_through_the_alias);
+async fn the_live_feed_sse_dashboard_and_exports_work_through_the_alias(app: TestApp) {
     let bin = aliased_bin(&app, "live-alias").await;
 
     let url = format!("ws://{}/live/live-alias", app.addr);
@@ -477,9 +471,8 @@ async fn the_live_feed_sse_dashboard_and_exports_work_through_the_alias() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_password_guards_the_dashboard_and_feed_through_the_alias_too() {
-    let app = TestApp::spawn().await;
+both_backends!(a_password_guards_the_dashboard_and_feed_through_the_alias_too);
+async fn a_password_guards_the_dashboard_and_feed_through_the_alias_too(app: TestApp) {
     let token = app
         .create_token(json!({ "alias": "guarded", "password": "pw" }))
         .await;
@@ -521,9 +514,8 @@ async fn a_password_guards_the_dashboard_and_feed_through_the_alias_too() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn forward_follows_a_bin_by_its_alias_url() {
-    let app = TestApp::spawn().await;
+both_backends!(forward_follows_a_bin_by_its_alias_url);
+async fn forward_follows_a_bin_by_its_alias_url(app: TestApp) {
     let bin = aliased_bin(&app, "fwd").await;
     let mut target = Recorder::start().await;
     let (report, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
@@ -581,9 +573,8 @@ async fn forward_follows_a_bin_by_its_alias_url() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_settings_form_names_an_alias_that_is_taken_or_cannot_be_a_url() {
-    let app = TestApp::spawn().await;
+both_backends!(the_settings_form_names_an_alias_that_is_taken_or_cannot_be_a_url);
+async fn the_settings_form_names_an_alias_that_is_taken_or_cannot_be_a_url(app: TestApp) {
     aliased_bin(&app, "first-come").await;
     let bin = app.new_bin().await;
     let form = |alias: &'static str| {
@@ -646,15 +637,10 @@ async fn the_settings_form_names_an_alias_that_is_taken_or_cannot_be_a_url() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn aliases_stay_urls_after_a_restart() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("hookscope.db");
-    let app = TestApp::spawn_on(&db, |_| {}).await;
+both_backends!(aliases_stay_urls_after_a_restart);
+async fn aliases_stay_urls_after_a_restart(app: TestApp) {
     let bin = aliased_bin(&app, "durable").await;
-    app.stop().await;
-
-    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let app = app.restart(|_| {}).await;
     let response = app
         .client
         .post(app.url("/durable/x"))
@@ -667,6 +653,8 @@ async fn aliases_stay_urls_after_a_restart() {
     app.stop().await;
 }
 
+// SQLite only: it builds a database of an old schema version by hand, and
+// PostgreSQL's schema starts after aliases were made unique.
 #[tokio::test]
 async fn an_old_database_with_shared_names_opens_with_the_oldest_bin_keeping_the_alias() {
     let dir = tempfile::tempdir().expect("temp dir");

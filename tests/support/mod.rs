@@ -1,16 +1,21 @@
 //! Test helpers, one module for every test crate (`mod support;`): start
-//! the real server on 127.0.0.1:0 and talk to it; a real browser
-//! ([`browser`]), a local app that records what it is sent ([`recorder`]),
-//! and a relay a test can cut ([`relay`]).
+//! the real server on 127.0.0.1:0 and talk to it, on SQLite or on a real
+//! PostgreSQL ([`pg`], [`both_backends!`]); a real browser ([`browser`]), a
+//! local app that records what it is sent ([`recorder`]), a relay a test
+//! can cut ([`relay`]), and the server as a child process to kill
+//! ([`process`]).
 #![allow(
     dead_code,
     reason = "each test crate uses a different subset, here and in the submodules"
 )]
 
 pub mod browser;
+pub mod pg;
+pub mod process;
 pub mod recorder;
 pub mod relay;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -21,39 +26,196 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+/// Runs a test body once on each store: `both_backends!(name);` above
+/// `async fn name(app: TestApp) { … }` (an app on a fresh database) or
+/// `async fn name(backend: Backend) { … }` (the body starts its own apps,
+/// e.g. with [`TestApp::spawn_with_backend`]) makes the tests
+/// `name::sqlite` and `name::postgres`. Tokio test arguments follow the
+/// name: `both_backends!(name, flavor = "multi_thread", worker_threads = 2);`.
+///
+/// The body stays a plain function outside the macro so rustfmt and
+/// clippy keep reading it, and a body no macro names is dead code, which
+/// the build refuses.
+#[macro_export]
+macro_rules! both_backends {
+    ($test:ident $(, $($tokio:tt)+)?) => {
+        mod $test {
+            #[tokio::test $(($($tokio)+))?]
+            async fn sqlite() {
+                $crate::support::run_on($crate::support::Backend::Sqlite, super::$test).await
+            }
+
+            #[tokio::test $(($($tokio)+))?]
+            async fn postgres() {
+                $crate::support::run_on($crate::support::Backend::Postgres, super::$test).await
+            }
+        }
+    };
+}
+
+/// The store a test app runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A database file in a temporary directory (the default).
+    Sqlite,
+    /// A fresh database on the test binary's PostgreSQL ([`pg::Cluster::shared`]).
+    Postgres,
+}
+
+/// A fresh database of one backend: what `--db` takes.
+pub struct FreshDb {
+    /// A SQLite file in a temporary directory kept as long as this, or a
+    /// `postgres://` URL.
+    pub location: PathBuf,
+    pub pg: Option<pg::Database>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl FreshDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                Self {
+                    location: dir.path().join("hookscope.db"),
+                    pg: None,
+                    dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let database = pg::Cluster::shared().create_database().await;
+                Self {
+                    location: PathBuf::from(&database.url),
+                    pg: Some(database),
+                    dir: None,
+                }
+            }
+        }
+    }
+}
+
+/// What a [`both_backends!`] body is given: the backend itself, or an app
+/// already started on it.
+pub trait StartOn: Sized {
+    fn start_on(backend: Backend) -> impl Future<Output = Self>;
+}
+
+impl StartOn for Backend {
+    async fn start_on(backend: Backend) -> Self {
+        backend
+    }
+}
+
+impl StartOn for TestApp {
+    async fn start_on(backend: Backend) -> Self {
+        TestApp::spawn_on_backend(backend).await
+    }
+}
+
+/// Runs `test` with what it asks for on `backend` (see [`both_backends!`]).
+pub async fn run_on<A: StartOn, F: Future<Output = ()>>(
+    backend: Backend,
+    test: impl FnOnce(A) -> F,
+) {
+    test(A::start_on(backend).await).await;
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub state: AppState,
     pub client: reqwest::Client,
+    /// What the server was given as `--db`: a SQLite file or a
+    /// `postgres://` URL.
     pub db: PathBuf,
+    pub backend: Backend,
+    /// The PostgreSQL database, to look into with SQL or to start more
+    /// instances on.
+    pub pg: Option<pg::Database>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestApp {
-    /// A server on a fresh database in a temporary directory.
+    /// A server on a fresh SQLite database in a temporary directory.
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
     }
 
-    /// A server on a fresh database, with settings adjusted by `adjust`.
+    /// A server on a fresh SQLite database, with settings adjusted by
+    /// `adjust`.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("hookscope.db");
-        let mut app = Self::spawn_on(&db, adjust).await;
-        app._dir = Some(dir);
+        Self::spawn_with_backend(Backend::Sqlite, adjust).await
+    }
+
+    /// A server on a fresh database of `backend`.
+    pub async fn spawn_on_backend(backend: Backend) -> Self {
+        Self::spawn_with_backend(backend, |_| {}).await
+    }
+
+    /// A server on a fresh database of `backend`, with settings adjusted
+    /// by `adjust`.
+    pub async fn spawn_with_backend(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        let db = FreshDb::new(backend).await;
+        let mut app = Self::spawn_on(&db.location, adjust).await;
+        app._dir = db.dir;
+        app.pg = db.pg;
         app
     }
 
-    /// A server on the database file `db` (kept after the app stops).
+    /// A server on the PostgreSQL database `database`, which other
+    /// instances may share.
+    pub async fn spawn_on_database(
+        database: &pg::Database,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        let mut app = Self::spawn_on(Path::new(&database.url), adjust).await;
+        app.pg = Some(database.clone());
+        app
+    }
+
+    /// Two instances on one fresh PostgreSQL database, as behind a load
+    /// balancer; `adjust` sets up both.
+    pub async fn spawn_pair(adjust: impl Fn(&mut Config)) -> (Self, Self) {
+        let database = pg::Cluster::shared().create_database().await;
+        let a = Self::spawn_on_database(&database, &adjust).await;
+        let b = Self::spawn_on_database(&database, &adjust).await;
+        (a, b)
+    }
+
+    /// Another instance on this app's PostgreSQL database.
+    pub async fn spawn_sharing(&self, adjust: impl FnOnce(&mut Config)) -> Self {
+        let database = self
+            .pg
+            .as_ref()
+            .expect("instances share a PostgreSQL database; SQLite is one instance's");
+        Self::spawn_on_database(database, adjust).await
+    }
+
+    /// Stops this server gracefully and starts it again on the same
+    /// database and address, with settings adjusted by `adjust`.
+    pub async fn restart(mut self, adjust: impl FnOnce(&mut Config)) -> Self {
+        self.stop_in_place().await;
+        let mut app = Self::spawn_at(&self.db, self.addr, adjust).await;
+        app._dir = self._dir.take();
+        app.pg = self.pg.take();
+        app
+    }
+
+    /// A server on the database `db` (a SQLite file, kept after the app
+    /// stops, or a `postgres://` URL).
     pub async fn spawn_on(db: &Path, adjust: impl FnOnce(&mut Config)) -> Self {
         Self::spawn_at(db, "127.0.0.1:0".parse().expect("addr"), adjust).await
     }
 
-    /// A server on the database file `db` listening on `addr` (to restart
-    /// a stopped app where its clients expect it).
+    /// A server on the database `db` listening on `addr` (to restart a
+    /// stopped app where its clients expect it).
     pub async fn spawn_at(db: &Path, addr: SocketAddr, adjust: impl FnOnce(&mut Config)) -> Self {
+        let backend = if db.to_str().is_some_and(pg::is_url) {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
         let mut config = Config::with_db(db);
         adjust(&mut config);
         let listener = TcpListener::bind(addr).await.expect("bind");
@@ -72,6 +234,8 @@ impl TestApp {
             state,
             client,
             db: db.to_owned(),
+            backend,
+            pg: None,
             shutdown: Some(shutdown),
             server: Some(server),
             _dir: None,
