@@ -1,0 +1,163 @@
+//! A team's story: two hookscope instances behind one load balancer, on one
+//! PostgreSQL. Whichever instance a sender, a viewer or a reconnecting
+//! client lands on, every request reaches every viewer once, in order.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use serde_json::Value;
+use support::TestApp;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use uuid::Uuid;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn open_feed(app: &TestApp, bin: Uuid, query: &str) -> Socket {
+    let url = format!("ws://{}/live/{bin}{query}", app.addr);
+    let (socket, response) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket");
+    assert_eq!(response.status(), 101);
+    socket
+}
+
+/// The id of the next request the feed delivers ("lagged" notes skipped:
+/// what they announce follows).
+async fn next_request(socket: &mut Socket) -> Uuid {
+    loop {
+        let message = tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("a message in time")
+            .expect("socket open")
+            .expect("valid frame");
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let value: Value = serde_json::from_str(&text).expect("JSON");
+        if value["type"] == "request" {
+            return Uuid::try_parse(value["request"]["uuid"].as_str().expect("uuid"))
+                .expect("uuid");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_on_one_instance_sees_what_the_other_captures() {
+    let (a, b) = TestApp::spawn_pair(|_| {}).await;
+    let bin = a.new_bin().await;
+    let mut viewer = open_feed(&b, bin, "").await;
+    let sent = TestApp::request_id(&a.post_to_bin(bin, "/from-a", "hello").await);
+    assert_eq!(next_request(&mut viewer).await, sent);
+    // And its own captures as before, once each.
+    let local = TestApp::request_id(&b.post_to_bin(bin, "/from-b", "hi").await);
+    assert_eq!(next_request(&mut viewer).await, local);
+    let again = TestApp::request_id(&a.post_to_bin(bin, "/from-a", "again").await);
+    assert_eq!(next_request(&mut viewer).await, again);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_smee_client_on_one_instance_hears_the_other() {
+    let (a, b) = TestApp::spawn_pair(|_| {}).await;
+    let bin = a.new_bin().await;
+    let response = b
+        .client
+        .get(b.url(&format!("/{bin}")))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("event stream");
+    assert_eq!(response.status(), 200);
+    let mut chunks = response.bytes_stream();
+    let mut text = String::new();
+    // The stream says it is ready before anything is sent.
+    while !text.contains("ready") {
+        let chunk = tokio::time::timeout(WAIT, chunks.next())
+            .await
+            .expect("ready in time")
+            .expect("open")
+            .expect("chunk");
+        text.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+    }
+    let sent = TestApp::request_id(&a.post_to_bin(bin, "/smee", "payload").await);
+    while !text.contains(&format!("id: {sent}")) {
+        let chunk = tokio::time::timeout(WAIT, chunks.next())
+            .await
+            .expect("the capture in time")
+            .expect("open")
+            .expect("chunk");
+        text.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Captures land on both instances at once while a viewer watches from
+/// one, drops halfway and reconnects to the other with `?after=`: it ends
+/// with every stored request exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_viewer_that_reconnects_elsewhere_under_load_misses_nothing_and_repeats_nothing() {
+    const EACH: usize = 150;
+    let (a, b) = TestApp::spawn_pair(|c| c.max_requests_per_bin = 10_000).await;
+    let bin = a.new_bin().await;
+    let mut viewer = open_feed(&b, bin, "").await;
+
+    let senders: Vec<_> = [&a, &b]
+        .into_iter()
+        .map(|app| {
+            let (client, url) = (app.client.clone(), app.url(&format!("/{bin}/load")));
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    let sent = client.post(&url).body(format!("{i}")).send().await;
+                    assert_eq!(sent.expect("POST").status(), 200);
+                }
+            })
+        })
+        .collect();
+
+    let mut seen = Vec::new();
+    while seen.len() < EACH {
+        seen.push(next_request(&mut viewer).await);
+    }
+    drop(viewer);
+    let cursor = *seen.last().expect("some seen");
+    let mut viewer = open_feed(&a, bin, &format!("?after={cursor}")).await;
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+    while seen.len() < 2 * EACH {
+        seen.push(next_request(&mut viewer).await);
+    }
+
+    let unique: HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no request came twice");
+    let mut listed = HashSet::new();
+    for page in 1..=3 {
+        let data = a
+            .json(&format!("/token/{bin}/requests?per_page=100&page={page}"))
+            .await["data"]
+            .clone();
+        for request in data.as_array().expect("data") {
+            listed.insert(Uuid::try_parse(request["uuid"].as_str().expect("uuid")).expect("uuid"));
+        }
+    }
+    assert_eq!(listed.len(), 2 * EACH);
+    assert_eq!(
+        unique,
+        listed.iter().collect(),
+        "every stored request, once"
+    );
+    // Nothing more is owed: the next capture is the next message.
+    let next = TestApp::request_id(&b.post_to_bin(bin, "/last", "last").await);
+    assert_eq!(next_request(&mut viewer).await, next);
+    a.stop().await;
+    b.stop().await;
+}
