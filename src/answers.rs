@@ -18,8 +18,10 @@ use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use parking_lot::{Mutex, MutexGuard};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
+
+use crate::model::{Header, SentResponse};
 
 /// The answer a forwarder supplies for one captured request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,40 @@ pub struct AppAnswer {
 }
 
 impl AppAnswer {
+    /// An answer as the store keeps it (relayed between instances);
+    /// header fields that are not valid HTTP are left out.
+    pub fn from_sent(sent: &SentResponse) -> Option<Self> {
+        let headers = sent
+            .headers
+            .iter()
+            .filter_map(|h| {
+                Some((
+                    HeaderName::from_bytes(h.name.as_bytes()).ok()?,
+                    HeaderValue::from_bytes(&h.value).ok()?,
+                ))
+            })
+            .collect();
+        Some(Self {
+            status: StatusCode::from_u16(sent.status).ok()?,
+            headers,
+            body: sent.body.clone(),
+        })
+    }
+
+    /// The answer as the store keeps it.
+    pub fn to_sent(&self) -> SentResponse {
+        SentResponse {
+            from_app: true,
+            status: self.status.as_u16(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(name, value)| Header::new(name.as_str(), value.as_bytes()))
+                .collect(),
+            body: self.body.clone(),
+        }
+    }
+
     /// The response the original sender gets, exactly as supplied.
     pub fn into_response(self) -> Response {
         let mut response = Response::new(Body::from(self.body));
@@ -51,10 +87,16 @@ struct Registry {
     waiting: HashMap<Uuid, (Uuid, oneshot::Sender<AppAnswer>)>,
 }
 
+/// Where changes of a bin's relaying forwarders here go: `(bin, present)`.
+type PresenceSender = mpsc::UnboundedSender<(Uuid, bool)>;
+
 /// Captures waiting for a forwarder's answer. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct PendingAnswers {
     registry: Arc<Mutex<Registry>>,
+    /// Told when a bin gets its first relaying forwarder here, or loses
+    /// its last (see [`PendingAnswers::presence_changes`]).
+    presence: Arc<Mutex<Option<PresenceSender>>>,
 }
 
 impl PendingAnswers {
@@ -65,10 +107,43 @@ impl PendingAnswers {
     /// Marks a relaying forwarder of `bin` as connected until the guard
     /// is dropped.
     pub fn answerer(&self, bin: Uuid) -> AnswererGuard {
-        *self.lock().answerers.entry(bin).or_default() += 1;
+        let count = {
+            let mut registry = self.lock();
+            let count = registry.answerers.entry(bin).or_default();
+            *count += 1;
+            *count
+        };
+        if count == 1 {
+            self.tell_presence(bin, true);
+        }
         AnswererGuard {
             bin,
             pending: self.clone(),
+        }
+    }
+
+    /// From now on, `(bin, true)` when a bin gets its first relaying
+    /// forwarder here and `(bin, false)` when it loses its last: what other
+    /// instances on the same database need to know.
+    pub fn presence_changes(&self) -> mpsc::UnboundedReceiver<(Uuid, bool)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.presence.lock() = Some(tx);
+        rx
+    }
+
+    /// The bins with a relaying forwarder here now.
+    pub fn answered_bins(&self) -> Vec<Uuid> {
+        self.lock().answerers.keys().copied().collect()
+    }
+
+    /// Whether a capture here waits for an answer to request `id`.
+    pub fn waits(&self, id: Uuid) -> bool {
+        self.lock().waiting.contains_key(&id)
+    }
+
+    fn tell_presence(&self, bin: Uuid, present: bool) {
+        if let Some(tx) = self.presence.lock().as_ref() {
+            let _ = tx.send((bin, present));
         }
     }
 
@@ -117,11 +192,17 @@ pub struct AnswererGuard {
 impl Drop for AnswererGuard {
     fn drop(&mut self) {
         let mut registry = self.pending.lock();
+        let mut last = false;
         if let Some(n) = registry.answerers.get_mut(&self.bin) {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 registry.answerers.remove(&self.bin);
+                last = true;
             }
+        }
+        drop(registry);
+        if last {
+            self.pending.tell_presence(self.bin, false);
         }
     }
 }

@@ -186,7 +186,9 @@ async fn capture(
         0 => state.config.answer_wait_secs,
         secs => u64::from(secs),
     };
-    let waiter = (wait_secs > 0 && state.pending.has_answerer(bin)).then(|| {
+    let answered =
+        wait_secs > 0 && (state.pending.has_answerer(bin) || answerer_elsewhere(state, bin).await);
+    let waiter = answered.then(|| {
         (
             state.pending.register(bin, stored.id),
             Duration::from_secs(wait_secs),
@@ -194,6 +196,18 @@ async fn capture(
     });
     state.hub.publish(&stored);
     Ok((stored, bin_settings, waiter))
+}
+
+/// Whether another instance on the same database has a relaying forwarder
+/// of `bin`; when that cannot be read, the capture answers as if none.
+async fn answerer_elsewhere(state: &AppState, bin: uuid::Uuid) -> bool {
+    match state.store.answerer_elsewhere(bin).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read other instances' forwarders");
+            false
+        }
+    }
 }
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, State};
@@ -12,12 +11,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
 use tower::ServiceExt as _;
+use uuid::Uuid;
 
+use crate::answers::AppAnswer;
 use crate::app;
 use crate::capture;
-use crate::live::hub::Hub;
 use crate::state::AppState;
 use crate::store::Notice;
 use crate::wire::{HeadTap, TappedStream};
@@ -59,12 +59,11 @@ pub async fn serve(
     if config.max_headers != HYPER_MAX_HEADERS {
         http1.max_headers(config.max_headers);
     }
-    let notices = state.store.notices().map(|notices| {
-        tokio::spawn(ring_for_other_instances(
-            notices,
-            state.hub.clone(),
-            state.shutdown.clone(),
-        ))
+    let others = state.store.notices().map(|notices| {
+        (
+            tokio::spawn(follow_other_instances(notices, state.clone())),
+            tokio::spawn(announce_answerers(state.clone())),
+        )
     });
     let housekeeping = crate::retention::spawn(
         state.store.clone(),
@@ -111,8 +110,9 @@ pub async fn serve(
     tracing::info!("shutting down: finishing in-flight requests");
     state.shutdown.cancel();
     let _ = indexer.await;
-    if let Some(notices) = notices {
+    if let Some((notices, answerers)) = others {
         let _ = notices.await;
+        let _ = answerers.await;
     }
     let _ = housekeeping.await;
     if tokio::time::timeout(
@@ -166,21 +166,65 @@ fn serve_connection(
 }
 
 /// Several instances on one database: what another instance commits
-/// reaches this one's live viewers, which read it from the store.
-async fn ring_for_other_instances(
-    mut notices: tokio::sync::mpsc::Receiver<Notice>,
-    hub: Hub,
-    shutdown: Arc<CancellationToken>,
-) {
+/// reaches this one's live viewers (which read it from the store), and a
+/// relayed answer for a capture waiting here is taken and handed over.
+async fn follow_other_instances(mut notices: mpsc::Receiver<Notice>, state: AppState) {
     loop {
         let notice = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = state.shutdown.cancelled() => return,
             notice = notices.recv() => notice,
         };
         match notice {
-            Some(Notice::Committed(bin)) => hub.ring(bin),
-            Some(Notice::Missed) => hub.ring_all(),
+            Some(Notice::Committed(bin)) => state.hub.ring(bin),
+            Some(Notice::Missed) => state.hub.ring_all(),
+            Some(Notice::Answer(id)) if state.pending.waits(id) => {
+                let state = state.clone();
+                tokio::spawn(async move { hand_over_relayed_answer(&state, id).await });
+            }
+            Some(Notice::Answer(_)) => {}
             None => return,
         }
+    }
+}
+
+async fn hand_over_relayed_answer(state: &AppState, id: Uuid) {
+    match state.store.take_relayed_answer(id).await {
+        Ok(Some((bin, sent))) => match AppAnswer::from_sent(&sent) {
+            Some(answer) => {
+                state.pending.answer(bin, id, answer);
+            }
+            None => tracing::warn!(%id, "a relayed answer has an invalid status"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, %id, "could not take a relayed answer"),
+    }
+}
+
+/// How often this instance's relaying forwarders are announced again to
+/// the other instances (their note lapses unless refreshed).
+const PRESENCE_EVERY: Duration = Duration::from_secs(10);
+
+/// Several instances on one database: tells the others which bins have a
+/// relaying forwarder here, so their captures wait for its answers.
+async fn announce_answerers(state: AppState) {
+    let mut changes = state.pending.presence_changes();
+    let mut refresh = tokio::time::interval(PRESENCE_EVERY);
+    loop {
+        let (bins, present) = tokio::select! {
+            () = state.shutdown.cancelled() => break,
+            change = changes.recv() => match change {
+                Some((bin, present)) => (vec![bin], present),
+                None => break,
+            },
+            _ = refresh.tick() => (state.pending.answered_bins(), true),
+        };
+        for bin in bins {
+            if let Err(e) = state.store.answerer_present(bin, present).await {
+                tracing::warn!(error = %e, %bin, "could not announce a relaying forwarder");
+            }
+        }
+    }
+    for bin in state.pending.answered_bins() {
+        let _ = state.store.answerer_present(bin, false).await;
     }
 }

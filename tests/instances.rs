@@ -161,3 +161,58 @@ async fn a_viewer_that_reconnects_elsewhere_under_load_misses_nothing_and_repeat
     a.stop().await;
     b.stop().await;
 }
+
+/// Listen mode across instances: the capture waits on the instance that
+/// took it, the forwarder watches another, and its answer, sent to that
+/// other instance, is what the original sender gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forwarders_answer_given_to_one_instance_reaches_a_capture_waiting_on_the_other() {
+    let (a, b) = TestApp::spawn_pair(|c| c.answer_wait_secs = 20).await;
+    let bin = a.new_bin().await;
+    let mut forwarder = open_feed(&b, bin, "?listen=true").await;
+    // The forwarder's presence reaches the other instance through the
+    // database.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !a.state.store.answerer_elsewhere(bin).await.expect("store") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "presence never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let (client, url) = (a.client.clone(), a.url(&format!("/{bin}/hook")));
+    let sender = tokio::spawn(async move { client.post(url).body("ping").send().await });
+    let id = next_request(&mut forwarder).await;
+    use base64::Engine as _;
+    let put = b
+        .client
+        .put(b.url(&format!("/token/{bin}/request/{id}/response")))
+        .json(&serde_json::json!({
+            "status": 201,
+            "content": base64::engine::general_purpose::STANDARD.encode("from the app"),
+            "headers": {"x-app": "yes"},
+        }))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(put.status(), 200);
+    let answer = sender.await.expect("sender").expect("answer");
+    assert_eq!(answer.status(), 201);
+    assert_eq!(answer.headers()["x-app"], "yes");
+    assert_eq!(answer.text().await.expect("body"), "from the app");
+
+    // An answer for a request that does not exist is refused on any
+    // instance.
+    let missing = b
+        .client
+        .put(b.url(&format!("/token/{bin}/request/{}/response", Uuid::now_v7())))
+        .json(&serde_json::json!({"status": 200}))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(missing.status(), 404);
+    drop(forwarder);
+    a.stop().await;
+    b.stop().await;
+}

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::answers::{AppAnswer, PendingAnswers};
+use crate::answers::AppAnswer;
 use crate::error::AppError;
 use crate::extract::BinPath;
+use crate::state::AppState;
 
 /// The body of `PUT /token/{bin}/request/{request}/response`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -61,9 +62,12 @@ impl ResponseBody {
 }
 
 /// `PUT /token/{bin}/request/{request}/response`: the answer for a capture
-/// that waits in listen mode. 404 when nothing waits for it (any more).
+/// that waits in listen mode. With one instance, 404 when nothing waits
+/// for it (any more); with several on one database, an answer no capture
+/// here waits for is handed to the others through the database (whether
+/// one waits there is not known here, so the request must only exist).
 pub async fn put_response(
-    State(pending): State<PendingAnswers>,
+    State(state): State<AppState>,
     BinPath(bin): BinPath,
     Path((_, request)): Path<(String, String)>,
     Json(body): Json<ResponseBody>,
@@ -71,8 +75,14 @@ pub async fn put_response(
     let bin = bin.id;
     let request = Uuid::try_parse(&request).map_err(|_| AppError::UnknownRequest)?;
     let answer = body.into_answer().map_err(AppError::BadRequest)?;
-    if !pending.answer(bin, request, answer) {
-        return Err(AppError::NotWaiting);
+    let sent = answer.to_sent();
+    if !state.pending.answer(bin, request, answer) {
+        let relayed = state.store.is_shared()
+            && state.store.request(bin, request).await?.is_some()
+            && state.store.relay_answer(bin, request, sent).await?;
+        if !relayed {
+            return Err(AppError::NotWaiting);
+        }
     }
     Ok(Json(serde_json::json!({"success": true})).into_response())
 }

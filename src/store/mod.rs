@@ -382,6 +382,10 @@ pub enum Notice {
     /// Notices may have been lost (the connection that hears them dropped):
     /// whatever watches a bin should read the store again.
     Missed,
+    /// An answer for this request was relayed through the database
+    /// ([`Store::relay_answer`]); the instance whose capture waits takes
+    /// it ([`Store::take_relayed_answer`]).
+    Answer(Uuid),
 }
 
 impl Store {
@@ -391,6 +395,57 @@ impl Store {
         match &self.0 {
             Backend::Sqlite(_) => None,
             Backend::Postgres(p) => Some(p.notices()),
+        }
+    }
+
+    /// Whether other instances may write to this database too (PostgreSQL;
+    /// a SQLite file has one writer).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.0, Backend::Postgres(_))
+    }
+
+    /// Notes (or clears) that a relaying forwarder of `bin` is connected
+    /// to this instance, for the others to see; called again to keep the
+    /// note alive. Nothing to do with one instance (SQLite).
+    pub async fn answerer_present(&self, bin: Uuid, present: bool) -> Result<(), StoreError> {
+        match &self.0 {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(p) => p.answerer_present(bin, present).await,
+        }
+    }
+
+    /// Whether another instance has a relaying forwarder of `bin`.
+    pub async fn answerer_elsewhere(&self, bin: Uuid) -> Result<bool, StoreError> {
+        match &self.0 {
+            Backend::Sqlite(_) => Ok(false),
+            Backend::Postgres(p) => p.answerer_elsewhere(bin).await,
+        }
+    }
+
+    /// Hands an answer for request `id` of `bin` to whichever other
+    /// instance's capture waits for it; `false` when there is no other
+    /// instance (SQLite).
+    pub async fn relay_answer(
+        &self,
+        bin: Uuid,
+        id: Uuid,
+        answer: SentResponse,
+    ) -> Result<bool, StoreError> {
+        match &self.0 {
+            Backend::Sqlite(_) => Ok(false),
+            Backend::Postgres(p) => p.relay_answer(bin, id, answer).await,
+        }
+    }
+
+    /// Takes a relayed answer for request `id` (see [`Notice::Answer`]):
+    /// its bin and the answer, to one taker only.
+    pub async fn take_relayed_answer(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(Uuid, SentResponse)>, StoreError> {
+        match &self.0 {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(p) => p.take_relayed_answer(id).await,
         }
     }
 }

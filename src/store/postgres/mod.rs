@@ -53,6 +53,7 @@
 
 mod bins;
 mod notices;
+mod relay;
 mod requests;
 mod search;
 mod writer;
@@ -67,10 +68,16 @@ use super::{StoreConfig, StoreError, StoreObserver};
 use writer::Writer;
 
 /// The schema's migrations, in order, compiled into the binary.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    include_str!("../../../migrations/postgres/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        include_str!("../../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../migrations/postgres/0002_relayed_answers.sql"),
+    ),
+];
 
 /// Advisory lock keys (one namespace per database): applying migrations,
 /// creating a bin under `max_bins`, and the background jobs.

@@ -1,6 +1,6 @@
 //! Hearing what other instances commit: one connection per instance that
-//! `LISTEN`s on the writer's channel and passes each notice on as the bin
-//! it names. A notice carries ids, never bodies; listeners read the rows.
+//! `LISTEN`s on the writer's channel (the bin it names) and on relayed
+//! answers' (the request waiting for one). A notice carries ids, never bodies; listeners read the rows.
 //! When the connection drops, notices sent meanwhile are lost, so after
 //! reconnecting the listener says [`Notice::Missed`]: every watched bin
 //! reads the store again.
@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 use uuid::Uuid;
 
+use super::relay::ANSWERS_CHANNEL;
 use super::NOTIFY_CHANNEL;
 use crate::store::Notice;
 
@@ -65,7 +66,9 @@ async fn listen(
         }
     });
     client
-        .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+        .batch_execute(&format!(
+            "LISTEN {NOTIFY_CHANNEL}; LISTEN {ANSWERS_CHANNEL}"
+        ))
         .await
         .map_err(|e| e.to_string())?;
     if !first && tx.send(Notice::Missed).await.is_err() {
@@ -75,8 +78,13 @@ async fn listen(
     let result = loop {
         match messages.recv().await {
             Some(Ok(AsyncMessage::Notification(note))) => {
-                if let Some(bin) = parse(note.payload(), own) {
-                    if tx.send(Notice::Committed(bin)).await.is_err() {
+                let notice = if note.channel() == ANSWERS_CHANNEL {
+                    Uuid::try_parse(note.payload()).ok().map(Notice::Answer)
+                } else {
+                    parse(note.payload(), own).map(Notice::Committed)
+                };
+                if let Some(notice) = notice {
+                    if tx.send(notice).await.is_err() {
                         break Ok(());
                     }
                 }
