@@ -82,6 +82,9 @@ pub(super) const NOTIFY_CHANNEL: &str = "hookscope_requests";
 /// fails as unavailable, and the longest a connection attempt takes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Idle time after which TCP keepalives probe a database connection.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+
 /// Most pooled connections per instance (the writer has its own).
 const POOL_SIZE: usize = 16;
 
@@ -121,6 +124,9 @@ impl PgStore {
             pg_config.connect_timeout(CONNECT_TIMEOUT);
         }
         pg_config.application_name("hookscope");
+        // A peer gone without a word (a dead host, a cut network) is
+        // noticed in seconds rather than the system's two hours.
+        pg_config.keepalives_idle(KEEPALIVE_IDLE);
         let (writer, cookie_secret) = Writer::start(
             pg_config.clone(),
             fresh_secret,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, NoTls};
@@ -21,6 +21,9 @@ use crate::store::{codec, StoreError, StoreObserver};
 
 /// Most captures committed in one transaction; bounds commit latency.
 const MAX_BATCH: usize = 1024;
+
+/// Longest a batch may take to commit before its captures fail.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(15);
 
 struct Capture {
     req: CapturedRequest,
@@ -217,7 +220,18 @@ async fn commit_batch(
     let Some(conn) = client.as_mut() else {
         return;
     };
-    let outcome = write(conn, batch, cap).await;
+    // A database that stops answering fails the batch (unacknowledged)
+    // rather than holding every capture behind it.
+    let outcome = match tokio::time::timeout(BATCH_TIMEOUT, write(conn, batch, cap)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            // The connection is in an unknown state: start afresh.
+            *client = None;
+            Err(StoreError::Unavailable(format!(
+                "the database did not commit within {BATCH_TIMEOUT:?}"
+            )))
+        }
+    };
     if let Err(e) = &outcome {
         tracing::error!(error = %e, size, "batch commit failed");
     }
