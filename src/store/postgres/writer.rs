@@ -183,6 +183,9 @@ async fn run(parts: RunParts) {
             }
         }
         if !batch.is_empty() {
+            // Seqs in id order within a batch: ids made by callers a moment
+            // apart may have been queued the other way round.
+            batch.sort_unstable_by_key(|capture| capture.req.id);
             commit_batch(&config, &mut client, &mut batch, cap, observer).await;
         }
     }
