@@ -687,3 +687,41 @@ async fn sweeps_run_once_and_a_pruned_cursor_reads_on() {
     a.close().await;
     b.close().await;
 }
+
+/// Instances started together on an empty database: one applies the
+/// schema, the others wait for it, and all keep the same cookie secret.
+#[test]
+fn instances_starting_together_apply_the_schema_once() {
+    let cluster = Cluster::start();
+    let url = cluster.url();
+    let secrets: Vec<[u8; 32]> = std::thread::scope(|scope| {
+        let starting: Vec<_> = (0..4u8)
+            .map(|n| {
+                let url = &url;
+                scope.spawn(move || {
+                    let store = Store::open(&StoreConfig::new(url.as_str()), [n; 32], &Unobserved)
+                        .expect("open");
+                    store.cookie_secret()
+                })
+            })
+            .collect();
+        starting
+            .into_iter()
+            .map(|s| s.join().expect("started"))
+            .collect()
+    });
+    assert!(secrets.iter().all(|s| *s == secrets[0]), "{secrets:?}");
+    let applied = Command::new("psql")
+        .args([&url, "-Atc", "SELECT count(*) FROM hookscope_migrations"])
+        .output()
+        .expect("psql");
+    let applied = String::from_utf8_lossy(&applied.stdout).trim().to_owned();
+    let migrations = std::fs::read_dir("migrations/postgres")
+        .expect("the migrations folder")
+        .count();
+    assert_eq!(
+        applied,
+        migrations.to_string(),
+        "each migration applied once"
+    );
+}
