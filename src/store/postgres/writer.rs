@@ -22,6 +22,11 @@ use crate::store::{codec, StoreError, StoreObserver};
 /// Most captures committed in one transaction; bounds commit latency.
 const MAX_BATCH: usize = 1024;
 
+/// Most body bytes (and words) sent in one batch: PostgreSQL refuses a
+/// parameter of 1 GiB or more, and large bodies gain nothing from sharing
+/// a commit.
+const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
 /// Longest a batch may take to commit before its captures fail.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -170,15 +175,19 @@ async fn run(parts: RunParts) {
             break;
         };
         let mut next = Some(first);
+        let mut bytes = 0;
         while let Some(message) = next.take() {
             match message {
-                Message::Capture(capture) => batch.push(*capture),
+                Message::Capture(capture) => {
+                    bytes += capture.req.body.len() + capture.words.len();
+                    batch.push(*capture);
+                }
                 Message::Stop(done) => {
                     stop = Some(done);
                     break;
                 }
             }
-            if batch.len() < MAX_BATCH {
+            if batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
                 next = inbox.try_recv().ok();
             }
         }
