@@ -2,6 +2,8 @@
 //! stopped (SIGTERM) while several senders keep posting, restarted on the
 //! same database, and every request that got a 2xx is read back byte-exact.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -9,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use support::{Backend, FreshDb};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -178,8 +181,7 @@ async fn assert_all_acked_stored(db: &Path, bin: Uuid, outcome: &Outcome) {
 /// A server on a fresh database with senders posting into one of its bins,
 /// once some of their requests have been acknowledged.
 struct Loaded {
-    _dir: tempfile::TempDir,
-    db: std::path::PathBuf,
+    db: FreshDb,
     server: Server,
     bin: Uuid,
     outcome: Arc<Outcome>,
@@ -187,16 +189,14 @@ struct Loaded {
     done: mpsc::Receiver<()>,
 }
 
-async fn under_load() -> Loaded {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("hookscope.db");
-    let server = Server::start(&db);
+async fn under_load(backend: Backend) -> Loaded {
+    let db = FreshDb::new(backend).await;
+    let server = Server::start(&db.location);
     let bin = new_bin(&client(), &server.base).await;
     let outcome = Arc::new(Outcome::default());
     let done = start_senders(&server.base, bin, &outcome);
     wait_for_acks(&outcome, ACKED_BEFORE_STOP).await;
     Loaded {
-        _dir: dir,
         db,
         server,
         bin,
@@ -205,16 +205,19 @@ async fn under_load() -> Loaded {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_acknowledged_request_survives_sigkill() {
+both_backends!(
+    every_acknowledged_request_survives_sigkill,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn every_acknowledged_request_survives_sigkill(backend: Backend) {
     let Loaded {
-        _dir,
         db,
         mut server,
         bin,
         outcome,
         mut done,
-    } = under_load().await;
+    } = under_load(backend).await;
 
     // `Child::kill` sends SIGKILL on Unix: no flush, no shutdown code runs.
     server.child.kill().expect("SIGKILL");
@@ -223,19 +226,22 @@ async fn every_acknowledged_request_survives_sigkill() {
     assert_eq!(done.recv().await, None, "senders stop once nothing answers");
 
     assert!(outcome.refused.lock().expect("lock").is_empty());
-    assert_all_acked_stored(&db, bin, &outcome).await;
+    assert_all_acked_stored(&db.location, bin, &outcome).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_under_load_exits_cleanly_and_keeps_every_answered_request() {
+both_backends!(
+    sigterm_under_load_exits_cleanly_and_keeps_every_answered_request,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn sigterm_under_load_exits_cleanly_and_keeps_every_answered_request(backend: Backend) {
     let Loaded {
-        _dir,
         db,
         mut server,
         bin,
         outcome,
         mut done,
-    } = under_load().await;
+    } = under_load(backend).await;
 
     let killed = Command::new("kill")
         .args(["-TERM", &server.pid().to_string()])
@@ -248,5 +254,5 @@ async fn sigterm_under_load_exits_cleanly_and_keeps_every_answered_request() {
 
     // Every capture either got a 2xx (and is stored) or got no answer.
     assert_eq!(*outcome.refused.lock().expect("lock"), Vec::<u16>::new());
-    assert_all_acked_stored(&db, bin, &outcome).await;
+    assert_all_acked_stored(&db.location, bin, &outcome).await;
 }

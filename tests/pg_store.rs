@@ -589,3 +589,139 @@ async fn a_lost_database_fails_calls_and_is_reconnected() {
     assert_eq!(bodies, [&b"before"[..], b"after"]);
     store.close().await;
 }
+
+/// Each committed batch tells listeners on `hookscope_requests` which bin
+/// got requests and its highest commit-order number: ids, never bodies.
+#[tokio::test]
+async fn a_committed_capture_is_announced_with_its_bin_and_order() {
+    use futures_util::StreamExt;
+
+    let cluster = Cluster::start();
+    let store = open(&cluster.url(), |_| {});
+    let bin = Bin::new();
+    store.create_bin(bin.clone()).await.expect("create");
+    let (listener, mut connection) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let (notices, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                let _ = notices.send((n.channel().to_owned(), n.payload().to_owned()));
+            }
+        }
+    });
+    listener
+        .batch_execute("LISTEN hookscope_requests")
+        .await
+        .expect("listen");
+    let mut seqs = Vec::new();
+    for body in ["secret one", "secret two"] {
+        store
+            .insert_request(capture(bin.id, "/", vec![], body.as_bytes()))
+            .await
+            .expect("insert");
+        let (channel, payload) = tokio::time::timeout(Duration::from_secs(10), heard.recv())
+            .await
+            .expect("a notification in time")
+            .expect("the listener runs");
+        assert_eq!(channel, "hookscope_requests");
+        assert!(!payload.contains("secret"), "{payload}");
+        let (named, seq) = payload.split_once(' ').expect("'<bin> <seq>'");
+        assert_eq!(named, bin.id.to_string());
+        seqs.push(seq.parse::<i64>().expect("a number"));
+    }
+    assert!(seqs[0] < seqs[1], "{seqs:?}");
+    store.close().await;
+}
+
+/// Expired bins are swept once though two instances sweep at once; a
+/// cursor at a request pruned since still reads on from where it was.
+#[tokio::test]
+async fn sweeps_run_once_and_a_pruned_cursor_reads_on() {
+    let cluster = Cluster::start();
+    let a = open(&cluster.url(), |_| {});
+    let b = open(&cluster.url(), |_| {});
+    let mut expired = HashSet::new();
+    for _ in 0..6 {
+        let mut bin = Bin::new();
+        bin.settings.expiry = Some(1);
+        bin.created_at = Timestamp(bin.created_at.0 - 5_000_000);
+        a.create_bin(bin.clone()).await.expect("create");
+        expired.insert(bin.id);
+    }
+    let kept = Bin::new();
+    a.create_bin(kept.clone()).await.expect("create");
+    let now = Timestamp::now();
+    let (by_a, by_b) = tokio::join!(a.delete_expired_bins(now), b.delete_expired_bins(now));
+    let (by_a, by_b) = (by_a.expect("sweep"), by_b.expect("sweep"));
+    let swept: HashSet<Uuid> = by_a.iter().chain(&by_b).copied().collect();
+    assert_eq!(by_a.len() + by_b.len(), swept.len(), "a bin swept twice");
+    assert_eq!(swept, expired);
+    assert_eq!(a.count_bins().await.expect("count"), 1);
+
+    let mut bin = Bin::new();
+    bin.settings.request_limit = Some(2);
+    a.create_bin(bin.clone()).await.expect("create");
+    let mut ids = Vec::new();
+    for body in ["one", "two", "three"] {
+        let stored = b
+            .insert_request(capture(bin.id, "/", vec![], body.as_bytes()))
+            .await
+            .expect("insert");
+        ids.push(stored.id);
+    }
+    assert!(
+        a.request(bin.id, ids[0]).await.expect("read").is_none(),
+        "pruned"
+    );
+    let after: Vec<Uuid> = a
+        .requests_after(bin.id, Some(ids[0]), 10)
+        .await
+        .expect("read")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(after, ids[1..]);
+    a.close().await;
+    b.close().await;
+}
+
+/// Instances started together on an empty database: one applies the
+/// schema, the others wait for it, and all keep the same cookie secret.
+#[test]
+fn instances_starting_together_apply_the_schema_once() {
+    let cluster = Cluster::start();
+    let url = cluster.url();
+    let secrets: Vec<[u8; 32]> = std::thread::scope(|scope| {
+        let starting: Vec<_> = (0..4u8)
+            .map(|n| {
+                let url = &url;
+                scope.spawn(move || {
+                    let store = Store::open(&StoreConfig::new(url.as_str()), [n; 32], &Unobserved)
+                        .expect("open");
+                    store.cookie_secret()
+                })
+            })
+            .collect();
+        starting
+            .into_iter()
+            .map(|s| s.join().expect("started"))
+            .collect()
+    });
+    assert!(secrets.iter().all(|s| *s == secrets[0]), "{secrets:?}");
+    let applied = Command::new("psql")
+        .args([&url, "-Atc", "SELECT count(*) FROM hookscope_migrations"])
+        .output()
+        .expect("psql");
+    let applied = String::from_utf8_lossy(&applied.stdout).trim().to_owned();
+    let migrations = std::fs::read_dir("migrations/postgres")
+        .expect("the migrations folder")
+        .count();
+    assert_eq!(
+        applied,
+        migrations.to_string(),
+        "each migration applied once"
+    );
+}

@@ -4,17 +4,13 @@ mod support;
 
 use support::TestApp;
 
-#[tokio::test]
-async fn requests_survive_a_restart_on_the_same_database_file() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("hookscope.db");
-    let app = TestApp::spawn_on(&db, |_| {}).await;
+both_backends!(requests_survive_a_restart_on_the_same_database);
+async fn requests_survive_a_restart_on_the_same_database(app: TestApp) {
     let bin = app.new_bin().await;
     let body = b"survives \x00\xff".to_vec();
     let id = TestApp::request_id(&app.post_to_bin(bin, "/kept", body.clone()).await);
-    app.stop().await;
 
-    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let app = app.restart(|_| {}).await;
     let html = app.html(&format!("/view/{bin}")).await;
     assert!(
         html.contains(&id.to_string()),
@@ -25,6 +21,7 @@ async fn requests_survive_a_restart_on_the_same_database_file() {
     app.stop().await;
 }
 
+// SQLite only: PostgreSQL's database is made by its administrator.
 #[tokio::test]
 async fn the_database_file_is_created_on_first_start() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -199,6 +199,8 @@ impl std::fmt::Display for DisplayDatabase<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     pub db: Database,
+    /// SQLite's commit mode. PostgreSQL commits as its server is set up
+    /// (`synchronous_commit`, on by default: a commit is flushed).
     pub durability: Durability,
     /// Most bins the database may hold, beyond which creating one fails
     /// with [`StoreError::TooManyBins`]; 0: no limit.

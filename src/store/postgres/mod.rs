@@ -25,9 +25,13 @@
 //! visible before that batch committed, hence is in the same snapshot
 //! (or rolled back, leaving a gap no one will ever fill). So "seq greater
 //! than the last seen" never misses a committed row. `after = <request
-//! id>` means "seq greater than that request's seq"; a request that was
-//! deleted since (pruned, say) stands for the highest seq at or below its
-//! id in its bin. Lists are ordered by seq where SQLite orders by id.
+//! id>` means "seq greater than that request's seq". A cursor at a
+//! request deleted since (pruned, say) stands for the highest seq at or
+//! below its id in its bin: ids are made as captures are queued and each
+//! batch numbers its captures in id order, so that is the cursor's place
+//! but for captures made at the same moment on another instance (a
+//! deleted cursor is the one case where ids, not seqs, decide). Lists are
+//! ordered by seq where SQLite orders by id.
 //!
 //! Locks are always taken in one order, so transactions never deadlock:
 //! `commit_seq` (writer batches only), then bin rows (in id order), then
@@ -92,6 +96,9 @@ pub(super) const NOTIFY_CHANNEL: &str = "hookscope_requests";
 /// fails as unavailable, and the longest a connection attempt takes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Idle time after which TCP keepalives probe a database connection.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+
 /// Most pooled connections per instance (the writer has its own).
 const POOL_SIZE: usize = 16;
 
@@ -135,6 +142,9 @@ impl PgStore {
             pg_config.connect_timeout(CONNECT_TIMEOUT);
         }
         pg_config.application_name("hookscope");
+        // A peer gone without a word (a dead host, a cut network) is
+        // noticed in seconds rather than the system's two hours.
+        pg_config.keepalives_idle(KEEPALIVE_IDLE);
         // Tells this instance's notices from other instances'.
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let (writer, cookie_secret) = Writer::start(

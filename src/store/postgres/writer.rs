@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, NoTls};
@@ -21,6 +21,14 @@ use crate::store::{codec, StoreError, StoreObserver};
 
 /// Most captures committed in one transaction; bounds commit latency.
 const MAX_BATCH: usize = 1024;
+
+/// Most body bytes (and words) sent in one batch: PostgreSQL refuses a
+/// parameter of 1 GiB or more, and large bodies gain nothing from sharing
+/// a commit.
+const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// Longest a batch may take to commit before its captures fail.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(15);
 
 struct Capture {
     req: CapturedRequest,
@@ -178,19 +186,26 @@ async fn run(parts: RunParts) {
             break;
         };
         let mut next = Some(first);
+        let mut bytes = 0;
         while let Some(message) = next.take() {
             match message {
-                Message::Capture(capture) => batch.push(*capture),
+                Message::Capture(capture) => {
+                    bytes += capture.req.body.len() + capture.words.len();
+                    batch.push(*capture);
+                }
                 Message::Stop(done) => {
                     stop = Some(done);
                     break;
                 }
             }
-            if batch.len() < MAX_BATCH {
+            if batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
                 next = inbox.try_recv().ok();
             }
         }
         if !batch.is_empty() {
+            // Seqs in id order within a batch: ids made by callers a moment
+            // apart may have been queued the other way round.
+            batch.sort_unstable_by_key(|capture| capture.req.id);
             commit_batch(&config, &mut client, &mut batch, &rules, observer).await;
         }
     }
@@ -228,7 +243,18 @@ async fn commit_batch(
     let Some(conn) = client.as_mut() else {
         return;
     };
-    let outcome = write(conn, batch, rules).await;
+    // A database that stops answering fails the batch (unacknowledged)
+    // rather than holding every capture behind it.
+    let outcome = match tokio::time::timeout(BATCH_TIMEOUT, write(conn, batch, rules)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            // The connection is in an unknown state: start afresh.
+            *client = None;
+            Err(StoreError::Unavailable(format!(
+                "the database did not commit within {BATCH_TIMEOUT:?}"
+            )))
+        }
+    };
     if let Err(e) = &outcome {
         tracing::error!(error = %e, size, "batch commit failed");
     }
