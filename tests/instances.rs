@@ -216,3 +216,97 @@ async fn a_forwarders_answer_given_to_one_instance_reaches_a_capture_waiting_on_
     a.stop().await;
     b.stop().await;
 }
+
+/// PostgreSQL restarts while captures pour in: meanwhile senders get a
+/// clear 503 (never a 500, never a hang), afterwards 200 again without a
+/// restart of hookscope, and every request that got its 2xx is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_restarting_mid_load_means_clear_503s_then_recovery_and_nothing_acknowledged_lost()
+{
+    use std::sync::{Arc, Mutex};
+    let cluster = support::pg::Cluster::start();
+    let database = cluster.create_database().await;
+    let app = TestApp::spawn_on_database(&database, |_| {}).await;
+    let bin = app.new_bin().await;
+
+    #[derive(Default)]
+    struct Seen {
+        acknowledged: Vec<Uuid>,
+        refusals: Vec<(u16, String)>,
+    }
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, url) = (app.client.clone(), app.url(&format!("/{bin}/load")));
+            let (seen, stop) = (seen.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let Ok(response) = client.post(&url).body("x").send().await else {
+                        continue;
+                    };
+                    let status = response.status().as_u16();
+                    if status == 200 {
+                        let id = TestApp::request_id(&response);
+                        seen.lock().expect("seen").acknowledged.push(id);
+                    } else {
+                        let text = response.text().await.unwrap_or_default();
+                        seen.lock().expect("seen").refusals.push((status, text));
+                    }
+                }
+            })
+        })
+        .collect();
+    let count = |f: fn(&Seen) -> usize| f(&seen.lock().expect("seen"));
+    let wait_for = |what: &'static str, f: fn(&Seen) -> usize, n: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        async move {
+            while count(f) < n {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "timed out waiting for {what}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait_for("captures before the restart", |s| s.acknowledged.len(), 20).await;
+    cluster.stop();
+    wait_for(
+        "refusals while the database is down",
+        |s| s.refusals.len(),
+        5,
+    )
+    .await;
+    let before = count(|s| s.acknowledged.len());
+    cluster.restart();
+    wait_for(
+        "captures after the restart",
+        |s| s.acknowledged.len(),
+        before + 20,
+    )
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+
+    let (acknowledged, refusals) = {
+        let seen = seen.lock().expect("seen");
+        (seen.acknowledged.clone(), seen.refusals.clone())
+    };
+    for (status, text) in &refusals {
+        assert_eq!(
+            *status, 503,
+            "a refusal while the database was down: {text}"
+        );
+        assert_eq!(text.trim().lines().count(), 1, "one line of reason: {text}");
+    }
+    for id in &acknowledged {
+        let stored = app.get(&format!("/token/{bin}/request/{id}")).await;
+        assert_eq!(stored.status(), 200, "acknowledged {id} is stored");
+    }
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    app.stop().await;
+}
