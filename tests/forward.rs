@@ -618,3 +618,73 @@ async fn listen_mode_through_an_alias_url_answers_the_sender(backend: Backend) {
     forwarder.stop().await;
     app.stop().await;
 }
+
+/// Two instances on one PostgreSQL: captures go to A while the forwarder
+/// follows B, and B is killed and started again mid-stream. The local app
+/// gets every acknowledged capture once, in the order the bin lists them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forwarder_on_one_instance_relays_what_the_other_captures_across_its_restart() {
+    let db = FreshDb::new(Backend::Postgres).await;
+    let a =
+        TestApp::spawn_on_database(db.pg.as_ref().expect("a PostgreSQL database"), |_| {}).await;
+    let b_addr = free_addr();
+    let b = ServerProcess::start(&db.location, b_addr).await;
+    let bin = a.new_bin().await;
+    let capture_url = a.url(&format!("/{bin}"));
+
+    let mut target = Recorder::start_on(
+        "127.0.0.1:0".parse().expect("addr"),
+        Duration::from_millis(20),
+    )
+    .await;
+    let mut forward_args = args(format!("http://{b_addr}/{bin}"), target.target("/"));
+    forward_args.since = Some(Timestamp::now());
+    let forwarder = Forwarder::start(forward_args);
+
+    let mut acked = send_burst(&a.client, &capture_url, "before", 40).await;
+    let first = target.next().await;
+    let mut arrived = vec![String::from_utf8(body_of(&first).to_vec()).expect("utf-8")];
+    b.kill();
+    acked.extend(send_burst(&a.client, &capture_url, "while-b-is-down", 20).await);
+    let b = ServerProcess::start(&db.location, b_addr).await;
+    acked.extend(send_burst(&a.client, &capture_url, "after", 40).await);
+    let marker = a.client.post(&capture_url).body("marker").send().await;
+    assert_eq!(marker.expect("marker").status(), 200);
+    loop {
+        let body = String::from_utf8(body_of(&target.next().await).to_vec()).expect("utf-8");
+        let done = body == "marker";
+        arrived.push(body);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(acked.len(), 100, "A acknowledged everything throughout");
+    let unique: HashSet<&str> = arrived.iter().map(String::as_str).collect();
+    assert_eq!(unique.len(), arrived.len(), "nothing forwarded twice");
+    let lost: Vec<_> = acked
+        .iter()
+        .filter(|b| !unique.contains(b.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged but never forwarded: {lost:?}"
+    );
+    // In the bin's order (the order of commit).
+    let mut listed = Vec::new();
+    for page in 1..=2 {
+        let data = a
+            .json(&format!(
+                "/token/{bin}/requests?per_page=100&page={page}&sorting=oldest"
+            ))
+            .await["data"]
+            .clone();
+        for request in data.as_array().expect("data") {
+            listed.push(request["content"].as_str().expect("content").to_owned());
+        }
+    }
+    assert_eq!(listed, arrived, "forwarded in the order the bin lists them");
+
+    forwarder.stop().await;
+    drop(b);
+    a.stop().await;
+}
