@@ -725,3 +725,34 @@ fn instances_starting_together_apply_the_schema_once() {
         "each migration applied once"
     );
 }
+
+/// A capture PostgreSQL refuses (text with a NUL byte, which SQLite
+/// stores) fails by itself: the captures queued with it are stored.
+#[tokio::test]
+async fn a_capture_the_database_refuses_fails_alone() {
+    let cluster = Cluster::start();
+    let store = open(&cluster.url(), |_| {});
+    let bin = Bin::new();
+    store.create_bin(bin.clone()).await.expect("create");
+    let mut refused = capture(bin.id, "/a", vec![], b"refused");
+    refused.path.push('\0');
+    let (refused, stored) = tokio::join!(
+        store.insert_request(refused),
+        store.insert_request(capture(bin.id, "/b", vec![], b"stored")),
+    );
+    assert!(
+        matches!(refused, Err(StoreError::Postgres(_))),
+        "{refused:?}"
+    );
+    let stored = stored.expect("the other capture is stored");
+    let listed: Vec<Uuid> = store
+        .list_requests(bin.id, ALL)
+        .await
+        .expect("list")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, [stored.id]);
+    assert_eq!(store.count_requests(bin.id).await.expect("count"), 1);
+    store.close().await;
+}
