@@ -286,15 +286,44 @@ async fn retention(
             }
         }
     }
-    let gone = client
-        .execute(
-            "DELETE FROM bins WHERE created_at < $1 AND NOT EXISTS
+    // One bin per statement: a statement locking many bins' rows could
+    // deadlock with a writer batch that locks some of them.
+    let idle: Vec<Uuid> = client
+        .query(
+            "SELECT id FROM bins WHERE created_at < $1 AND NOT EXISTS
                (SELECT 1 FROM requests WHERE bin_id = bins.id AND id >= $2)",
             &[&cutoff.0, &first_kept],
         )
         .await
-        .map_err(pg_error)?;
-    deleted.bins = gone;
+        .map_err(pg_error)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for id in idle {
+        // Locked, then checked again in a statement of its own (a fresh
+        // snapshot): a capture may have been committed since.
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let still_idle = tx
+            .query_opt("SELECT 1 FROM bins WHERE id = $1 FOR UPDATE", &[&id])
+            .await
+            .map_err(pg_error)?
+            .is_some()
+            && tx
+                .query_opt(
+                    "SELECT 1 FROM requests WHERE bin_id = $1 AND id >= $2 LIMIT 1",
+                    &[&id, &first_kept],
+                )
+                .await
+                .map_err(pg_error)?
+                .is_none();
+        if still_idle {
+            deleted.bins += tx
+                .execute("DELETE FROM bins WHERE id = $1", &[&id])
+                .await
+                .map_err(pg_error)?;
+        }
+        tx.commit().await.map_err(pg_error)?;
+    }
     Ok(deleted)
 }
 
