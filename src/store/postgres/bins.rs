@@ -197,8 +197,7 @@ impl PgStore {
     }
 
     /// Deletes every bin that expired by `now`, one bin per transaction;
-    /// resolves to their ids. One instance at a time sweeps: on the others
-    /// this deletes nothing.
+    /// resolves to their ids. One instance at a time sweeps.
     pub async fn delete_expired_bins(&self, now: Timestamp) -> Result<Vec<Uuid>, StoreError> {
         let swept = self
             .as_the_one_job_runner(|client| async move {
@@ -230,12 +229,12 @@ impl PgStore {
                 (client, result)
             })
             .await?;
-        Ok(swept.unwrap_or_default())
+        Ok(swept)
     }
 
     /// Retention: deletes requests received before `cutoff`, then bins
     /// created before it that have no request left. Short transactions,
-    /// one instance at a time (the others delete nothing this round).
+    /// one instance at a time.
     pub async fn delete_before(&self, cutoff: Timestamp) -> Result<Deleted, StoreError> {
         let first_kept = first_v7_at(cutoff);
         let swept = self
@@ -244,7 +243,7 @@ impl PgStore {
                 (client, result)
             })
             .await?;
-        Ok(swept.unwrap_or_default())
+        Ok(swept)
     }
 }
 
@@ -254,11 +253,9 @@ async fn retention(
     first_kept: Uuid,
 ) -> Result<Deleted, StoreError> {
     let mut deleted = Deleted::default();
+    // Bin by bin, through the (bin_id, id) index, as on SQLite.
     let bins: Vec<Uuid> = client
-        .query(
-            "SELECT DISTINCT bin_id FROM requests WHERE id < $1",
-            &[&first_kept],
-        )
+        .query("SELECT id FROM bins", &[])
         .await
         .map_err(pg_error)?
         .iter()
