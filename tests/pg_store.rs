@@ -725,3 +725,80 @@ fn instances_starting_together_apply_the_schema_once() {
         "each migration applied once"
     );
 }
+
+/// A capture PostgreSQL refuses (text with a NUL byte, which SQLite
+/// stores) fails by itself: the captures queued with it are stored.
+#[tokio::test]
+async fn a_capture_the_database_refuses_fails_alone() {
+    let cluster = Cluster::start();
+    let store = open(&cluster.url(), |_| {});
+    let bin = Bin::new();
+    store.create_bin(bin.clone()).await.expect("create");
+    let mut refused = capture(bin.id, "/a", vec![], b"refused");
+    refused.path.push('\0');
+    let (refused, stored) = tokio::join!(
+        store.insert_request(refused),
+        store.insert_request(capture(bin.id, "/b", vec![], b"stored")),
+    );
+    assert!(
+        matches!(refused, Err(StoreError::Postgres(_))),
+        "{refused:?}"
+    );
+    let stored = stored.expect("the other capture is stored");
+    let listed: Vec<Uuid> = store
+        .list_requests(bin.id, ALL)
+        .await
+        .expect("list")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, [stored.id]);
+    assert_eq!(store.count_requests(bin.id).await.expect("count"), 1);
+    store.close().await;
+}
+
+/// Retention deletes requests received before the cutoff, then bins idle
+/// since, keeping what came later.
+#[tokio::test]
+async fn retention_deletes_old_requests_then_idle_bins() {
+    let cluster = Cluster::start();
+    let store = open(&cluster.url(), |_| {});
+    let (busy, idle) = (Bin::new(), Bin::new());
+    let mut last_old = Uuid::nil();
+    for bin in [&busy, &idle] {
+        store.create_bin(bin.clone()).await.expect("create");
+        last_old = store
+            .insert_request(capture(bin.id, "/", vec![], b"old"))
+            .await
+            .expect("insert")
+            .id;
+    }
+    // UUID v7 ids tell time to the millisecond: the cutoff is the first
+    // millisecond after the old requests' ids.
+    let (secs, nanos) = last_old.get_timestamp().expect("a v7 id").to_unix();
+    let old_millis = i64::try_from(secs * 1000 + u64::from(nanos / 1_000_000)).expect("millis");
+    let cutoff = loop {
+        let now = Timestamp::now();
+        if now.as_millis() > old_millis {
+            break now;
+        }
+        tokio::task::yield_now().await;
+    };
+    let kept = store
+        .insert_request(capture(busy.id, "/", vec![], b"new"))
+        .await
+        .expect("insert");
+    let deleted = store.delete_before(cutoff).await.expect("retention");
+    assert_eq!((deleted.requests, deleted.bins), (2, 1));
+    assert!(store.bin(idle.id).await.expect("read").is_none());
+    let left: Vec<Uuid> = store
+        .list_requests(busy.id, ALL)
+        .await
+        .expect("list")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, [kept.id]);
+    assert_eq!(store.count_requests(busy.id).await.expect("count"), 1);
+    store.close().await;
+}

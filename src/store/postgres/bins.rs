@@ -197,8 +197,7 @@ impl PgStore {
     }
 
     /// Deletes every bin that expired by `now`, one bin per transaction;
-    /// resolves to their ids. One instance at a time sweeps: on the others
-    /// this deletes nothing.
+    /// resolves to their ids. One instance at a time sweeps.
     pub async fn delete_expired_bins(&self, now: Timestamp) -> Result<Vec<Uuid>, StoreError> {
         let swept = self
             .as_the_one_job_runner(|client| async move {
@@ -230,12 +229,12 @@ impl PgStore {
                 (client, result)
             })
             .await?;
-        Ok(swept.unwrap_or_default())
+        Ok(swept)
     }
 
     /// Retention: deletes requests received before `cutoff`, then bins
     /// created before it that have no request left. Short transactions,
-    /// one instance at a time (the others delete nothing this round).
+    /// one instance at a time.
     pub async fn delete_before(&self, cutoff: Timestamp) -> Result<Deleted, StoreError> {
         let first_kept = first_v7_at(cutoff);
         let swept = self
@@ -244,7 +243,7 @@ impl PgStore {
                 (client, result)
             })
             .await?;
-        Ok(swept.unwrap_or_default())
+        Ok(swept)
     }
 }
 
@@ -254,11 +253,9 @@ async fn retention(
     first_kept: Uuid,
 ) -> Result<Deleted, StoreError> {
     let mut deleted = Deleted::default();
+    // Bin by bin, through the (bin_id, id) index, as on SQLite.
     let bins: Vec<Uuid> = client
-        .query(
-            "SELECT DISTINCT bin_id FROM requests WHERE id < $1",
-            &[&first_kept],
-        )
+        .query("SELECT id FROM bins", &[])
         .await
         .map_err(pg_error)?
         .iter()
@@ -286,15 +283,44 @@ async fn retention(
             }
         }
     }
-    let gone = client
-        .execute(
-            "DELETE FROM bins WHERE created_at < $1 AND NOT EXISTS
+    // One bin per statement: a statement locking many bins' rows could
+    // deadlock with a writer batch that locks some of them.
+    let idle: Vec<Uuid> = client
+        .query(
+            "SELECT id FROM bins WHERE created_at < $1 AND NOT EXISTS
                (SELECT 1 FROM requests WHERE bin_id = bins.id AND id >= $2)",
             &[&cutoff.0, &first_kept],
         )
         .await
-        .map_err(pg_error)?;
-    deleted.bins = gone;
+        .map_err(pg_error)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for id in idle {
+        // Locked, then checked again in a statement of its own (a fresh
+        // snapshot): a capture may have been committed since.
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let still_idle = tx
+            .query_opt("SELECT 1 FROM bins WHERE id = $1 FOR UPDATE", &[&id])
+            .await
+            .map_err(pg_error)?
+            .is_some()
+            && tx
+                .query_opt(
+                    "SELECT 1 FROM requests WHERE bin_id = $1 AND id >= $2 LIMIT 1",
+                    &[&id, &first_kept],
+                )
+                .await
+                .map_err(pg_error)?
+                .is_none();
+        if still_idle {
+            deleted.bins += tx
+                .execute("DELETE FROM bins WHERE id = $1", &[&id])
+                .await
+                .map_err(pg_error)?;
+        }
+        tx.commit().await.map_err(pg_error)?;
+    }
     Ok(deleted)
 }
 

@@ -43,13 +43,16 @@
 //! the per-bin cap with the bin's `request_count` updated under its row
 //! lock in the batch that inserts. Bins are not cached (another instance
 //! may change them). Background jobs (expiry, retention) run on one
-//! instance at a time (`pg_try_advisory_lock`; the others skip the round),
-//! in short transactions that never hold `commit_seq`. After each batch the
-//! writer sends `NOTIFY hookscope_requests, '<bin> <seq> <instance tag>'`
-//! (one per bin in the batch: its highest seq; ids, never bodies) inside
-//! the batch transaction, so listeners hear of it exactly when it commits;
-//! each instance listens (`notices.rs`) and rings its live viewers of that
-//! bin, which read the new requests from the database.
+//! instance at a time (a session advisory lock; another instance's round
+//! waits for it, on a pooled connection, then finds little left), in
+//! short transactions that never hold `commit_seq`: captures never wait
+//! for a job longer than one short statement on their bin's row. After
+//! each batch the writer sends `NOTIFY hookscope_requests, '<bin> <seq>
+//! <instance tag>'` (one per bin in the batch: its highest seq; ids, never
+//! bodies) inside the batch transaction, so listeners hear of it exactly
+//! when it commits; each instance listens (`notices.rs`) and rings its
+//! live viewers of that bin, which read the new requests from the
+//! database.
 //!
 //! A lost connection fails the calls that needed it with
 //! [`StoreError::Unavailable`] (a capture not committed is never
@@ -212,29 +215,27 @@ impl PgStore {
     }
 
     /// Runs `job` on one pooled connection holding the background jobs'
-    /// advisory lock; `None` when another instance holds it (it does the
-    /// round). The lock is a session lock, released right after.
-    async fn as_the_one_job_runner<T, F, Fut>(&self, job: F) -> Result<Option<T>, StoreError>
+    /// advisory lock, so one instance at a time runs one: a sweep started
+    /// while another instance's runs waits for it, then finds what is
+    /// left (little). The lock is a session lock, released right after
+    /// (or with the session, should the connection break).
+    async fn as_the_one_job_runner<T, F, Fut>(&self, job: F) -> Result<T, StoreError>
     where
         F: FnOnce(deadpool_postgres::Object) -> Fut,
         Fut: std::future::Future<Output = (deadpool_postgres::Object, Result<T, StoreError>)>,
     {
         let client = self.client().await?;
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&JOBS_LOCK])
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&JOBS_LOCK])
             .await
-            .map_err(pg_error)?
-            .get(0);
-        if !locked {
-            return Ok(None);
-        }
+            .map_err(pg_error)?;
         let (client, result) = job(client).await;
         // Should the unlock fail, the connection is broken and its session
         // (and lock) ends with it.
         let _ = client
             .execute("SELECT pg_advisory_unlock($1)", &[&JOBS_LOCK])
             .await;
-        result.map(Some)
+        result
     }
 }
 

@@ -255,16 +255,37 @@ async fn commit_batch(
             )))
         }
     };
-    if let Err(e) = &outcome {
-        tracing::error!(error = %e, size, "batch commit failed");
-    }
+    let outcomes: Vec<Result<bool, StoreError>> = match outcome {
+        Ok(stored) => stored.into_iter().map(Ok).collect(),
+        // The database refused something in the batch (not the
+        // connection): each capture is tried alone, so one that cannot be
+        // stored fails by itself, as a job of the SQLite writer does.
+        Err(StoreError::Postgres(e)) if size > 1 => {
+            tracing::warn!(error = %e, size, "batch refused; writing its captures one by one");
+            let mut alone = Vec::with_capacity(size);
+            for n in 0..size {
+                let one = match client.as_mut() {
+                    Some(conn) => write(conn, &batch[n..=n], rules)
+                        .await
+                        .map(|stored| stored.first().copied().unwrap_or(false)),
+                    None => Err(StoreError::Closed),
+                };
+                alone.push(one);
+            }
+            alone
+        }
+        Err(e) => {
+            tracing::error!(error = %e, size, "batch commit failed");
+            vec![Err(e); size]
+        }
+    };
     observer.batch_committed(size, started.elapsed());
-    for (n, capture) in batch.drain(..).enumerate() {
-        let result = match &outcome {
-            Err(e) => Err(e.clone()),
-            Ok(stored) if stored[n] => Ok(capture.req),
+    for (capture, outcome) in batch.drain(..).zip(outcomes) {
+        let result = match outcome {
+            Err(e) => Err(e),
+            Ok(true) => Ok(capture.req),
             // Its bin was deleted since the capture found it.
-            Ok(_) => Err(StoreError::UnknownBin),
+            Ok(false) => Err(StoreError::UnknownBin),
         };
         // The caller may have gone away; the write stands either way.
         let _ = capture.reply.send(result);
