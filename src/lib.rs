@@ -1,6 +1,7 @@
 //! hookscope: a self-hosted request inspector.
 //!
-//! Anything sent to a bin's URL is captured byte for byte into SQLite and
+//! Anything sent to a bin's URL is captured byte for byte into SQLite (or
+//! PostgreSQL, for several instances) and
 //! pushed live to every open dashboard of that bin. `main.rs` only parses the
 //! command line; everything else lives here so tests can drive the real server.
 //!
@@ -15,8 +16,10 @@
 //!    - `http1`, `wire`: HTTP/1 framing; heads exactly as they came.
 //!    - `cookies`, `headers`: cookie parsing; headers every answer carries.
 //! 2. Storage
-//!    - `store`: SQLite behind a narrow API (bins, requests, search,
-//!      answers, housekeeping); writer thread with group commit.
+//!    - `store`: one narrow API (bins, requests, search, answers,
+//!      housekeeping) over two backends: SQLite (the default; `sqlite/`)
+//!      and PostgreSQL for several instances (`postgres/`); each commits
+//!      captures in groups from one writer.
 //! 3. Settings
 //!    - `config`: every flag; `metrics`: counters for `/metrics`.
 //! 4. Domain services

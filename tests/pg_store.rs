@@ -628,8 +628,12 @@ async fn a_committed_capture_is_announced_with_its_bin_and_order() {
             .expect("the listener runs");
         assert_eq!(channel, "hookscope_requests");
         assert!(!payload.contains("secret"), "{payload}");
-        let (named, seq) = payload.split_once(' ').expect("'<bin> <seq>'");
+        let parts: Vec<&str> = payload.split(' ').collect();
+        let [named, seq, instance] = parts[..] else {
+            panic!("'<bin> <seq> <instance>': {payload}");
+        };
         assert_eq!(named, bin.id.to_string());
+        assert!(!instance.is_empty());
         seqs.push(seq.parse::<i64>().expect("a number"));
     }
     assert!(seqs[0] < seqs[1], "{seqs:?}");

@@ -23,12 +23,14 @@
 //! read, and reads the store again (a catch-up that usually finds nothing
 //! new) when that list grows long, to keep it short.
 //!
-//! With several instances on one database, ids come from different clocks
-//! and say nothing about commit order (the store orders by its own commit
-//! sequence). There the feed tells a live request it already read by the
-//! ids its latest store reads returned, not by comparing ids.
+//! With several instances on one database (a shared store), ids come from
+//! different clocks and say nothing about commit order; the store orders
+//! by its own commit sequence. There the feed takes nothing from the hub
+//! but the signal: it delivers every request, this instance's too, from
+//! store reads, so they come in commit order and a client's cursor (the
+//! last request it got) resumes exactly on any instance.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -42,10 +44,6 @@ use crate::store::{Page, Store, StoreError};
 
 /// Stored requests read at once while catching up.
 const CHUNK: u32 = 500;
-/// Ids of store reads a feed on a shared store remembers (see
-/// `Feed::recent_reads`): twice what it delivers live between two reads,
-/// so a publication that comes as late as that is still recognised.
-const RECENT_READS: usize = 2 * LIVE_WINDOW;
 /// Ids delivered live that a feed remembers before it reads the store to
 /// forget them.
 const LIVE_WINDOW: usize = 1024;
@@ -98,14 +96,8 @@ pub struct Feed {
     /// The newest id a store read returned: every request from `origin` up
     /// to it has been delivered.
     read_to: Option<Uuid>,
-    /// The ids the latest store reads returned, newest last (at most
-    /// [`RECENT_READS`]): with several instances, ids made on different
-    /// machines are not in commit order, so a request read from the store
-    /// may have a higher id than the last one read, and its own live
-    /// publication must still be recognised.
-    recent_reads: VecDeque<Uuid>,
-    recent_set: HashSet<Uuid>,
-    /// Other instances write to the same store (see `is_new`).
+    /// Other instances write to the same store: every request is read from
+    /// it, none taken from the hub (see the module doc).
     shared: bool,
     /// Ids above `read_to` delivered live.
     live: BTreeSet<Uuid>,
@@ -141,8 +133,6 @@ impl Feed {
             origin,
             origin_is_known,
             read_to: None,
-            recent_reads: VecDeque::new(),
-            recent_set: HashSet::new(),
             shared: store.is_shared(),
             live: BTreeSet::new(),
             backlog: VecDeque::new(),
@@ -169,14 +159,21 @@ impl Feed {
                 continue;
             }
             match self.subscription.receiver.recv().await {
-                Ok(Signal::Request(published)) => {
+                Ok(Signal::Request(published)) if !self.shared => {
                     if self.is_new(published.request.id) {
                         return Some(Update::Request(published));
                     }
                 }
-                // Another instance committed to this bin: its requests come
-                // from the store, after the last one read there.
-                Ok(Signal::StoredElsewhere) => self.catching_up = true,
+                // Another instance committed to this bin, or, on a store
+                // other instances share, this one did: the requests come
+                // from the store, after the last one read there, in its
+                // commit order.
+                Ok(Signal::Request(_) | Signal::StoredElsewhere) => {
+                    self.catching_up = true;
+                    // One read covers every signal queued meanwhile (each
+                    // only says "read the store" on a shared store).
+                    while self.shared && self.subscription.receiver.try_recv().is_ok() {}
+                }
                 Err(RecvError::Lagged(_)) => {
                     // The store read covers what the hub still holds for
                     // this viewer; left there, it would overflow again.
@@ -191,19 +188,11 @@ impl Feed {
 
     /// Whether a live request is new to the viewer; notes it if so.
     fn is_new(&mut self, id: Uuid) -> bool {
-        if self.recent_set.contains(&id) {
-            return false;
+        if self.origin.is_some_and(|origin| id <= origin) {
+            return !self.origin_is_known;
         }
-        // With one writer, ids are in commit order and say where a request
-        // stands; with several instances they are not (their clocks
-        // differ), and only the ids read from the store tell.
-        if !self.shared {
-            if self.origin.is_some_and(|origin| id <= origin) {
-                return !self.origin_is_known;
-            }
-            if self.read_to.is_some_and(|read| id <= read) {
-                return false;
-            }
+        if self.read_to.is_some_and(|read| id <= read) {
+            return false;
         }
         let new = self.live.insert(id);
         if self.live.len() >= self.sync_at {
@@ -219,15 +208,6 @@ impl Feed {
         let batch = self.store.requests_after(self.bin, after, CHUNK).await?;
         if let Some(last) = batch.last() {
             self.read_to = Some(last.id);
-        }
-        for request in batch.iter().filter(|_| self.shared) {
-            self.recent_reads.push_back(request.id);
-            self.recent_set.insert(request.id);
-            if self.recent_reads.len() > RECENT_READS {
-                if let Some(old) = self.recent_reads.pop_front() {
-                    self.recent_set.remove(&old);
-                }
-            }
         }
         let read_all = batch.len() < CHUNK as usize;
         self.backlog.extend(
