@@ -1,9 +1,9 @@
 //! hookscope: a self-hosted request inspector.
 //!
 //! Anything sent to a bin's URL is captured byte for byte into SQLite (or
-//! PostgreSQL, for several instances) and
-//! pushed live to every open dashboard of that bin. `main.rs` only parses the
-//! command line; everything else lives here so tests can drive the real server.
+//! PostgreSQL, for several instances) and pushed live to every open
+//! dashboard of that bin. `main.rs` only parses the command line;
+//! everything else lives here so tests can drive the real server.
 //!
 //! # Module map, bottom-up
 //!
