@@ -33,6 +33,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use futures_util::FutureExt as _;
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
@@ -99,6 +100,10 @@ pub struct Feed {
     /// Other instances write to the same store: every request is read from
     /// it, none taken from the hub (see the module doc).
     shared: bool,
+    hub: Hub,
+    /// The hub's generation when the feed last heard a signal: its next
+    /// read must have started no earlier (see `Hub::read_once`).
+    wanted: u64,
     /// Ids above `read_to` delivered live.
     live: BTreeSet<Uuid>,
     /// Read from the store, waiting to be delivered.
@@ -134,6 +139,8 @@ impl Feed {
             origin_is_known,
             read_to: None,
             shared: store.is_shared(),
+            hub: hub.clone(),
+            wanted: hub.generation(),
             live: BTreeSet::new(),
             backlog: VecDeque::new(),
             catching_up: matches!(start, Start::After(_)),
@@ -171,8 +178,10 @@ impl Feed {
                 Ok(Signal::Request(_) | Signal::StoredElsewhere) => {
                     self.catching_up = true;
                     // One read covers every signal queued meanwhile (each
-                    // only says "read the store" on a shared store).
+                    // only says "read the store" on a shared store)...
                     while self.shared && self.subscription.receiver.try_recv().is_ok() {}
+                    // ...if it starts after they were all sent.
+                    self.wanted = self.hub.generation();
                 }
                 Err(RecvError::Lagged(_)) => {
                     // The store read covers what the hub still holds for
@@ -205,7 +214,18 @@ impl Feed {
     /// backlog, leaving out those delivered live.
     async fn read_store(&mut self) -> Result<(), StoreError> {
         let after = self.read_to.or(self.origin);
-        let batch = self.store.requests_after(self.bin, after, CHUNK).await?;
+        let batch: Vec<CapturedRequest> = if self.shared {
+            // Every viewer of the bin here reads on each capture: they
+            // share one read per cursor.
+            let (store, bin) = (self.store.clone(), self.bin);
+            let read = move || {
+                async move { store.requests_after(bin, after, CHUNK).await.map(Arc::new) }.boxed()
+            };
+            let shared = self.hub.read_once(bin, after, self.wanted, read).await?;
+            shared.iter().cloned().collect()
+        } else {
+            self.store.requests_after(self.bin, after, CHUNK).await?
+        };
         if let Some(last) = batch.last() {
             self.read_to = Some(last.id);
         }

@@ -5,13 +5,17 @@
 //! catches up from the store, see `live::feed`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+
+use futures_util::future::{BoxFuture, FutureExt as _, Shared};
 
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::model::CapturedRequest;
+use crate::store::StoreError;
 
 /// Messages a viewer may fall behind before it is told it lagged.
 const CHANNEL_CAPACITY: usize = 256;
@@ -46,9 +50,21 @@ pub enum Signal {
 
 type Channels = HashMap<Uuid, broadcast::Sender<Signal>>;
 
+/// The requests of a bin after a cursor, as one store read gives them.
+pub type Read = Result<Arc<Vec<CapturedRequest>>, StoreError>;
+type ReadInFlight = Shared<BoxFuture<'static, Read>>;
+/// Reads in progress by bin and cursor, with the generation each began at.
+type Reads = HashMap<(Uuid, Option<Uuid>), (u64, ReadInFlight)>;
+
 #[derive(Clone, Default)]
 pub struct Hub {
     channels: Arc<Mutex<Channels>>,
+    /// Counts signals sent: a read started at generation `g` sees every
+    /// request signalled up to `g` (signals follow commits).
+    generation: Arc<AtomicU64>,
+    /// Store reads in progress, by bin and cursor, with the generation at
+    /// which each started: viewers of one bin at one cursor share a read.
+    reads: Arc<Mutex<Reads>>,
 }
 
 impl Hub {
@@ -93,6 +109,7 @@ impl Hub {
         let Some(sender) = self.lock().get(&request.bin).cloned() else {
             return;
         };
+        self.generation.fetch_add(1, Ordering::SeqCst);
         // An error only means the last viewer left in the meantime.
         let _ = sender.send(Signal::Request(Arc::new(Published::new(request.clone()))));
     }
@@ -103,7 +120,48 @@ impl Hub {
         let Some(sender) = self.lock().get(&bin).cloned() else {
             return;
         };
+        self.generation.fetch_add(1, Ordering::SeqCst);
         let _ = sender.send(Signal::StoredElsewhere);
+    }
+
+    /// How many signals were sent so far (see `Hub::read_once`).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The requests of `bin` after `after`, read by `read` — or by a read
+    /// another viewer started with the same cursor at generation `since`
+    /// or later, which saw everything signalled by then. A hundred
+    /// viewers told of one capture then cost one store read, not a
+    /// hundred.
+    pub async fn read_once(
+        &self,
+        bin: Uuid,
+        after: Option<Uuid>,
+        since: u64,
+        read: impl FnOnce() -> BoxFuture<'static, Read>,
+    ) -> Read {
+        let key = (bin, after);
+        let shared = {
+            let mut reads = self.reads.lock();
+            match reads.get(&key) {
+                Some((started, shared)) if *started >= since => shared.clone(),
+                _ => {
+                    // Read under the lock: no signal counted after this
+                    // point can be missing from what the read sees.
+                    let started = self.generation();
+                    let shared = read().shared();
+                    reads.insert(key, (started, shared.clone()));
+                    shared
+                }
+            }
+        };
+        let result = shared.clone().await;
+        let mut reads = self.reads.lock();
+        if reads.get(&key).is_some_and(|(_, s)| s.ptr_eq(&shared)) {
+            reads.remove(&key);
+        }
+        result
     }
 
     /// Rings every watched bin (see [`Hub::ring`]): notices of other
