@@ -120,6 +120,20 @@ machine_ticks() { # -> "busy total" over all CPUs
     echo "$((total - cpu[4] - cpu[5])) $total"
 }
 
+# The sum over instances of one of the writer's metrics (Prometheus
+# histogram _count or _sum), from each instance's /metrics.
+writer_metric() { # name urls...
+    local name="$1" url total=0
+    shift
+    for url in "$@"; do
+        total="$(curl -fs "${url%/*}/metrics" | awk -v name="$name" -v t="$total" \
+            '$1 == name { t += $2 } END { printf "%.6f", t }')"
+    done
+    echo "$total"
+}
+WRITER_METRICS=(hookscope_writer_batch_size_count hookscope_writer_batch_size_sum
+    hookscope_writer_commit_seconds_sum)
+
 # One run of a set-up: only its hookscope(s) run (the others are stopped,
 # SIGSTOP), wrk drives each URL with its share of the connections.
 # Prints one line of name=value fields.
@@ -132,7 +146,9 @@ measure() { # "pids" url...
     for pid in "${ALL_HOOKSCOPES[@]}"; do
         [[ " ${own[*]} " == *" $pid "* ]] || kill -STOP "$pid"
     done
-    local hs0 pg0 m0 hs1 pg1 m1
+    local hs0 pg0 m0 hs1 pg1 m1 name
+    local -a w0=() w1=()
+    for name in "${WRITER_METRICS[@]}"; do w0+=("$(writer_metric "$name" "${urls[@]}")"); done
     hs0="$(ticks_of "${own[@]}")"
     pg0="$(postgres_ticks)"
     read -ra m0 < <(machine_ticks)
@@ -151,6 +167,7 @@ measure() { # "pids" url...
     hs1="$(ticks_of "${own[@]}")"
     pg1="$(postgres_ticks)"
     read -ra m1 < <(machine_ticks)
+    for name in "${WRITER_METRICS[@]}"; do w1+=("$(writer_metric "$name" "${urls[@]}")"); done
     for pid in "${ALL_HOOKSCOPES[@]}"; do kill -CONT "$pid"; done
 
     local requests=0 non2xx=0 errors=0 rps=0 p99=0 line
@@ -173,6 +190,10 @@ measure() { # "pids" url...
     awk -v rps="$rps" -v p99="$p99" -v req="$requests" -v non2xx="$non2xx" -v err="$errors" \
         -v cap="$captures" -v hs="$hs" -v pg="$pgt" -v wrk="$wrk_ticks" -v other="$other" \
         -v busy="$busy" -v total="$total" -v hz="$hz" -v load="$(cut -d' ' -f1 /proc/loadavg)" \
+        -v batches="$(awk -v a="${w0[0]}" -v b="${w1[0]}" 'BEGIN { print b - a }')" \
+        -v ops="$(awk -v a="${w0[1]}" -v b="${w1[1]}" 'BEGIN { print b - a }')" \
+        -v commit_s="$(awk -v a="${w0[2]}" -v b="${w1[2]}" 'BEGIN { print b - a }')" \
+        -v seconds="$DURATION" -v writers="${#urls[@]}" \
         'BEGIN {
             us = 1e6 / hz / (cap > 0 ? cap : 1)
             printf "rps=%d p99_ms=%.3f requests=%d non2xx=%d socket_errors=%d ", rps, p99, req, non2xx, err
@@ -180,7 +201,13 @@ measure() { # "pids" url...
             printf "hs_pct=%.0f pg_pct=%.0f wrk_pct=%.0f other_pct=%.0f idle_pct=%.0f load1=%s\n",
                 100 * hs / total, 100 * pg / total, 100 * wrk / total, 100 * other / total,
                 100 * (total - busy) / total, load
-        }'
+            # The writers: mean batch, mean time per batch, and the share
+            # of the run each writer spent in a batch (1 = never idle).
+            b = batches > 0 ? batches : 1
+            printf "batch=%.1f batch_ms=%.2f writer_busy=%.2f\n", ops / b, 1000 * commit_s / b,
+                commit_s / seconds / writers
+        }' | tr '\n' ' '
+    echo
     for i in "${!urls[@]}"; do cat "$WORK/wrk.$i.out" >&2; done
 }
 
@@ -245,22 +272,25 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "================ summary (${DURATION}s rounds, $CONNECTIONS connections, 1 KiB JSON POST, PostgreSQL fsync=$PG_FSYNC)"
 echo "CPU per capture in µs; shares in % of all $(nproc) cores over the run"
-printf '%-12s %5s %8s %8s %7s %7s %7s %5s %5s %5s %5s %5s %5s\n' set-up round "req/s" "p99 ms" \
-    "hs µs" "pg µs" "wrk µs" "hs%" "pg%" "wrk%" "oth%" "idle%" load1
+echo "batch: captures per writer transaction; batch ms: time per transaction; busy: writer's share of the run"
+printf '%-6s %5s %7s %8s %6s %6s %6s %4s %4s %4s %4s %5s %5s %6s %8s %5s\n' set-up round "req/s" "p99 ms" \
+    "hs µs" "pg µs" "wrk µs" "hs%" "pg%" "wrk%" "oth%" "idle%" load1 batch "batch ms" busy
 for i in "${!SQLITE_RUNS[@]}"; do
     for pair in "sqlite|${SQLITE_RUNS[$i]}" "pg 1|${ONE_RUNS[$i]}" "pg 2|${TWO_RUNS[$i]}"; do
         run="${pair#*|}"
-        printf '%-12s %5s %8s %8s %7s %7s %7s %5s %5s %5s %5s %5s %5s\n' "${pair%%|*}" $((i + 1)) \
+        printf '%-6s %5s %7s %8s %6s %6s %6s %4s %4s %4s %4s %5s %5s %6s %8s %5s\n' "${pair%%|*}" $((i + 1)) \
             "$(field rps "$run")" "$(field p99_ms "$run")" "$(field hs_us "$run")" \
             "$(field pg_us "$run")" "$(field wrk_us "$run")" "$(field hs_pct "$run")" \
             "$(field pg_pct "$run")" "$(field wrk_pct "$run")" "$(field other_pct "$run")" \
-            "$(field idle_pct "$run")" "$(field load1 "$run")"
+            "$(field idle_pct "$run")" "$(field load1 "$run")" "$(field batch "$run")" \
+            "$(field batch_ms "$run")" "$(field writer_busy "$run")"
     done
 done
 for pair in "sqlite|SQLITE_RUNS" "pg 1|ONE_RUNS" "pg 2|TWO_RUNS"; do
     declare -n runs="${pair#*|}"
     echo "median ${pair%%|*}: req/s $(median_of rps "${runs[@]}"), p99 ms $(median_of p99_ms "${runs[@]}"), \
-µs/capture hookscope $(median_of hs_us "${runs[@]}") postgres $(median_of pg_us "${runs[@]}") wrk $(median_of wrk_us "${runs[@]}")"
+µs/capture hookscope $(median_of hs_us "${runs[@]}") postgres $(median_of pg_us "${runs[@]}") wrk $(median_of wrk_us "${runs[@]}"), \
+batch $(median_of batch "${runs[@]}") in $(median_of batch_ms "${runs[@]}") ms, writer busy $(median_of writer_busy "${runs[@]}")"
     unset -n runs
 done
 printf '%s\n' "${ROWS_CHECKS[@]}"
