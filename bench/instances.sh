@@ -258,12 +258,27 @@ kill -STOP "$ONE_PID"
 LIVE_ACROSS=()
 LIVE_SAME=()
 LIVE_SQLITE=()
+# One live run, with the CPU the hookscopes and postgres used per capture
+# (1000 captures; the viewers' warm-up captures are counted in too).
+live_run() { # pids live-arguments...
+    local -a own
+    read -ra own <<<"$1"
+    shift
+    local hs0 pg0 hs1 pg1 line
+    hs0="$(ticks_of "${own[@]}")"
+    pg0="$(postgres_ticks)"
+    line="$("$EX/live" "$@")"
+    hs1="$(ticks_of "${own[@]}")"
+    pg1="$(postgres_ticks)"
+    echo "$line cpu_per_capture: hookscope=$(((hs1 - hs0) * 1000000 / $(getconf CLK_TCK) / 1000)) µs \
+postgres=$(((pg1 - pg0) * 1000000 / $(getconf CLK_TCK) / 1000)) µs load1=$(cut -d' ' -f1 /proc/loadavg)"
+}
 for round in $(seq 1 "$LIVE_ROUNDS"); do
-    LIVE_ACROSS+=("$("$EX/live" "http://$A_ADDR" 100 1000 "http://$B_ADDR")")
+    LIVE_ACROSS+=("$(live_run "$A_PID $B_PID" "http://$A_ADDR" 100 1000 "http://$B_ADDR")")
     echo "${LIVE_ACROSS[-1]}"
-    LIVE_SAME+=("$("$EX/live" "http://$A_ADDR" 100 1000)")
+    LIVE_SAME+=("$(live_run "$A_PID $B_PID" "http://$A_ADDR" 100 1000)")
     echo "${LIVE_SAME[-1]}"
-    LIVE_SQLITE+=("$("$EX/live" "http://$SQLITE_ADDR" 100 1000)")
+    LIVE_SQLITE+=("$(live_run "$SQLITE_PID" "http://$SQLITE_ADDR" 100 1000)")
     echo "${LIVE_SQLITE[-1]}"
 done
 kill -CONT "$ONE_PID"
