@@ -264,14 +264,22 @@ live_run() { # pids live-arguments...
     local -a own
     read -ra own <<<"$1"
     shift
-    local hs0 pg0 hs1 pg1 line
+    local hs0 pg0 hs1 pg1 line t0 t1 hz
+    hz="$(getconf CLK_TCK)"
     hs0="$(ticks_of "${own[@]}")"
     pg0="$(postgres_ticks)"
+    t0="$(date +%s%N)"
     line="$("$EX/live" "$@")"
+    t1="$(date +%s%N)"
     hs1="$(ticks_of "${own[@]}")"
     pg1="$(postgres_ticks)"
-    echo "$line cpu_per_capture: hookscope=$(((hs1 - hs0) * 1000000 / $(getconf CLK_TCK) / 1000)) µs \
-postgres=$(((pg1 - pg0) * 1000000 / $(getconf CLK_TCK) / 1000)) µs load1=$(cut -d' ' -f1 /proc/loadavg)"
+    # Over the whole run (connecting, warm-up, captures, draining): the
+    # cores each side kept busy.
+    echo "$line cpu_per_capture: hookscope=$(((hs1 - hs0) * 1000000 / hz / 1000)) µs \
+postgres=$(((pg1 - pg0) * 1000000 / hz / 1000)) µs run_ms=$(((t1 - t0) / 1000000)) \
+cores: hookscope=$(awk -v t="$((hs1 - hs0))" -v s="$((t1 - t0))" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz / (s / 1e9) }') \
+postgres=$(awk -v t="$((pg1 - pg0))" -v s="$((t1 - t0))" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz / (s / 1e9) }') \
+load1=$(cut -d' ' -f1 /proc/loadavg)"
 }
 for round in $(seq 1 "$LIVE_ROUNDS"); do
     LIVE_ACROSS+=("$(live_run "$A_PID $B_PID" "http://$A_ADDR" 100 1000 "http://$B_ADDR")")
