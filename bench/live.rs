@@ -1,7 +1,11 @@
 //! Live delivery latency: with V viewers on a bin's websocket, the time
 //! from a capture's 2xx answer to each viewer receiving its message.
 //!
-//! `live http://127.0.0.1:9090 [viewers] [captures]`
+//! `live http://127.0.0.1:9090 [viewers] [captures] [viewers' base URL]`
+//!
+//! With a fourth argument the viewers connect to another instance (one on
+//! the same PostgreSQL database) than the one the captures are sent to, so
+//! each delivery crosses the database's LISTEN/NOTIFY.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -17,9 +21,10 @@ async fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
     let base = args
         .next()
-        .ok_or("usage: live BASE_URL [viewers] [captures]")?;
+        .ok_or("usage: live BASE_URL [viewers] [captures] [VIEWERS_BASE_URL]")?;
     let viewers: usize = args.next().map_or(Ok(100), |v| v.parse())?;
     let captures: usize = args.next().map_or(Ok(1000), |v| v.parse())?;
+    let viewers_base = args.next().unwrap_or_else(|| base.clone());
 
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -33,7 +38,7 @@ async fn main() -> Result<(), Error> {
     let bin = location.trim_start_matches("/view/").to_owned();
 
     let (arrivals, mut arrived) = mpsc::unbounded_channel::<(usize, String, Instant)>();
-    let ws_base = base.replacen("http", "ws", 1);
+    let ws_base = viewers_base.replacen("http", "ws", 1);
     for viewer in 0..viewers {
         let (mut socket, _) =
             tokio_tungstenite::connect_async(format!("{ws_base}/live/{bin}")).await?;
@@ -117,7 +122,8 @@ async fn main() -> Result<(), Error> {
     delays.sort();
     let at = |q: f64| delays[((delays.len() as f64 * q) as usize).min(delays.len() - 1)];
     println!(
-        "live: viewers={viewers} captures={captures} deliveries={}/{expected} \
+        "live: viewers={viewers} on {viewers_base} captures={captures} to {base} \
+         deliveries={}/{expected} \
          before_2xx={early} p50={:.3} ms p99={:.3} ms max={:.3} ms",
         delays.len(),
         at(0.50).as_secs_f64() * 1e3,
