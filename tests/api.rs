@@ -415,3 +415,22 @@ async fn bad_input_gets_a_json_4xx(app: TestApp) {
         assert!(message.contains(field), "{query}: {message}");
     }
 }
+
+both_backends!(a_nul_in_a_description_is_refused_on_either_store);
+async fn a_nul_in_a_description_is_refused_on_either_store(app: TestApp) {
+    let bin = app.new_bin().await;
+    let response = app
+        .client
+        .put(app.url(&format!("/token/{bin}")))
+        .json(&json!({"description": "before\u{0}after"}))
+        .send()
+        .await
+        .expect("PUT");
+    let message = expect_error(response, 422).await;
+    assert!(message.contains("description"), "{message}");
+    assert!(message.contains("NUL"), "{message}");
+    // Nothing was saved; the bin still answers.
+    let (status, token) = get_json(&app, &format!("/token/{bin}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(token["description"], Value::Null);
+}

@@ -350,6 +350,10 @@ fn text_field(field: &'static str, value: Option<String>) -> Result<Option<Strin
             field,
             problem: format!("is longer than {MAX_TEXT_FIELD} bytes"),
         }),
+        Some(v) if v.contains('\0') => Err(SettingError {
+            field,
+            problem: String::from("contains a NUL character"),
+        }),
         Some(v) if v.trim().is_empty() => Ok(None),
         other => Ok(other),
     }

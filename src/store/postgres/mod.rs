@@ -145,6 +145,9 @@ impl PgStore {
             pg_config.connect_timeout(CONNECT_TIMEOUT);
         }
         pg_config.application_name("hookscope");
+        // Notices such as "relation … already exists, skipping" (migrations
+        // on an existing database) are not worth a log line at each start.
+        pg_config.options("-c client_min_messages=warning");
         // A peer gone without a word (a dead host, a cut network) is
         // noticed in seconds rather than the system's two hours.
         pg_config.keepalives_idle(KEEPALIVE_IDLE);
