@@ -6,7 +6,7 @@
 
 use crate::model::CapturedRequest;
 pub use crate::query::Term;
-use crate::query::{Query, QueryError};
+use crate::query::{Expr, Query, QueryError};
 
 /// A parsed search query. Empty when the text was blank: it then matches
 /// every request.
@@ -137,6 +137,29 @@ impl<'a> IndexedText<'a> {
             headers: plain_headers,
             body,
             named,
+        }
+    }
+}
+
+/// A backend's SQL for the terms of a search. AND, OR, NOT and parentheses
+/// around the terms are the same SQL on every backend: [`ConditionSql::of`]
+/// writes them once.
+pub(super) trait ConditionSql {
+    /// One term as a condition on the backend's `requests r`.
+    fn term(&mut self, term: &Term) -> String;
+
+    /// `expr` as a condition: its boolean structure as SQL's, its terms by
+    /// [`ConditionSql::term`].
+    fn of(&mut self, expr: &Expr) -> String {
+        let join = |sql: &mut Self, children: &[Expr], op: &str| {
+            let parts: Vec<String> = children.iter().map(|c| sql.of(c)).collect();
+            format!("({})", parts.join(op))
+        };
+        match expr {
+            Expr::And(children) => join(self, children, " AND "),
+            Expr::Or(children) => join(self, children, " OR "),
+            Expr::Not(inner) => format!("NOT ({})", self.of(inner)),
+            Expr::Term(term) => self.term(term),
         }
     }
 }

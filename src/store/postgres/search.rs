@@ -25,7 +25,8 @@ use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
 use crate::model::{CapturedRequest, Timestamp};
-use crate::query::{Expr, Term, TextField, Words};
+use crate::query::{Term, TextField, Words};
+use crate::store::search::ConditionSql;
 use crate::store::search::{named_token, IndexedText, SearchQuery};
 
 /// A parameter of a query.
@@ -127,6 +128,12 @@ pub(super) fn condition(query: &SearchQuery, bin: Uuid, params: &mut Vec<Param>)
     sql.of(root)
 }
 
+impl ConditionSql for Sql<'_> {
+    fn term(&mut self, term: &Term) -> String {
+        Sql::term(self, term)
+    }
+}
+
 struct Sql<'a> {
     bin: Uuid,
     now: i64,
@@ -137,20 +144,6 @@ impl Sql<'_> {
     fn push(&mut self, value: Param) -> usize {
         self.params.push(value);
         self.params.len()
-    }
-
-    fn of(&mut self, expr: &Expr) -> String {
-        match expr {
-            Expr::And(children) => self.join(children, " AND "),
-            Expr::Or(children) => self.join(children, " OR "),
-            Expr::Not(inner) => format!("NOT ({})", self.of(inner)),
-            Expr::Term(term) => self.term(term),
-        }
-    }
-
-    fn join(&mut self, children: &[Expr], op: &str) -> String {
-        let parts: Vec<String> = children.iter().map(|c| self.of(c)).collect();
-        format!("({})", parts.join(op))
     }
 
     fn term(&mut self, term: &Term) -> String {
@@ -294,6 +287,7 @@ fn phrase(tokens: &[String], prefix: bool, field: impl Fn(usize) -> char) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::Expr;
 
     #[test]
     fn words_are_folded_as_sqlite_folds_them() {

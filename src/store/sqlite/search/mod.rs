@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::model::Timestamp;
 use crate::query::{Expr, Term, TextField, Words};
+use crate::store::search::ConditionSql;
 use crate::store::search::{method_token, named_token, SearchQuery};
 pub(super) use index::unindex;
 
@@ -190,6 +191,12 @@ fn residual(expr: &Expr, bin: Uuid, sql: &mut Sql<'_>) -> Option<String> {
 }
 
 /// Builds exact SQL predicates over `requests r`.
+impl ConditionSql for Sql<'_> {
+    fn term(&mut self, term: &Term) -> String {
+        Sql::term(self, term)
+    }
+}
+
 struct Sql<'a> {
     bin: Uuid,
     now: i64,
@@ -201,20 +208,6 @@ impl Sql<'_> {
     fn push(&mut self, value: Value) -> usize {
         self.params.push(value);
         self.params.len()
-    }
-
-    fn of(&mut self, expr: &Expr) -> String {
-        match expr {
-            Expr::And(children) => self.join(children, " AND "),
-            Expr::Or(children) => self.join(children, " OR "),
-            Expr::Not(inner) => format!("NOT ({})", self.of(inner)),
-            Expr::Term(term) => self.term(term),
-        }
-    }
-
-    fn join(&mut self, children: &[Expr], op: &str) -> String {
-        let parts: Vec<String> = children.iter().map(|c| self.of(c)).collect();
-        format!("({})", parts.join(op))
     }
 
     fn term(&mut self, term: &Term) -> String {
