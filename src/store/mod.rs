@@ -400,6 +400,17 @@ impl Store {
         }
     }
 
+    /// A page of a bin's request list, newest first: every backend answers
+    /// it as a search with no terms.
+    pub async fn list_requests(
+        &self,
+        bin: Uuid,
+        page: Page,
+    ) -> Result<Vec<RequestSummary>, StoreError> {
+        self.find_summaries(bin, RequestFilter::default(), page)
+            .await
+    }
+
     /// Whether other instances may write to this database too (PostgreSQL;
     /// a SQLite file has one writer).
     pub fn is_shared(&self) -> bool {
@@ -513,8 +524,6 @@ pass_on! {
         after: Option<Uuid>,
         limit: u32
     ) -> Result<Vec<CapturedRequest>, StoreError>;
-    /// A page of a bin's request list, newest first.
-    fn list_requests(&self, bin: Uuid, page: Page) -> Result<Vec<RequestSummary>, StoreError>;
     fn count_requests(&self, bin: Uuid) -> Result<u64, StoreError>;
     /// A page of a bin's requests matching `filter`, with headers and body.
     fn find_requests(

@@ -126,15 +126,6 @@ impl PgStore {
         rows.iter().map(full_request).collect()
     }
 
-    pub async fn list_requests(
-        &self,
-        bin: Uuid,
-        page: Page,
-    ) -> Result<Vec<RequestSummary>, StoreError> {
-        self.find_summaries(bin, RequestFilter::default(), page)
-            .await
-    }
-
     pub async fn count_requests(&self, bin: Uuid) -> Result<u64, StoreError> {
         let client = self.client().await?;
         let row = client

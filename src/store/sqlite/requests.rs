@@ -194,16 +194,6 @@ impl SqliteStore {
             .await
     }
 
-    /// A page of a bin's request list, newest first.
-    pub async fn list_requests(
-        &self,
-        bin: Uuid,
-        page: Page,
-    ) -> Result<Vec<RequestSummary>, StoreError> {
-        self.find_summaries(bin, RequestFilter::default(), page)
-            .await
-    }
-
     pub async fn count_requests(&self, bin: Uuid) -> Result<u64, StoreError> {
         self.readers
             .read(move |conn| {
