@@ -8,39 +8,17 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use serde_json::Value;
+use support::feed::{next_message, open_feed, Socket};
 use support::TestApp;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
 const WAIT: Duration = Duration::from_secs(15);
-
-async fn open_feed(app: &TestApp, bin: Uuid, query: &str) -> Socket {
-    let url = format!("ws://{}/live/{bin}{query}", app.addr);
-    let (socket, response) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket");
-    assert_eq!(response.status(), 101);
-    socket
-}
 
 /// The id of the next request the feed delivers ("lagged" notes skipped:
 /// what they announce follows).
 async fn next_request(socket: &mut Socket) -> Uuid {
     loop {
-        let message = tokio::time::timeout(WAIT, socket.next())
-            .await
-            .expect("a message in time")
-            .expect("socket open")
-            .expect("valid frame");
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let value: Value = serde_json::from_str(&text).expect("JSON");
+        let value = next_message(socket, WAIT).await;
         if value["type"] == "request" {
             return Uuid::try_parse(value["request"]["uuid"].as_str().expect("uuid"))
                 .expect("uuid");

@@ -8,37 +8,14 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use hookscope::live::feed::{Feed, Start, Update};
 use hookscope::model::{CapturedRequest, Timestamp};
 use serde_json::Value;
+use support::feed::{open_feed, Socket};
 use support::TestApp;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-async fn open_feed(app: &TestApp, bin: Uuid, query: &str) -> Socket {
-    let url = format!("ws://{}/live/{bin}{query}", app.addr);
-    let (socket, response) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket");
-    assert_eq!(response.status(), 101);
-    socket
-}
 
 /// The next JSON message, failing the test after a generous deadline.
 async fn next_message(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("socket open")
-            .expect("valid frame");
-        match message {
-            Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("unexpected frame {other:?}"),
-        }
-    }
+    support::feed::next_message(socket, Duration::from_secs(10)).await
 }
 
 both_backends!(a_capture_arrives_on_the_feed_as_the_api_request_object);

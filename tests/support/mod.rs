@@ -10,6 +10,7 @@
 )]
 
 pub mod browser;
+pub mod feed;
 pub mod pg;
 pub mod process;
 pub mod recorder;
