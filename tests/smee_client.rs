@@ -18,19 +18,7 @@ async fn smee_js() -> PathBuf {
     if let Some(path) = std::env::var_os("SMEE_CLIENT") {
         return PathBuf::from(path);
     }
-    let prefix = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/smee");
-    let script = prefix.join("node_modules/smee-client/bin/smee.js");
-    if !script.exists() {
-        let status = tokio::process::Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&prefix)
-            .arg("smee-client@5")
-            .status()
-            .await
-            .expect("run npm (install node and npm; .ci/run does)");
-        assert!(status.success(), "npm install smee-client@5: {status}");
-    }
-    script
+    support::npm::script("smee", "smee-client@5", "smee-client/bin/smee.js").await
 }
 
 both_backends!(the_npm_smee_client_relays_a_bin_to_a_local_app);

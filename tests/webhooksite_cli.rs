@@ -31,31 +31,12 @@ const PACKAGE: &str = "@webhooksite/cli@0.2.7";
 const WAIT: Duration = Duration::from_secs(60);
 
 /// The CLI's script: `WHCLI`, or the package under `target/whcli`,
-/// installed from the npm registry when it is not there yet (once: the
-/// tests run at the same time, and two npm installs into one folder fail).
+/// installed from the npm registry when it is not there yet.
 async fn whcli_js() -> PathBuf {
-    static SCRIPT: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
-    SCRIPT.get_or_init(install_whcli).await.clone()
-}
-
-async fn install_whcli() -> PathBuf {
     if let Some(path) = std::env::var_os("WHCLI") {
         return PathBuf::from(path);
     }
-    let prefix = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/whcli");
-    let script = prefix.join("node_modules/@webhooksite/cli/index.js");
-    if !script.exists() {
-        let status = tokio::process::Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&prefix)
-            .arg(PACKAGE)
-            .status()
-            .await
-            .expect("run npm (install node and npm; .ci/run does)");
-        assert!(status.success(), "npm install {PACKAGE}: {status}");
-        assert!(script.exists(), "npm installed no {}", script.display());
-    }
-    script
+    support::npm::script("whcli", PACKAGE, "@webhooksite/cli/index.js").await
 }
 
 #[tokio::test]

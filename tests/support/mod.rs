@@ -11,6 +11,7 @@
 
 pub mod browser;
 pub mod feed;
+pub mod npm;
 pub mod pg;
 pub mod process;
 pub mod recorder;
