@@ -11,6 +11,7 @@
 //! modules import each other; `tests/layers.rs` keeps it so.
 //!
 //! 1. Plain values and formats
+//!    - `signature`: would a request pass its sender's signature check.
 //!    - `model`: the nouns (bin, captured request) and their JSON shapes.
 //!    - `multipart`, `query`: a body's parts; the search language, parsed.
 //!    - `http1`, `wire`: HTTP/1 framing; heads exactly as they came.
@@ -60,6 +61,7 @@ pub mod pages;
 pub mod query;
 pub mod retention;
 pub mod server;
+pub mod signature;
 pub mod state;
 pub mod store;
 pub mod wire;

@@ -13,6 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "plain values and formats",
         &[
+            "signature",
             "model",
             "multipart",
             "query",
