@@ -168,7 +168,7 @@ async fn capture(
             .map(|(name, value)| Header::new(name.as_str(), value.as_bytes()))
             .collect(),
     };
-    let captured = CapturedRequest {
+    let mut captured = CapturedRequest {
         id: uuid::Uuid::nil(),
         bin,
         received_at: Timestamp::now(),
@@ -179,7 +179,11 @@ async fn capture(
         remote_addr,
         headers,
         body,
+        signature: None,
     };
+    // Checked over the exact bytes about to be stored, before the insert,
+    // so the stored row, the answer's live copy and the API agree.
+    captured.signature = captured.verify(&bin_settings.settings.verifiers);
     let stored = state.store.insert_request(captured).await?;
     // The bin's own `listen` seconds, else the server-wide setting.
     let wait_secs = match bin_settings.settings.answer_wait_secs {

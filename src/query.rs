@@ -23,6 +23,8 @@ use time::macros::format_description;
 use time::{Date, PrimitiveDateTime};
 use uuid::Uuid;
 
+use crate::signature::Provider;
+
 /// A parsed query: the whole tree, or `None` when the text was blank
 /// (which matches every request).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,6 +61,21 @@ pub enum Term {
     Size(Range<u64>),
     /// When the request was received.
     CreatedAt(Range<Instant>),
+    /// The verdict of the bin's signature check (`signature:`).
+    Signature(SignatureTerm),
+}
+
+/// What `signature:` asks of a request's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureTerm {
+    /// Checked and passed (`signature:valid`).
+    Valid,
+    /// Checked and failed (`signature:invalid`).
+    Invalid,
+    /// Not checked: the bin had no verifier then (`signature:none`).
+    Unchecked,
+    /// Checked by this provider's verifier (`signature:github`).
+    Provider(Provider),
 }
 
 /// Words to find in one text field.
@@ -160,6 +177,22 @@ impl Query {
     pub fn is_empty(&self) -> bool {
         self.root.is_none()
     }
+}
+
+/// The `signature:` value `text` names, ignoring case.
+fn signature_term(text: &str) -> Option<SignatureTerm> {
+    let lower = text.trim().to_ascii_lowercase();
+    Some(match lower.as_str() {
+        "valid" => SignatureTerm::Valid,
+        "invalid" => SignatureTerm::Invalid,
+        "none" => SignatureTerm::Unchecked,
+        name => SignatureTerm::Provider(provider_named(name)?),
+    })
+}
+
+/// The provider whose [`Provider::name`] is `name`.
+pub fn provider_named(name: &str) -> Option<Provider> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
 }
 
 /// Splits text into the words that are searched for: runs of letters and
@@ -297,6 +330,7 @@ enum Field {
     Type,
     Size,
     CreatedAt,
+    Signature,
 }
 
 impl Field {
@@ -320,6 +354,7 @@ impl Field {
             "token_id" => Self::TokenId,
             "type" => Self::Type,
             "size" => Self::Size,
+            "signature" => Self::Signature,
             // A captured request is never changed after it is stored.
             "created_at" | "updated_at" => Self::CreatedAt,
             _ => {
@@ -605,6 +640,16 @@ impl Parser {
                 Err(_) => return Err(self.error_at(at, "token_id: needs a token id (a UUID)")),
             },
             Field::Type => Term::Type(text.to_ascii_lowercase()),
+            Field::Signature => match signature_term(text) {
+                Some(term) => Term::Signature(term),
+                None => {
+                    return Err(self.error_at(
+                        at,
+                        "signature: takes valid, invalid, none or a provider \
+                         (github, stripe, slack, shopify, standard, hmac)",
+                    ))
+                }
+            },
             Field::Size => {
                 let n = number(text, at)?;
                 Term::Size(Range {
@@ -1095,7 +1140,9 @@ pub(crate) mod tests {
         "query.q:",
         "uuid:",
         "token_id:",
-        "[",
+        "signature:",
+        "valid",
+        "github",
         "{",
         "]",
         "}",

@@ -12,13 +12,16 @@ mod export;
 pub mod openapi;
 mod requests;
 mod tokens;
+mod verify;
 
 pub use answers::put_response;
 pub use export::{csv_download, requests_csv, CsvParams};
 pub use requests::{clear, delete_request, download, filter_from, latest, list, raw, request};
 pub use tokens::{
-    create, delete, read, taken_alias, toggle_cors, update, BinInput, BinJson, SettingError,
+    checked_verifiers, create, delete, read, taken_alias, toggle_cors, update, BinInput, BinJson,
+    SettingError,
 };
+pub use verify::verify_again;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

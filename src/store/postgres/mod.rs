@@ -84,6 +84,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../../../migrations/postgres/0002_relayed_answers.sql"),
     ),
+    (
+        3,
+        include_str!("../../../migrations/postgres/0003_signatures.sql"),
+    ),
 ];
 
 /// Advisory lock keys (one namespace per database): applying migrations,

@@ -108,14 +108,15 @@ fn index_chunk(conn: &Connection, limit: i64, skipped: &AtomicU64) -> Result<u64
     // `substr` of a zero-length blob is NULL, not an empty blob.
     let mut stmt = conn.prepare_cached(
         "SELECT id, bin_id, received_at, method, path, query, version, remote_addr,
-                headers, ifnull(substr(body, 1, ?3), X''), seq
+                headers, ifnull(substr(body, 1, ?3), X''),
+                signature_provider, signature_valid, signature_reason, seq
          FROM requests WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     let mut rows = stmt.query(params![mark, limit, INDEXED_BODY_BYTES as i64])?;
     let mut last = mark;
     let mut read = 0;
     while let Some(row) = rows.next()? {
-        let seq: i64 = row.get(10)?;
+        let seq: i64 = row.get(13)?;
         // Why this row cannot be indexed, if it cannot.
         let indexed = match full_request(row) {
             Ok(Ok(req)) => match index_request(conn, seq, &req) {
@@ -226,6 +227,7 @@ mod tests {
             remote_addr: "127.0.0.1:1".into(),
             headers: Vec::new(),
             body: bytes::Bytes::from_static(body),
+            signature: None,
         }
     }
 

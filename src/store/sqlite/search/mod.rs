@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::model::Timestamp;
 use crate::query::{Expr, Term, TextField, Words};
 use crate::store::search::ConditionSql;
-use crate::store::search::{method_token, named_token, SearchQuery};
+use crate::store::search::{method_token, named_token, signature_condition, SearchQuery};
 pub(super) use index::unindex;
 
 /// How a query's requests are found, with its parameters already pushed.
@@ -248,6 +248,7 @@ impl Sql<'_> {
                 let range = map_range(range, |at| at.resolve(now));
                 self.range("r.received_at", range)
             }
+            Term::Signature(term) => signature_condition(*term),
         }
     }
 
