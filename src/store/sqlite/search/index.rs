@@ -291,20 +291,20 @@ mod tests {
         store.insert_request(req).await.expect("insert");
         assert_eq!(found(&store, bin.id, "invoice").await, 1);
         store.close().await;
-        // Back to the schema before the search-fields migration (the
-        // last one), with an index in the old shape.
+        // Back to the schema before the search-fields migration (0008),
+        // with an index in the old shape; the later migrations undone.
         let conn = Connection::open(&path).expect("open");
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .expect("schema version");
-        conn.execute_batch(&format!(
-            "DROP TABLE requests_fts;
+        conn.execute_batch(
+            "ALTER TABLE bins DROP COLUMN verifiers;
+             ALTER TABLE requests DROP COLUMN signature_provider;
+             ALTER TABLE requests DROP COLUMN signature_valid;
+             ALTER TABLE requests DROP COLUMN signature_reason;
+             DROP TABLE requests_fts;
              CREATE VIRTUAL TABLE requests_fts USING fts5 (
                  bin, method, ip, path, headers, body,
                  content = '', contentless_delete = 1);
-             PRAGMA user_version = {};",
-            version - 1
-        ))
+             PRAGMA user_version = 7;",
+        )
         .expect("downgrade");
         drop(conn);
 
