@@ -168,15 +168,22 @@ fn read_hex(text: &str) -> Option<Vec<u8>> {
 /// a glance, too few to be mistaken for (or used as) the whole signature.
 const SHOWN_DIGEST_CHARS: usize = 8;
 
+/// Characters of captured text quoted in a reason: enough to recognise
+/// it, short enough to keep the reason one line.
+const SHOWN_TEXT_CHARS: usize = 24;
+
 /// `text` cut to its first characters, marked `…` when cut.
 pub(super) fn shorten(text: &str) -> String {
-    shorten_after(text, 0)
+    cut(text, SHOWN_TEXT_CHARS)
 }
 
 /// `text` with `keep` characters (a prefix such as `sha256=`) and a few
 /// more, marked `…` when cut.
 pub(super) fn shorten_after(text: &str, keep: usize) -> String {
-    let limit = keep + SHOWN_DIGEST_CHARS;
+    cut(text, keep + SHOWN_DIGEST_CHARS)
+}
+
+fn cut(text: &str, limit: usize) -> String {
     match text.char_indices().nth(limit) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
@@ -234,6 +241,7 @@ mod tests {
             "sha256=01234567…"
         );
         assert_eq!(shorten_after("v0=abc", 3), "v0=abc");
-        assert_eq!(shorten("ééééééééé"), "éééééééé…");
+        assert_eq!(shorten(&"é".repeat(25)), format!("{}…", "é".repeat(24)));
+        assert_eq!(shorten("yesterday"), "yesterday");
     }
 }
