@@ -6,11 +6,31 @@
 //! [`Verdict`]. This module knows nothing of bins or storage: it takes a
 //! [`Message`] (headers, body, when it arrived) so `model` can build on it.
 //!
-//! INTERFACE FIXED BY THE LEAD (issue 15): the types and function
-//! signatures below are what the rest of the code builds against. The
-//! bodies are filled in on branch `sig-core`.
+//! Each provider reads its headers into a [`claim::Claim`] (what was
+//! signed, what the header says the signature is); the claim is judged the
+//! same way for all, so every provider gives the same kinds of reasons.
+
+mod claim;
+mod generic;
+mod github;
+mod mac;
+mod reencoded;
+mod shopify;
+mod slack;
+mod standard;
+mod stripe;
+mod timestamp;
 
 use serde::{Deserialize, Serialize};
+
+/// How far a signed timestamp may be from the request's arrival when a
+/// verifier sets no `tolerance_secs`: the 5 minutes Stripe, Slack and
+/// Standard Webhooks all document.
+pub const DEFAULT_TOLERANCE_SECS: u32 = 300;
+
+/// The largest `tolerance_secs` a verifier may set: beyond a day the
+/// timestamp no longer guards against replays at all.
+pub const MAX_TOLERANCE_SECS: u32 = 86_400;
 
 /// Who signed the request, and so how the signature is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +64,23 @@ impl Provider {
             Self::Standard => "standard",
             Self::Hmac => "hmac",
         }
+    }
+
+    /// The name people know it by, for pages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Github => "GitHub",
+            Self::Stripe => "Stripe",
+            Self::Slack => "Slack",
+            Self::Shopify => "Shopify",
+            Self::Standard => "Standard Webhooks / Svix",
+            Self::Hmac => "HMAC",
+        }
+    }
+
+    /// Whether its signatures cover a timestamp, and so take a tolerance.
+    pub fn signs_timestamp(self) -> bool {
+        matches!(self, Self::Stripe | Self::Slack | Self::Standard)
     }
 }
 
@@ -131,10 +168,102 @@ impl Verifier {
     /// without a header, a Standard Webhooks secret that is not base64…),
     /// as one line for a 400; `None` when it is usable.
     pub fn problem(&self) -> Option<String> {
-        // Placeholder until sig-core: only the obvious case.
-        self.secret
-            .is_empty()
-            .then(|| "secret may not be empty".into())
+        self.secret_problem()
+            .or_else(|| self.layout_problem())
+            .or_else(|| self.tolerance_problem())
+    }
+
+    fn secret_problem(&self) -> Option<String> {
+        if self.secret.is_empty() {
+            return Some("secret may not be empty".into());
+        }
+        if self.secret.len() > LONGEST_SECRET {
+            return Some(format!(
+                "secret is longer than {LONGEST_SECRET} bytes; paste the signing secret only"
+            ));
+        }
+        if self.secret.trim() != self.secret {
+            return Some(
+                "secret starts or ends with whitespace, which would be signed with it: remove it"
+                    .into(),
+            );
+        }
+        match self.provider {
+            Provider::Stripe => stripe::secret_problem(&self.secret),
+            Provider::Standard => standard::key(&self.secret).err(),
+            _ => None,
+        }
+    }
+
+    fn layout_problem(&self) -> Option<String> {
+        if self.provider == Provider::Hmac {
+            return generic::layout_problem(self);
+        }
+        let set = [
+            ("header", self.header.is_some()),
+            ("algorithm", self.algorithm.is_some()),
+            ("encoding", self.encoding.is_some()),
+            ("prefix", self.prefix.is_some()),
+        ];
+        let (field, _) = set.into_iter().find(|(_, is_set)| *is_set)?;
+        Some(format!(
+            "`{field}` applies only to provider hmac: {} signatures have a fixed layout",
+            self.provider.name()
+        ))
+    }
+
+    fn tolerance_problem(&self) -> Option<String> {
+        let tolerance = self.tolerance_secs?;
+        if !self.provider.signs_timestamp() {
+            return Some(format!(
+                "`tolerance_secs` applies only to stripe, slack and standard: {} signatures \
+                 carry no timestamp",
+                self.provider.name()
+            ));
+        }
+        if tolerance == 0 {
+            return Some("`tolerance_secs` must be at least 1".into());
+        }
+        (tolerance > MAX_TOLERANCE_SECS)
+            .then(|| format!("`tolerance_secs` may be at most {MAX_TOLERANCE_SECS} (1 day)"))
+    }
+
+    /// How far from arrival this verifier accepts a signed timestamp.
+    fn tolerance(&self) -> u32 {
+        self.tolerance_secs.unwrap_or(DEFAULT_TOLERANCE_SECS)
+    }
+
+    /// The check in a few words, for pages: "GitHub", or for a generic
+    /// HMAC "HMAC-SHA256 (hex) in X-Signature".
+    pub fn label(&self) -> String {
+        match (self.provider, &self.header) {
+            (Provider::Hmac, Some(header)) => format!(
+                "{} ({}) in {header}",
+                self.algorithm.unwrap_or_default().label(),
+                self.encoding.unwrap_or_default().name(),
+            ),
+            (provider, _) => provider.label().into(),
+        }
+    }
+
+    /// Whether `message` passes this check: which signature matched, or
+    /// why none did.
+    fn check(&self, message: Message<'_>) -> Result<String, Failure> {
+        if let Some(problem) = self.problem() {
+            return Err(Failure {
+                reason: format!("this verifier cannot work: {problem}"),
+                weight: Weight::Unusable,
+            });
+        }
+        let claim = match self.provider {
+            Provider::Github => github::claim(self, message),
+            Provider::Stripe => stripe::claim(self, message),
+            Provider::Slack => slack::claim(self, message),
+            Provider::Shopify => shopify::claim(self, message),
+            Provider::Standard => standard::claim(self, message),
+            Provider::Hmac => generic::claim(self, message),
+        }?;
+        claim.judge(message.body, message.received_at_secs)
     }
 
     /// A short, stable, non-reversible name for the secret.
@@ -191,11 +320,106 @@ pub struct Verdict {
 /// verdict is the failure of the most telling verifier: one whose
 /// signature header is present, before one whose header is missing.
 pub fn verify(verifiers: &[Verifier], message: Message<'_>) -> Option<Verdict> {
-    // Placeholder until sig-core: every configured check fails.
-    let _ = message;
-    verifiers.first().map(|v| Verdict {
-        provider: v.provider,
+    // With several secrets (a rotation, two senders) the developer needs
+    // to know which one a reason is about.
+    let whose = |verifier: &Verifier, reason: String| match verifiers.len() {
+        1 => reason,
+        _ => format!("{reason} (secret {})", verifier.fingerprint()),
+    };
+    let mut telling: Option<(&Verifier, Failure)> = None;
+    for verifier in verifiers {
+        match verifier.check(message) {
+            Ok(reason) => {
+                return Some(Verdict {
+                    provider: verifier.provider,
+                    valid: true,
+                    reason: whose(verifier, reason),
+                })
+            }
+            Err(failure) => {
+                if telling
+                    .as_ref()
+                    .is_none_or(|(_, t)| failure.weight > t.weight)
+                {
+                    telling = Some((verifier, failure));
+                }
+            }
+        }
+    }
+    telling.map(|(verifier, failure)| Verdict {
+        provider: verifier.provider,
         valid: false,
-        reason: "signature checks are not implemented yet".into(),
+        reason: match failure.weight {
+            Weight::HeaderPresent => whose(verifier, failure.reason),
+            Weight::HeaderMissing | Weight::Unusable => failure.reason,
+        },
     })
 }
+
+/// A secret no provider issues: a pasted file or key pair, not a secret.
+const LONGEST_SECRET: usize = 1024;
+
+/// Why a verifier rejected a request, and how much that tells.
+#[derive(Debug)]
+struct Failure {
+    reason: String,
+    weight: Weight,
+}
+
+/// Ordered from least to most telling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Weight {
+    /// The verifier itself is wrong (stored before it was validated).
+    Unusable,
+    /// The request carries no signature for this provider at all.
+    HeaderMissing,
+    /// The request carries one, and it did not pass.
+    HeaderPresent,
+}
+
+impl Failure {
+    fn missing(header: &str) -> Self {
+        Self {
+            reason: format!("header {header} missing"),
+            weight: Weight::HeaderMissing,
+        }
+    }
+
+    /// The signature header is there but cannot be read as its provider
+    /// writes it.
+    fn malformed(reason: String) -> Self {
+        Self::present(reason)
+    }
+
+    fn present(reason: String) -> Self {
+        Self {
+            reason,
+            weight: Weight::HeaderPresent,
+        }
+    }
+}
+
+impl<'a> Message<'a> {
+    /// The first value of header `name` (any case), without surrounding
+    /// blanks; `None` when the request has no such header.
+    fn header(&self, name: &str) -> Result<Option<&'a str>, Failure> {
+        let Some((_, value)) = self
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        else {
+            return Ok(None);
+        };
+        std::str::from_utf8(value)
+            .map(|text| Some(text.trim_matches([' ', '\t'])))
+            .map_err(|_| Failure::malformed(format!("header {name} is not text")))
+    }
+
+    /// Like [`Message::header`], for a header the check cannot do without.
+    fn required_header(&self, name: &str) -> Result<&'a str, Failure> {
+        self.header(name)?.ok_or_else(|| Failure::missing(name))
+    }
+}
+
+#[cfg(test)]
+mod testing;
