@@ -93,7 +93,8 @@ fn stripe(body: &[u8], timestamp: i64) -> Signed {
 fn standard(body: &[u8], timestamp: i64) -> Signed {
     let id = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";
     let signed = [format!("{id}.{timestamp}.").as_bytes(), body].concat();
-    let signature = base64::engine::general_purpose::STANDARD.encode(hmac_sha256(STANDARD_KEY, &signed));
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(hmac_sha256(STANDARD_KEY, &signed));
     Signed {
         headers: vec![
             ("webhook-id", id.into()),
@@ -253,7 +254,9 @@ async fn each_capture_is_verified_in_the_api_the_feed_and_search(app: TestApp) {
             wrong.push(format!("{what}: {api}"));
         }
         if what.ends_with("old") && !reason.contains("timestamp") {
-            wrong.push(format!("{what}: the reason should name the timestamp: {reason}"));
+            wrong.push(format!(
+                "{what}: the reason should name the timestamp: {reason}"
+            ));
         }
     }
     assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
@@ -466,10 +469,16 @@ async fn secrets_are_never_shown_back(app: TestApp) {
     seen.push(("live feed".into(), message.to_string()));
     // The fingerprint is shown, so a reader can tell which secret is set.
     assert!(seen[0].1.contains("sha256:"), "{}", seen[0].1);
-    assert!(seen[7].1.contains("sha256:"), "settings page shows fingerprints");
+    assert!(
+        seen[7].1.contains("sha256:"),
+        "settings page shows fingerprints"
+    );
 
     let logs = String::from_utf8_lossy(&book.lock().expect("log book")).into_owned();
-    assert!(logs.contains("the log book is open"), "the log book records");
+    assert!(
+        logs.contains("the log book is open"),
+        "the log book records"
+    );
     seen.push(("logs".into(), logs));
     for secret in secrets() {
         for (place, text) in &seen {
@@ -494,14 +503,21 @@ async fn the_settings_page_edits_verifiers_without_javascript(app: TestApp) {
     .await
     .expect("add");
     assert_eq!(added.status(), 303);
-    let page = app.html(&format!("/view/{bin}/settings?verifier=added")).await;
+    let page = app
+        .html(&format!("/view/{bin}/settings?verifier=added"))
+        .await;
     assert!(page.contains("Verifier added"), "{page}");
     assert!(page.contains("sha256:"), "the fingerprint is listed");
     assert!(!page.contains(GITHUB_SECRET), "never the secret");
 
-    let again = form(format!("/view/{bin}/verify"), vec![]).await.expect("verify");
+    let again = form(format!("/view/{bin}/verify"), vec![])
+        .await
+        .expect("verify");
     assert_eq!(again.status(), 303);
-    let location = again.headers()["location"].to_str().expect("ascii").to_owned();
+    let location = again.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
     assert!(
         location.contains("checked=1&valid=1&invalid=0"),
         "{location}"
@@ -532,7 +548,10 @@ async fn the_settings_page_edits_verifiers_without_javascript(app: TestApp) {
         .await
         .expect("remove");
     assert_eq!(removed.status(), 303);
-    assert_eq!(app.json(&format!("/token/{bin}")).await["verifiers"], json!([]));
+    assert_eq!(
+        app.json(&format!("/token/{bin}")).await["verifiers"],
+        json!([])
+    );
     let missing = form(format!("/view/{bin}/verifiers/1/remove"), vec![])
         .await
         .expect("remove");
@@ -565,7 +584,10 @@ async fn the_dashboard_shows_each_verdict_live_and_after_a_reload() {
     let mut titles = Vec::new();
     for id in [good, bad] {
         let api = verdict(&app, bin, id).await;
-        titles.push(format!("github: {}", api["reason"].as_str().expect("reason")));
+        titles.push(format!(
+            "github: {}",
+            api["reason"].as_str().expect("reason")
+        ));
     }
     for reload in [false, true] {
         if reload {
@@ -586,7 +608,9 @@ async fn the_dashboard_shows_each_verdict_live_and_after_a_reload() {
     }
 
     // The detail shows the whole reason.
-    browser.goto(&app.url(&format!("/view/{bin}?r={bad}"))).await;
+    browser
+        .goto(&app.url(&format!("/view/{bin}?r={bad}")))
+        .await;
     let reason = browser
         .until(
             "the detail's signature",

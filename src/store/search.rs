@@ -151,7 +151,10 @@ pub(super) fn signature_condition(term: SignatureTerm) -> String {
         SignatureTerm::Invalid => format!("({checked} AND r.signature_valid IS NOT TRUE)"),
         SignatureTerm::Unchecked => String::from("r.signature_provider IS NULL"),
         SignatureTerm::Provider(provider) => {
-            format!("({checked} AND r.signature_provider = '{}')", provider.name())
+            format!(
+                "({checked} AND r.signature_provider = '{}')",
+                provider.name()
+            )
         }
     }
 }
