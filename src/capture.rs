@@ -129,6 +129,10 @@ async fn delay(state: &AppState, bin: &Bin) {
     }
 }
 
+/// Largest body whose signatures a capture checks on its own thread; a
+/// larger one is hashed on the blocking pool.
+const VERIFY_INLINE_BYTES: usize = 64 * 1024;
+
 /// A wait for a relayed answer: who answers, and for how long at most.
 type AwaitedAnswer = (Waiter, Duration);
 
@@ -182,8 +186,21 @@ async fn capture(
         signature: None,
     };
     // Checked over the exact bytes about to be stored, before the insert,
-    // so the stored row, the answer's live copy and the API agree.
-    captured.signature = captured.verify(&bin_settings.settings.verifiers);
+    // so the stored row, the live copy and the API agree.
+    let verifiers = &bin_settings.settings.verifiers;
+    if captured.body.len() <= VERIFY_INLINE_BYTES {
+        captured.signature = captured.verify(verifiers);
+    } else if !verifiers.is_empty() {
+        // Hashing a large body is CPU work: off the threads that answer.
+        let verifiers = verifiers.clone();
+        captured = tokio::task::spawn_blocking(move || {
+            captured.signature = captured.verify(&verifiers);
+            captured
+        })
+        .await
+        // Fails only as the runtime shuts down (or on a bug in a check).
+        .map_err(|_| AppError::Store(crate::store::StoreError::Closed))?;
+    }
     let stored = state.store.insert_request(captured).await?;
     // The bin's own `listen` seconds, else the server-wide setting.
     let wait_secs = match bin_settings.settings.answer_wait_secs {

@@ -622,3 +622,14 @@ async fn the_dashboard_shows_each_verdict_live_and_after_a_reload() {
     assert_eq!(reason, api["reason"]);
     browser.quit().await;
 }
+
+both_backends!(a_large_body_is_verified_over_every_byte);
+async fn a_large_body_is_verified_over_every_byte(app: TestApp) {
+    let bin = checking_bin(&app).await;
+    // Past the size a capture checks inline (it goes to the blocking pool).
+    let body = format!("{{\"blob\":\"{}\"}}", "x".repeat(300 * 1024));
+    let good = send(&app, bin, &github(body.as_bytes())).await;
+    let bad = send(&app, bin, &one_byte_changed(github(body.as_bytes()))).await;
+    assert_eq!(verdict(&app, bin, good).await["valid"], true);
+    assert_eq!(verdict(&app, bin, bad).await["valid"], false);
+}

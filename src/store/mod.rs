@@ -268,8 +268,9 @@ pub struct Rechecked {
 }
 
 /// Requests read and re-checked per step of a "verify again": each step's
-/// write is short, so captures queued behind it barely wait.
-const VERIFY_BATCH: u32 = 200;
+/// write is short, so captures queued behind it barely wait, and a step
+/// holds few bodies in memory (each may be as large as the body limit).
+const VERIFY_BATCH: u32 = 32;
 
 /// Which slice of a bin's requests to list, newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -447,10 +448,18 @@ impl Store {
                 break;
             };
             after = Some(last.id);
-            let verdicts: Vec<(Uuid, Option<Verdict>)> = batch
-                .iter()
-                .map(|req| (req.id, req.verify(verifiers)))
-                .collect();
+            let full = batch.len() == VERIFY_BATCH as usize;
+            // Hashing a batch of bodies (up to the body limit each) is CPU
+            // work: off the async threads that answer captures.
+            let owned = verifiers.to_vec();
+            let verdicts: Vec<(Uuid, Option<Verdict>)> = tokio::task::spawn_blocking(move || {
+                batch
+                    .iter()
+                    .map(|req| (req.id, req.verify(&owned)))
+                    .collect()
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
             for (_, verdict) in &verdicts {
                 tally.checked += 1;
                 match verdict {
@@ -463,7 +472,7 @@ impl Store {
                 Backend::Sqlite(s) => s.set_signatures(bin, verdicts).await?,
                 Backend::Postgres(p) => p.set_signatures(bin, verdicts).await?,
             }
-            if batch.len() < VERIFY_BATCH as usize {
+            if !full {
                 break;
             }
         }
