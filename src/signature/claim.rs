@@ -101,6 +101,9 @@ impl Signature {
         encoding: Encoding,
         algorithm: Algorithm,
     ) -> Result<Self, Failure> {
+        if value.is_empty() {
+            return Err(Failure::malformed(format!("header {header} is empty")));
+        }
         let digest = value
             .get(..prefix.len())
             .filter(|start| start.eq_ignore_ascii_case(prefix))

@@ -165,6 +165,7 @@ mod tests {
     fn malformed_headers_say_what_is_wrong() {
         let cases = [
             ("757107ea", "which does not start with `sha256=`"),
+            ("", "header X-Hub-Signature-256 is empty"),
             ("sha256=xyz", "the digest after `sha256=` `xyz` is not hex"),
             ("sha256=", "the digest after `sha256=` is empty"),
             (

@@ -6,7 +6,7 @@
 //! [`Verdict`]. This module knows nothing of bins or storage: it takes a
 //! [`Message`] (headers, body, when it arrived) so `model` can build on it.
 //!
-//! Each provider reads its headers into a [`claim::Claim`] (what was
+//! Each provider reads its headers into a `claim::Claim` (what was
 //! signed, what the header says the signature is); the claim is judged the
 //! same way for all, so every provider gives the same kinds of reasons.
 

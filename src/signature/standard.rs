@@ -254,9 +254,9 @@ mod tests {
         assert!(!verdict.valid);
         assert_eq!(
             verdict.reason,
-            "signature matches this body re-encoded as JSON with a space after `:` and `,` (as \
-             Python's json.dumps writes it), not the bytes received: something between sender \
-             and here (or your framework) re-encoded it"
+            "signature matches this body re-encoded as Python's json.dumps writes it (a space \
+             after `:` and `,`, non-ASCII escaped), not the bytes received: something between \
+             sender and here (or your framework) re-encoded it"
         );
     }
 
