@@ -185,7 +185,7 @@ mod tests {
     }
 
     #[test]
-    fn several_signatures_are_not_a_github_thing_but_reencoding_is() {
+    fn a_body_pretty_printed_on_the_way_is_detected() {
         let sent = b"{\"action\":\"opened\",\"number\":1}";
         let signature = format!(
             "sha256={}",
