@@ -101,6 +101,9 @@ impl Signature {
         encoding: Encoding,
         algorithm: Algorithm,
     ) -> Result<Self, Failure> {
+        if value.is_empty() {
+            return Err(Failure::malformed(format!("header {header} is empty")));
+        }
         let digest = value
             .get(..prefix.len())
             .filter(|start| start.eq_ignore_ascii_case(prefix))
@@ -121,5 +124,43 @@ impl Signature {
             digest,
             written: value.to_owned(),
         })
+    }
+}
+
+/// The signatures of one scheme in a header that lists several (Stripe's
+/// `v1=`, Standard Webhooks' `v1,`), gathered entry by entry.
+#[derive(Default)]
+pub(super) struct SignatureList {
+    signatures: Vec<Signature>,
+    /// What was wrong with the first unreadable entry of the scheme,
+    /// told when no entry is readable.
+    unreadable: Option<String>,
+}
+
+impl SignatureList {
+    /// Adds `entry`, which spells its digest as `text`; an unreadable
+    /// one is skipped, as a sender's libraries skip it.
+    pub(super) fn add(&mut self, entry: &str, text: &str, encoding: Encoding) {
+        match encoding.read_digest(text, Algorithm::Sha256) {
+            Ok(digest) => self.signatures.push(Signature {
+                digest,
+                written: entry.to_owned(),
+            }),
+            Err(why) => {
+                self.unreadable.get_or_insert(why);
+            }
+        }
+    }
+
+    /// At least one signature to compare, or why `header` has none of
+    /// `scheme`.
+    pub(super) fn finish(self, header: &str, scheme: &str) -> Result<Vec<Signature>, Failure> {
+        if !self.signatures.is_empty() {
+            return Ok(self.signatures);
+        }
+        Err(Failure::malformed(match self.unreadable {
+            Some(why) => format!("header {header}: the {scheme} signature {why}"),
+            None => format!("header {header} has no {scheme} signature"),
+        }))
     }
 }

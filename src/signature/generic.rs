@@ -78,7 +78,7 @@ fn with_prefix_hint(failure: Failure, value: &str, prefix: &str, verifier: &Veri
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{base64_hmac, check, hex_hmac, verifier};
+    use super::super::testing::{assert_reencoded, base64_hmac, check, hex_hmac, verifier};
     use super::super::{Algorithm, Encoding, Provider, Verifier};
 
     const SECRET: &str = "shared secret";
@@ -91,8 +91,9 @@ mod tests {
         }
     }
 
-    /// RFC 4231 test case 2 (key "Jefe"): an independent check that the
-    /// generic HMAC is plain HMAC over the body, for each algorithm.
+    /// Test case 2 (key "Jefe") of RFC 2202 (HMAC-SHA1) and RFC 4231
+    /// (HMAC-SHA256, HMAC-SHA512): the generic check is plain HMAC over
+    /// the body, for each algorithm.
     #[test]
     fn rfc_4231_and_rfc_2202_vectors_pass() {
         let body = b"what do ya want for nothing?";
@@ -200,12 +201,24 @@ mod tests {
             &received,
             0,
         );
-        assert!(!verdict.valid);
-        assert!(
-            verdict
-                .reason
-                .starts_with("signature matches this body with its trailing newline removed"),
-            "{verdict:?}"
+        assert_reencoded(&verdict, "with its trailing newline removed");
+    }
+
+    #[test]
+    fn json_unescaped_on_the_way_is_detected() {
+        // Signed as PHP's json_encode wrote it; a proxy rewrote it plainly.
+        let sent = "{\"city\":\"K\\u00f6ln\",\"url\":\"https:\\/\\/example.com\\/\"}";
+        let received = "{\"city\":\"Köln\",\"url\":\"https://example.com/\"}";
+        let signature = hex_hmac(Algorithm::Sha256, SECRET.as_bytes(), &[sent.as_bytes()]);
+        let verdict = check(
+            &hmac_verifier("X-Sig"),
+            &[("X-Sig", &signature)],
+            received.as_bytes(),
+            0,
+        );
+        assert_reencoded(
+            &verdict,
+            "re-encoded as PHP's json_encode writes it (`/` and non-ASCII escaped)",
         );
     }
 

@@ -6,7 +6,7 @@
 //! [`Verdict`]. This module knows nothing of bins or storage: it takes a
 //! [`Message`] (headers, body, when it arrived) so `model` can build on it.
 //!
-//! Each provider reads its headers into a [`claim::Claim`] (what was
+//! Each provider reads its headers into a `claim::Claim` (what was
 //! signed, what the header says the signature is); the claim is judged the
 //! same way for all, so every provider gives the same kinds of reasons.
 
@@ -423,3 +423,196 @@ impl<'a> Message<'a> {
 
 #[cfg(test)]
 mod testing;
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{check_all, hex_hmac, verifier};
+    use super::*;
+
+    const GITHUB_SECRET: &str = "It's a Secret to Everybody";
+    /// GitHub's documented vector (see `github.rs`).
+    const GITHUB_SIGNATURE: &str =
+        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+
+    #[test]
+    fn no_verifiers_no_verdict() {
+        let message = Message {
+            headers: &[],
+            body: b"",
+            received_at_secs: 0,
+        };
+        assert_eq!(verify(&[], message), None);
+    }
+
+    #[test]
+    fn any_passing_verifier_makes_the_request_valid() {
+        let verifiers = [
+            verifier(Provider::Stripe, "whsec_x"),
+            verifier(Provider::Github, "old secret"),
+            verifier(Provider::Github, GITHUB_SECRET),
+        ];
+        let verdict = check_all(
+            &verifiers,
+            &[("X-Hub-Signature-256", GITHUB_SIGNATURE)],
+            b"Hello, World!",
+            0,
+        );
+        assert_eq!(verdict.provider, Provider::Github);
+        assert!(verdict.valid);
+        assert_eq!(
+            verdict.reason,
+            format!(
+                "sha256 signature matches (secret {})",
+                verifiers[2].fingerprint()
+            )
+        );
+    }
+
+    #[test]
+    fn a_present_header_tells_more_than_a_missing_one() {
+        let verifiers = [
+            verifier(Provider::Stripe, "whsec_x"),
+            verifier(Provider::Github, "wrong secret"),
+            verifier(Provider::Slack, "slack"),
+        ];
+        let verdict = check_all(
+            &verifiers,
+            &[("X-Hub-Signature-256", GITHUB_SIGNATURE)],
+            b"Hello, World!",
+            0,
+        );
+        assert_eq!(verdict.provider, Provider::Github);
+        assert!(!verdict.valid);
+        let computed = hex_hmac(Algorithm::Sha256, b"wrong secret", &[b"Hello, World!"]);
+        assert_eq!(
+            verdict.reason,
+            format!(
+                "computed `sha256={}…` with this secret, header has `sha256=757107ea…` (secret {})",
+                &computed[..8],
+                verifiers[1].fingerprint()
+            )
+        );
+
+        // Nothing present: the first verifier's missing header.
+        let verdict = check_all(&verifiers, &[], b"Hello, World!", 0);
+        assert_eq!(verdict.provider, Provider::Stripe);
+        assert_eq!(verdict.reason, "header Stripe-Signature missing");
+    }
+
+    #[test]
+    fn a_verifier_stored_broken_says_so_below_any_header_reason() {
+        let broken = verifier(Provider::Hmac, "secret");
+        let verdict = check_all(std::slice::from_ref(&broken), &[], b"", 0);
+        assert!(!verdict.valid);
+        assert!(
+            verdict
+                .reason
+                .starts_with("this verifier cannot work: provider hmac needs `header`"),
+            "{verdict:?}"
+        );
+        let verdict = check_all(&[broken, verifier(Provider::Github, "s")], &[], b"", 0);
+        assert_eq!(verdict.reason, "header X-Hub-Signature-256 missing");
+    }
+
+    #[test]
+    fn headers_are_matched_in_any_case_and_must_be_text() {
+        let verdict = check_all(
+            &[verifier(Provider::Github, GITHUB_SECRET)],
+            &[("x-HUB-signature-256", GITHUB_SIGNATURE)],
+            b"Hello, World!",
+            0,
+        );
+        assert!(verdict.valid, "{verdict:?}");
+        let headers: [(&str, &[u8]); 1] = [("X-Hub-Signature-256", b"sha256=\xff")];
+        let message = Message {
+            headers: &headers,
+            body: b"",
+            received_at_secs: 0,
+        };
+        let verdict = verify(&[verifier(Provider::Github, "s")], message).expect("a verdict");
+        assert_eq!(verdict.reason, "header X-Hub-Signature-256 is not text");
+    }
+
+    #[test]
+    fn every_configuration_problem_is_one_line() {
+        let problem = |v: Verifier| v.problem().unwrap_or_else(|| panic!("accepted {v:?}"));
+        let github = || verifier(Provider::Github, "s3cret");
+        let cases = [
+            (verifier(Provider::Github, ""), "secret may not be empty"),
+            (verifier(Provider::Github, " s3cret\n"), "whitespace"),
+            (
+                verifier(Provider::Github, &"x".repeat(1025)),
+                "longer than 1024",
+            ),
+            (
+                Verifier {
+                    prefix: Some("sha256=".into()),
+                    ..github()
+                },
+                "`prefix` applies only to provider hmac",
+            ),
+            (
+                Verifier {
+                    encoding: Some(Encoding::Base64),
+                    ..verifier(Provider::Shopify, "s")
+                },
+                "`encoding` applies only to provider hmac",
+            ),
+            (
+                Verifier {
+                    tolerance_secs: Some(60),
+                    ..github()
+                },
+                "github signatures carry no timestamp",
+            ),
+            (
+                Verifier {
+                    tolerance_secs: Some(0),
+                    ..verifier(Provider::Slack, "s")
+                },
+                "at least 1",
+            ),
+            (
+                Verifier {
+                    tolerance_secs: Some(86_401),
+                    ..verifier(Provider::Stripe, "whsec_s")
+                },
+                "at most 86400 (1 day)",
+            ),
+            (verifier(Provider::Standard, "whsec_%%%"), "base64"),
+        ];
+        for (verifier, expected) in cases {
+            let problem = problem(verifier);
+            assert!(problem.contains(expected), "{problem}");
+            assert!(!problem.contains('\n'), "{problem}");
+        }
+        assert_eq!(github().problem(), None);
+        let day = Verifier {
+            tolerance_secs: Some(MAX_TOLERANCE_SECS),
+            ..verifier(Provider::Standard, "whsec_c2VjcmV0")
+        };
+        assert_eq!(day.problem(), None);
+    }
+
+    #[test]
+    fn labels_name_the_check() {
+        assert_eq!(
+            verifier(Provider::Standard, "s").label(),
+            "Standard Webhooks / Svix"
+        );
+        let hmac = Verifier {
+            header: Some("X-Signature".into()),
+            algorithm: Some(Algorithm::Sha512),
+            encoding: Some(Encoding::Base64),
+            ..verifier(Provider::Hmac, "s")
+        };
+        assert_eq!(hmac.label(), "HMAC-SHA512 (base64) in X-Signature");
+    }
+
+    #[test]
+    fn the_secret_never_shows_in_debug_output() {
+        let debug = format!("{:?}", verifier(Provider::Github, GITHUB_SECRET));
+        assert!(!debug.contains(GITHUB_SECRET), "{debug}");
+        assert!(debug.contains("sha256:"), "{debug}");
+    }
+}

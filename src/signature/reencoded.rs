@@ -19,7 +19,7 @@ pub(super) struct Reencoding {
 /// HMAC over the whole body: past this size the check stays at one.
 const LARGEST_BODY: usize = 1024 * 1024;
 
-/// Every re-encoding of `body` that differs from it, the smallest change
+/// Every distinct re-encoding of `body` that differs from it, the smallest change
 /// first: a JSON body that only lost its trailing newline is also its own
 /// compact re-encoding, and the newline is the better answer.
 pub(super) fn reencodings(body: &[u8]) -> Vec<Reencoding> {
@@ -28,7 +28,7 @@ pub(super) fn reencodings(body: &[u8]) -> Vec<Reencoding> {
     }
     let mut found = Vec::new();
     let mut add = |candidate: Vec<u8>, described| {
-        if candidate != body {
+        if candidate != body && found.iter().all(|r: &Reencoding| r.body != candidate) {
             found.push(Reencoding {
                 body: candidate,
                 described,
@@ -57,8 +57,13 @@ pub(super) fn reencodings(body: &[u8]) -> Vec<Reencoding> {
             "re-encoded as pretty-printed JSON",
         );
         add(
-            written(&value, SpacedFormatter),
-            "re-encoded as JSON with a space after `:` and `,` (as Python's json.dumps writes it)",
+            written(&value, EscapingFormatter::PYTHON),
+            "re-encoded as Python's json.dumps writes it (a space after `:` and `,`, non-ASCII \
+             escaped)",
+        );
+        add(
+            written(&value, EscapingFormatter::PHP),
+            "re-encoded as PHP's json_encode writes it (`/` and non-ASCII escaped)",
         );
     }
     found
@@ -73,21 +78,42 @@ fn written(value: &serde_json::Value, formatter: impl Formatter) -> Vec<u8> {
     out
 }
 
-/// Python's `json.dumps` default: one line, `", "` and `": "` between
-/// items, the spelling Python frameworks write back.
-struct SpacedFormatter;
+/// JSON as two other common frameworks write it back: one line, every
+/// non-ASCII character as `\uXXXX`; Python's `json.dumps` puts a space
+/// after `:` and `,`, PHP's `json_encode` escapes `/`. serde_json's own
+/// compact and pretty forms cover most of the rest (JavaScript's
+/// `JSON.stringify`, Go, Ruby).
+struct EscapingFormatter {
+    spaced: bool,
+    escape_slash: bool,
+}
 
-impl Formatter for SpacedFormatter {
+impl EscapingFormatter {
+    const PYTHON: Self = Self {
+        spaced: true,
+        escape_slash: false,
+    };
+    const PHP: Self = Self {
+        spaced: false,
+        escape_slash: true,
+    };
+
+    fn separator<W: ?Sized + io::Write>(&self, writer: &mut W, first: bool) -> io::Result<()> {
+        match (first, self.spaced) {
+            (true, _) => Ok(()),
+            (false, true) => writer.write_all(b", "),
+            (false, false) => writer.write_all(b","),
+        }
+    }
+}
+
+impl Formatter for EscapingFormatter {
     fn begin_array_value<W: ?Sized + io::Write>(
         &mut self,
         writer: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
+        self.separator(writer, first)
     }
 
     fn begin_object_key<W: ?Sized + io::Write>(
@@ -95,15 +121,30 @@ impl Formatter for SpacedFormatter {
         writer: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
+        self.separator(writer, first)
     }
 
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        writer.write_all(b": ")
+        writer.write_all(if self.spaced { b": " } else { b":" })
+    }
+
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        for c in fragment.chars() {
+            if c == '/' && self.escape_slash {
+                writer.write_all(b"\\/")?;
+            } else if c.is_ascii() {
+                writer.write_all(&[c as u8])?;
+            } else {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -148,7 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn json_is_rewritten_three_ways_keeping_key_order() {
+    fn json_is_rewritten_keeping_key_order() {
         let found = described(b"{\"z\":1,\"a\":[1,2]}");
         assert_eq!(
             found[0],
@@ -166,10 +207,26 @@ mod tests {
         );
         assert_eq!(found[2].1, "{\"z\": 1, \"a\": [1, 2]}");
         assert!(found[2].0.contains("Python"));
+
         assert_eq!(
             found.len(),
             3,
             "the compact form is the body itself: {found:?}"
+        );
+    }
+
+    #[test]
+    fn python_and_php_escape_as_they_do() {
+        let found = described("{\"name\":\"José 🚀\",\"url\":\"a/b\"}".as_bytes());
+        let python = found.iter().find(|(what, _)| what.contains("Python"));
+        assert_eq!(
+            python.map(|(_, body)| body.as_str()),
+            Some("{\"name\": \"Jos\\u00e9 \\ud83d\\ude80\", \"url\": \"a/b\"}")
+        );
+        let php = found.iter().find(|(what, _)| what.contains("PHP"));
+        assert_eq!(
+            php.map(|(_, body)| body.as_str()),
+            Some("{\"name\":\"Jos\\u00e9 \\ud83d\\ude80\",\"url\":\"a\\/b\"}")
         );
     }
 

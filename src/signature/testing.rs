@@ -81,3 +81,22 @@ pub(super) fn hex_hmac(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Str
 pub(super) fn base64_hmac(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> String {
     STANDARD.encode(digest(algorithm, key, parts))
 }
+
+/// Asserts that `verdict` is a failure whose reason contains `expected`.
+#[track_caller]
+pub(super) fn assert_fails_with(verdict: &Verdict, expected: &str) {
+    assert!(
+        !verdict.valid && verdict.reason.contains(expected),
+        "expected a failure saying {expected:?}, got {verdict:?}"
+    );
+}
+
+/// Asserts that `verdict` blames the body's re-encoding `described`
+/// ("as compact JSON", …).
+#[track_caller]
+pub(super) fn assert_reencoded(verdict: &Verdict, described: &str) {
+    assert_fails_with(
+        verdict,
+        &format!("signature matches this body {described}, not the bytes received"),
+    );
+}
