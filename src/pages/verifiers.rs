@@ -16,8 +16,8 @@ use crate::signature::{Algorithm, Encoding, Provider, Verifier};
 use crate::state::AppState;
 
 /// The "add a verifier" form, as text (fields a provider does not use are
-/// ignored).
-#[derive(Debug, Default, Deserialize)]
+/// ignored). No `Debug`: it holds the secret.
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct VerifierForm {
     provider: String,
