@@ -559,6 +559,37 @@ async fn the_settings_page_edits_verifiers_without_javascript(app: TestApp) {
         .await
         .expect("remove");
     assert_eq!(missing.status(), 400);
+
+    // A generic HMAC, with its header, hash, encoding and prefix.
+    let added = form(
+        format!("/view/{bin}/verifiers"),
+        vec![
+            ("provider", "hmac"),
+            ("secret", "hmac-secret"),
+            ("header", "X-Signature"),
+            ("algorithm", "sha256"),
+            ("encoding", "hex"),
+            ("prefix", "sha256="),
+            ("tolerance_secs", ""),
+        ],
+    )
+    .await
+    .expect("add");
+    assert_eq!(added.status(), 303);
+    let signature = format!("sha256={}", hex(&hmac_sha256(b"hmac-secret", body)));
+    let signed = Signed {
+        headers: vec![("X-Signature", signature)],
+        body: body.to_vec(),
+    };
+    let id = send(&app, bin, &signed).await;
+    let api = verdict(&app, bin, id).await;
+    assert_eq!(
+        (&api["provider"], &api["valid"]),
+        (&json!("hmac"), &json!(true)),
+        "{api}"
+    );
+    let id = send(&app, bin, &one_byte_changed(signed)).await;
+    assert_eq!(verdict(&app, bin, id).await["valid"], false);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

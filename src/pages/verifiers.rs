@@ -70,7 +70,12 @@ impl VerifierForm {
             encoding,
             // A prefix such as `sha256=` is kept as typed, spaces aside.
             prefix: text(self.prefix).filter(|_| hmac),
-            tolerance_secs: tolerance_secs.filter(|_| !hmac),
+            tolerance_secs: tolerance_secs.filter(|_| {
+                matches!(
+                    provider,
+                    Provider::Stripe | Provider::Slack | Provider::Standard
+                )
+            }),
         })
     }
 }
