@@ -14,7 +14,8 @@
 //! Words match words (case and punctuation ignored); a `*` at the end of a
 //! word matches any word it starts. `size` and `created_at` take numbers and
 //! dates (`2026-11-01`, `2026-11-01T10:00:00`, `now`, `now-1d`, `now-2h`);
-//! `method`, `uuid` and `type` match the whole value. Nothing here knows SQL.
+//! `method`, `uuid` and `type` match the whole value; `signature` takes
+//! `valid`, `invalid`, `none` or a provider's name. Nothing here knows SQL.
 
 use std::fmt;
 use std::ops::Bound;
@@ -1035,6 +1036,18 @@ pub(crate) mod tests {
             }))
         );
         assert_eq!(parse("*"), Expr::Term(Term::Everything));
+        assert_eq!(
+            parse("signature:VALID"),
+            Expr::Term(Term::Signature(SignatureTerm::Valid))
+        );
+        assert_eq!(
+            parse("signature:none"),
+            Expr::Term(Term::Signature(SignatureTerm::Unchecked))
+        );
+        assert_eq!(
+            parse("signature:Stripe"),
+            Expr::Term(Term::Signature(SignatureTerm::Provider(Provider::Stripe)))
+        );
         assert_eq!(
             parse("method:post"),
             Expr::Term(Term::Method("POST".into()))

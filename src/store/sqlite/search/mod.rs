@@ -5,8 +5,8 @@
 //! body and named words (header, query, form and file names tied to their
 //! words; see [`named_token`]). The search language (see [`crate::query`]) is
 //! translated here: word terms into one FTS5 match expression over the index,
-//! exact-value terms (method, uuid, token_id, type, size, created_at) into SQL
-//! predicates on `requests`.
+//! exact-value terms (method, uuid, token_id, type, size, created_at,
+//! signature) into SQL predicates on `requests`.
 //!
 //! The index drives whenever it can: the parts of a query it answers form
 //! one match expression (its rowid order is arrival order, so the newest 50
