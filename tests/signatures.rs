@@ -590,6 +590,22 @@ async fn the_settings_page_edits_verifiers_without_javascript(app: TestApp) {
     );
     let id = send(&app, bin, &one_byte_changed(signed)).await;
     assert_eq!(verdict(&app, bin, id).await["valid"], false);
+
+    // Saving the other settings keeps the verifiers.
+    let saved = form(
+        format!("/view/{bin}/settings"),
+        vec![
+            ("default_status", "201"),
+            ("default_content_type", "text/plain"),
+            ("default_content", "ok"),
+        ],
+    )
+    .await
+    .expect("save");
+    assert_eq!(saved.status(), 303);
+    let shown = app.json(&format!("/token/{bin}")).await;
+    assert_eq!(shown["default_status"], 201);
+    assert_eq!(shown["verifiers"][0]["provider"], "hmac", "{shown}");
 }
 
 /// axe-core's serious findings on the page the browser shows.

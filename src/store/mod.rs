@@ -259,7 +259,7 @@ pub struct RequestSummary {
 }
 
 /// What a "verify again" ([`Store::verify_again`]) found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rechecked {
     /// Requests checked (every one the bin had).
     pub checked: u64,
