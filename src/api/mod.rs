@@ -4,9 +4,10 @@
 //! `negotiate` middleware renders every 4xx under `/token` as JSON).
 //! Next to it: the CSV export (`export`), and the live channel
 //! webhook.site's CLI listens on (`echo`), and the API's OpenAPI
-//! description (`openapi`).
+//! description (`openapi`), and the compare of two requests (`diff`).
 
 mod answers;
+mod diff;
 pub mod echo;
 mod export;
 pub mod openapi;
@@ -14,6 +15,7 @@ mod requests;
 mod tokens;
 
 pub use answers::put_response;
+pub use diff::{diff, requests_to_compare};
 pub use export::{csv_download, requests_csv, CsvParams};
 pub use requests::{clear, delete_request, download, filter_from, latest, list, raw, request};
 pub use tokens::{
