@@ -274,8 +274,7 @@ pub fn chosen_pair<'a>(ids: impl IntoIterator<Item = &'a str>) -> Result<(Uuid, 
             ids.len()
         ));
     };
-    let parse =
-        |id: &str| Uuid::try_parse(id).map_err(|_| format!("{id:?} is not a request id"));
+    let parse = |id: &str| Uuid::try_parse(id).map_err(|_| format!("{id:?} is not a request id"));
     let (a, b) = (parse(a)?, parse(b)?);
     if a == b {
         return Err(String::from(
