@@ -790,16 +790,47 @@ async fn ticking_two_requests_and_comparing_shows_the_changed_json_path() {
     let url = browser.client.current_url().await.expect("url");
     assert!(url.as_str().contains(&format!("id={a}")), "{url}");
 
-    // It fits a phone, in both themes.
+    // It fits a phone and axe-core finds nothing serious, in both themes,
+    // with a JSON table and a text listing.
+    let text = [("Content-Type", "text/plain")];
+    let old = send(
+        &app,
+        "POST",
+        &format!("/{bin}/t"),
+        &text,
+        "one\ntwo\nthree\n",
+    )
+    .await;
+    let new = send(
+        &app,
+        "POST",
+        &format!("/{bin}/t"),
+        &text,
+        "one\n2\nthree\nfour\n",
+    )
+    .await;
+    let axe = std::fs::read_to_string(support::browser::axe_js().await).expect("axe.min.js");
     browser.set_viewport_width(Some(400)).await;
+    let mut found = Vec::new();
     for scheme in ["light", "dark"] {
         browser.set_color_scheme(scheme).await;
-        let sizes = browser
-            .eval("return [document.documentElement.scrollWidth, innerWidth];")
-            .await;
-        let [scroll, inner]: [u64; 2] = serde_json::from_value(sizes).expect("two widths");
-        assert!(scroll <= inner, "{scheme}: {scroll} > {inner} px");
+        for (x, y) in [(a, b), (old, new)] {
+            open(&browser, &app.url(&format!("/view/{bin}/diff?a={x}&b={y}"))).await;
+            let sizes = browser
+                .eval("return [document.documentElement.scrollWidth, innerWidth];")
+                .await;
+            let [scroll, inner]: [u64; 2] = serde_json::from_value(sizes).expect("two widths");
+            assert!(scroll <= inner, "{scheme}: {scroll} > {inner} px");
+            browser.eval_with(&axe, Vec::new()).await;
+            let violations = support::browser::serious_violations(&browser).await;
+            found.extend(violations.into_iter().map(|v| format!("{scheme}: {v}")));
+        }
     }
+    assert!(found.is_empty(), "axe-core found:\n{}", found.join("\n"));
+    let listed = browser
+        .eval("return document.querySelectorAll('.diff-lines tr.diff-added').length;")
+        .await;
+    assert_eq!(listed, json!(2), "the text listing shows both added lines");
     browser.quit().await;
     app.stop().await;
 }
