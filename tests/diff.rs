@@ -532,22 +532,10 @@ async fn the_api_compares_forms_text_and_binary_bodies() {
         ])
     );
 
-    let a = send(
-        &app,
-        "POST",
-        &format!("/{bin}/bin"),
-        &[],
-        vec![0u8, 1, 2, 0xfe, 4],
-    )
-    .await;
-    let b = send(
-        &app,
-        "POST",
-        &format!("/{bin}/bin"),
-        &[],
-        vec![0u8, 1, 2, 0xff, 4],
-    )
-    .await;
+    let target = format!("/{bin}/bin");
+    let binary = |bytes: Vec<u8>| send(&app, "POST", &target, &[], bytes);
+    let a = binary(vec![0u8, 1, 2, 0xfe, 4]).await;
+    let b = binary(vec![0u8, 1, 2, 0xff, 4]).await;
     let body = &app.json(&format!("/token/{bin}/diff?a={a}&b={b}")).await["body"];
     assert_eq!(body["kind"], "binary");
     assert_eq!(body["first_difference"], 3);
@@ -556,18 +544,21 @@ async fn the_api_compares_forms_text_and_binary_bodies() {
         json!([{"type": "changed", "offset": 3, "old": "0xfe", "new": "0xff"}])
     );
     // The same bytes twice: equal.
-    let c = send(
-        &app,
-        "POST",
-        &format!("/{bin}/bin"),
-        &[],
-        vec![0u8, 1, 2, 0xfe, 4],
-    )
-    .await;
+    let c = binary(vec![0u8, 1, 2, 0xfe, 4]).await;
     let diff = app.json(&format!("/token/{bin}/diff?a={a}&b={c}")).await;
     assert_eq!(diff["equal"], true, "{diff}");
     assert_eq!(diff["body"]["first_difference"], Value::Null);
     app.stop().await;
+}
+
+/// `GET path` as a browser asks for a page.
+async fn as_browser(app: &TestApp, path: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .expect("page")
 }
 
 #[tokio::test]
@@ -596,13 +587,7 @@ async fn bad_pairs_are_refused_with_the_reason_never_a_500() {
 
         // The page, as a browser asks for it.
         let page = format!("/view/{bin}/diff?{query}");
-        let response = app
-            .client
-            .get(app.url(&page))
-            .header("Accept", "text/html")
-            .send()
-            .await
-            .expect("page");
+        let response = as_browser(&app, &page).await;
         assert_eq!(response.status(), *status, "{page}");
         let html = response.text().await.expect("html");
         assert!(html.contains("class=\"reason\""), "{page}: {html}");
@@ -610,13 +595,7 @@ async fn bad_pairs_are_refused_with_the_reason_never_a_500() {
         assert!(html.contains(&escaped), "{page} says {reason}: {html}");
     }
     // The dashboard's own URL for it.
-    let response = app
-        .client
-        .get(app.url(&format!("/view/{bin}?diff={a}")))
-        .header("Accept", "text/html")
-        .send()
-        .await
-        .expect("page");
+    let response = as_browser(&app, &format!("/view/{bin}?diff={a}")).await;
     assert_eq!(response.status(), 400);
     app.stop().await;
 }
@@ -713,6 +692,24 @@ async fn tick(browser: &Browser, id: Uuid) {
         .expect("tick");
 }
 
+/// Presses the list's Compare button and waits for the compare page.
+async fn press_compare(browser: &Browser) {
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#compare button"))
+        .await
+        .expect("the button")
+        .click()
+        .await
+        .expect("compare");
+    browser
+        .until(
+            "the compare page",
+            "return location.pathname.endsWith('/diff') && document.readyState === 'complete';",
+        )
+        .await;
+}
+
 fn compare_enabled() -> &'static str {
     "return !document.querySelector('#compare button').disabled;"
 }
@@ -762,20 +759,7 @@ async fn ticking_two_requests_and_comparing_shows_the_changed_json_path() {
         .until("Compare to be enabled", compare_enabled())
         .await;
 
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#compare button"))
-        .await
-        .expect("the button")
-        .click()
-        .await
-        .expect("compare");
-    browser
-        .until(
-            "the compare page",
-            "return location.pathname.endsWith('/diff') && document.readyState === 'complete';",
-        )
-        .await;
+    press_compare(&browser).await;
     let shown = browser
         .eval("return [...document.querySelectorAll('.diff-table th')].map(th => th.textContent);")
         .await;
@@ -844,20 +828,7 @@ async fn without_javascript_the_checkboxes_and_compare_button_still_work() {
     open(&browser, &app.url(&format!("/view/{bin}"))).await;
     tick(&browser, a).await;
     tick(&browser, b).await;
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#compare button"))
-        .await
-        .expect("the button")
-        .click()
-        .await
-        .expect("compare");
-    browser
-        .until(
-            "the compare page",
-            "return location.pathname.endsWith('/diff') && document.readyState === 'complete';",
-        )
-        .await;
+    press_compare(&browser).await;
     let text = browser.eval("return document.body.textContent;").await;
     let text = text.as_str().expect("text");
     assert!(text.contains("$.data.object.amount"), "{text}");
