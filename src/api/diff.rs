@@ -57,6 +57,14 @@ pub async fn requests_to_compare<'a>(
     }
 }
 
+/// [`compare`] off the async workers: two large bodies take a while.
+pub async fn compared(a: &CapturedRequest, b: &CapturedRequest) -> RequestDiff {
+    let (a, b) = (a.clone(), b.clone());
+    tokio::task::spawn_blocking(move || compare(&a, &b))
+        .await
+        .expect("comparing two requests does not panic")
+}
+
 /// `GET /token/{id}/diff?a=…&b=…`.
 #[utoipa::path(
     get,
@@ -82,5 +90,5 @@ pub async fn diff(
 ) -> Result<Response, Response> {
     let ids = [params.a.as_deref(), params.b.as_deref()];
     let (a, b) = requests_to_compare(&store, bin.id, ids.into_iter().flatten()).await?;
-    Ok(json(StatusCode::OK, &compare(&a, &b)))
+    Ok(json(StatusCode::OK, &compared(&a, &b).await))
 }

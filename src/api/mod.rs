@@ -15,7 +15,7 @@ mod requests;
 mod tokens;
 
 pub use answers::put_response;
-pub use diff::{diff, requests_to_compare};
+pub use diff::{compared, diff, requests_to_compare};
 pub use export::{csv_download, requests_csv, CsvParams};
 pub use requests::{clear, delete_request, download, filter_from, latest, list, raw, request};
 pub use tokens::{

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::api::requests_to_compare;
-use crate::diff::{compare, BodyKind, Change, ChangeKind, DiffLine, Section, MAX_LINES};
+use crate::api::{compared, requests_to_compare};
+use crate::diff::{BodyKind, Change, ChangeKind, DiffLine, Section, MAX_LINES};
 use crate::extract::BinPath;
 use crate::model::{human_size, CapturedRequest, ListRow};
 use crate::store::Store;
@@ -113,7 +113,7 @@ pub async fn show<'a>(
         Ok(pair) => pair,
         Err(refusal) => return refusal,
     };
-    let diff = compare(&a, &b);
+    let diff = compared(&a, &b).await;
     let sections = vec![
         section(("Method", "diff-method"), "", &diff.method),
         section(("Path", "diff-path"), "", &diff.path),
@@ -124,7 +124,8 @@ pub async fn show<'a>(
         BodyKind::Json => "JSON path",
         BodyKind::Form => "Field",
         BodyKind::Text => "Line",
-        BodyKind::Binary | BodyKind::Empty => "",
+        BodyKind::Binary => "Where",
+        BodyKind::Empty => "",
     };
     let mut body = section(("Body", "diff-body"), body_label, &diff.body.section);
     if !diff.body.lines.is_empty() {
