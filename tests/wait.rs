@@ -228,13 +228,16 @@ async fn the_wait_asks_for_the_api_key_like_the_rest_of_the_token_api() {
     app.stop().await;
 }
 
-/// `hookscope wait` with `args`, its output piped.
+/// `hookscope wait` on `bin` with `args`, its output piped.
 fn cli(app: &TestApp, bin: Uuid, args: &[&str]) -> tokio::process::Command {
+    cli_at(&app.url(&format!("/{bin}")), args)
+}
+
+/// `hookscope wait --url url` with `args`, its output piped.
+fn cli_at(url: &str, args: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookscope"));
     command
-        .arg("wait")
-        .arg("--url")
-        .arg(app.url(&format!("/{bin}")))
+        .args(["wait", "--url", url])
         .args(args)
         .env("RUST_LOG", "info")
         .env_remove("HOOKSCOPE_API_KEY")
@@ -462,14 +465,7 @@ async fn the_cli_rides_out_a_dropped_connection() {
     let bin = app.new_bin().await;
     let relay = Relay::start(app.addr).await;
     let url = format!("http://{}/{bin}", relay.addr);
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookscope"))
-        .args(["wait", "--json", "--timeout", "60", "--url", &url])
-        .env("RUST_LOG", "info")
-        .env_remove("HOOKSCOPE_API_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
+    let child = cli_at(&url, &["--json", "--timeout", "60"])
         .spawn()
         .expect("start");
     waiting(&app, bin, 1).await;
