@@ -480,3 +480,27 @@ async fn the_cli_rides_out_a_dropped_connection() {
     assert_eq!(id_of(&json), sent);
     assert!(done.stderr.contains("asking again"), "{}", done.stderr);
 }
+
+both_backends!(a_waiting_cli_rides_out_a_server_restart);
+async fn a_waiting_cli_rides_out_a_server_restart(backend: support::Backend) {
+    // A long grace: a wait that held the shutdown up would show.
+    let app = TestApp::spawn_with_backend(backend, |c| c.shutdown_grace_secs = 120).await;
+    let bin = app.new_bin().await;
+    let child = cli(&app, bin, &["--json", "--timeout", "120"])
+        .spawn()
+        .expect("start");
+    waiting(&app, bin, 1).await;
+    let restarting = Instant::now();
+    let app = app.restart(|c| c.shutdown_grace_secs = 120).await;
+    assert!(
+        restarting.elapsed() < Duration::from_secs(60),
+        "the waiting poll held the shutdown up for {:?}",
+        restarting.elapsed()
+    );
+    let sent = send(&app, bin, "POST", ("x-event", "x"), "after the restart").await;
+    let done = finish(child).await;
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let json: Value = serde_json::from_str(&done.stdout).expect("JSON");
+    assert_eq!(id_of(&json), sent);
+    app.stop().await;
+}
