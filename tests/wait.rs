@@ -504,3 +504,28 @@ async fn a_waiting_cli_rides_out_a_server_restart(backend: support::Backend) {
     assert_eq!(id_of(&json), sent);
     app.stop().await;
 }
+
+/// Several instances on one PostgreSQL: a capture on one wakes the
+/// waiters of another.
+#[tokio::test]
+async fn a_capture_on_another_instance_wakes_the_waiter() {
+    let (a, b) = TestApp::spawn_pair(|_| {}).await;
+    let bin = a.new_bin().await;
+    let waiter = {
+        let client = a.client.clone();
+        let url = a.url(&wait_path(bin, "query=elsewhere&timeout=60"));
+        tokio::spawn(async move { client.get(url).send().await.expect("wait") })
+    };
+    waiting(&a, bin, 1).await;
+    send(&b, bin, "POST", ("x-event", "x"), "not this one").await;
+    let sent = send(&b, bin, "POST", ("x-event", "x"), "sent elsewhere").await;
+    let response = tokio::time::timeout(WAIT, waiter)
+        .await
+        .expect("the other instance's capture wakes the waiter")
+        .expect("task");
+    assert_eq!(response.status(), 200);
+    let found: Value = response.json().await.expect("JSON");
+    assert_eq!(id_of(&found), sent);
+    a.stop().await;
+    b.stop().await;
+}

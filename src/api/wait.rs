@@ -34,7 +34,7 @@ use super::openapi::ApiError;
 use super::requests::request_json;
 use crate::error::{error_response, AppError};
 use crate::extract::BinPath;
-use crate::model::RequestJson;
+use crate::model::{CapturedRequest, RequestJson};
 use crate::state::AppState;
 use crate::store::{Page, RequestFilter, SearchQuery, Store, StoreError};
 
@@ -151,7 +151,7 @@ async fn first_match(
     store: &Store,
     bin: Uuid,
     filter: &RequestFilter,
-) -> Result<Option<crate::model::CapturedRequest>, StoreError> {
+) -> Result<Option<CapturedRequest>, StoreError> {
     let first = Page {
         offset: 0,
         limit: 1,
