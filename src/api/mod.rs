@@ -2,9 +2,9 @@
 //! paths, field names, status codes and shapes, so its clients work by
 //! changing the base URL. Errors are `{"error": …, "message": …}` (the
 //! `negotiate` middleware renders every 4xx under `/token` as JSON).
-//! Next to it: the CSV export (`export`), and the live channel
-//! webhook.site's CLI listens on (`echo`), and the API's OpenAPI
-//! description (`openapi`), and the long poll for a request (`wait`).
+//! Next to it: the CSV export (`export`), the live channel webhook.site's
+//! CLI listens on (`echo`), the API's OpenAPI description (`openapi`), and
+//! the long poll for a request that `hookscope wait` uses (`wait`).
 
 mod answers;
 pub mod echo;
