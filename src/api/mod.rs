@@ -2,9 +2,10 @@
 //! paths, field names, status codes and shapes, so its clients work by
 //! changing the base URL. Errors are `{"error": …, "message": …}` (the
 //! `negotiate` middleware renders every 4xx under `/token` as JSON).
-//! Next to it: the CSV export (`export`), and the live channel
-//! webhook.site's CLI listens on (`echo`), and the API's OpenAPI
-//! description (`openapi`), and the compare of two requests (`diff`).
+//! Next to it: the CSV export (`export`), the live channel webhook.site's
+//! CLI listens on (`echo`), the API's OpenAPI description (`openapi`), the
+//! long poll for a request that `hookscope wait` uses (`wait`), and the
+//! compare of two requests (`diff`).
 
 mod answers;
 mod diff;
@@ -13,6 +14,7 @@ mod export;
 pub mod openapi;
 mod requests;
 mod tokens;
+mod wait;
 
 pub use answers::put_response;
 pub use diff::{compared, diff, requests_to_compare};
@@ -20,6 +22,9 @@ pub use export::{csv_download, requests_csv, CsvParams};
 pub use requests::{clear, delete_request, download, filter_from, latest, list, raw, request};
 pub use tokens::{
     create, delete, read, taken_alias, toggle_cors, update, BinInput, BinJson, SettingError,
+};
+pub use wait::{
+    wait, DEFAULT_TIMEOUT_SECS as WAIT_DEFAULT_SECS, MAX_TIMEOUT_SECS as WAIT_MAX_SECS,
 };
 
 use axum::http::StatusCode;
