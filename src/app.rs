@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
     // One bin's dashboard and live feed (its password: `BinPath`).
     let bin_pages = Router::new()
         .route("/view/{bin}", get(pages::view))
+        .route("/view/{bin}/diff", get(pages::diff_page))
         .route("/view/{bin}/{request}/body", get(pages::download_body))
         .route("/view/{bin}/{request}/text", get(pages::body_text))
         .route("/view/{bin}/{request}/curl", get(pages::curl_text))
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
             get(api::request).delete(api::delete_request),
         )
         .route("/token/{id}/request/{rid}/raw", get(api::raw))
+        .route("/token/{id}/diff", get(api::diff))
         .route(
             "/token/{id}/request/{rid}/download/{file_id}",
             get(api::download),

@@ -16,6 +16,7 @@
 //!    - `multipart`, `query`: a body's parts; the search language, parsed.
 //!    - `http1`, `wire`: HTTP/1 framing; heads exactly as they came.
 //!    - `cookies`, `headers`: cookie parsing; headers every answer carries.
+//!    - `diff`: what differs between two captured requests.
 //! 2. Storage
 //!    - `store`: one narrow API (bins, requests, search, answers,
 //!      housekeeping) over two backends: SQLite (the default; `sqlite/`)
@@ -48,6 +49,7 @@ pub mod auth;
 pub mod capture;
 pub mod config;
 pub mod cookies;
+pub mod diff;
 pub mod error;
 pub mod extract;
 pub mod forward;

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "wire",
             "cookies",
             "headers",
+            "diff",
         ],
     ),
     ("storage", &["store"]),

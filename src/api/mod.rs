@@ -3,10 +3,12 @@
 //! changing the base URL. Errors are `{"error": …, "message": …}` (the
 //! `negotiate` middleware renders every 4xx under `/token` as JSON).
 //! Next to it: the CSV export (`export`), the live channel webhook.site's
-//! CLI listens on (`echo`), the API's OpenAPI description (`openapi`), and
-//! the long poll for a request that `hookscope wait` uses (`wait`).
+//! CLI listens on (`echo`), the API's OpenAPI description (`openapi`), the
+//! long poll for a request that `hookscope wait` uses (`wait`), and the
+//! compare of two requests (`diff`).
 
 mod answers;
+mod diff;
 pub mod echo;
 mod export;
 pub mod openapi;
@@ -15,6 +17,7 @@ mod tokens;
 mod wait;
 
 pub use answers::put_response;
+pub use diff::{compared, diff, requests_to_compare};
 pub use export::{csv_download, requests_csv, CsvParams};
 pub use requests::{clear, delete_request, download, filter_from, latest, list, raw, request};
 pub use tokens::{
