@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
     // One bin's dashboard and live feed (its password: `BinPath`).
     let bin_pages = Router::new()
         .route("/view/{bin}", get(pages::view))
+        .route("/view/{bin}/diff", get(pages::diff_page))
         .route("/view/{bin}/{request}/body", get(pages::download_body))
         .route("/view/{bin}/{request}/text", get(pages::body_text))
         .route("/view/{bin}/{request}/curl", get(pages::curl_text))
@@ -71,6 +72,8 @@ pub fn router(state: AppState) -> Router {
         // Signature verification: check stored requests again.
         .route("/token/{id}/verify", post(api::verify_again))
         .route("/token/{id}/requests", get(api::list))
+        // A long poll for the first matching request (`hookscope wait`).
+        .route("/token/{id}/requests/wait", get(api::wait))
         .route("/token/{id}/requests.csv", get(api::requests_csv))
         // webhook.site's name for the same export.
         .route("/token/{id}/requests/export", get(api::requests_csv))
@@ -81,6 +84,7 @@ pub fn router(state: AppState) -> Router {
             get(api::request).delete(api::delete_request),
         )
         .route("/token/{id}/request/{rid}/raw", get(api::raw))
+        .route("/token/{id}/diff", get(api::diff))
         .route(
             "/token/{id}/request/{rid}/download/{file_id}",
             get(api::download),

@@ -16,6 +16,7 @@
 //!    - `multipart`, `query`: a body's parts; the search language, parsed.
 //!    - `http1`, `wire`: HTTP/1 framing; heads exactly as they came.
 //!    - `cookies`, `headers`: cookie parsing; headers every answer carries.
+//!    - `diff`: what differs between two captured requests.
 //! 2. Storage
 //!    - `store`: one narrow API (bins, requests, search, answers,
 //!      housekeeping) over two backends: SQLite (the default; `sqlite/`)
@@ -35,7 +36,8 @@
 //!      the API key.
 //!    - `capture`: `ANY /{bin}/…`. `pages`, `api`, `live` (websocket,
 //!      SSE), `assets`: the other handlers.
-//!    - `forward`: the `hookscope forward` client.
+//!    - `forward`: the `hookscope forward` client; `wait`: the
+//!      `hookscope wait` client (a long poll of the token API).
 //! 6. `app`: the router, the one list of routes.
 //! 7. `server`: the accept loop (captures by id go straight to `capture`).
 #![forbid(unsafe_code)]
@@ -47,6 +49,7 @@ pub mod auth;
 pub mod capture;
 pub mod config;
 pub mod cookies;
+pub mod diff;
 pub mod error;
 pub mod extract;
 pub mod forward;
@@ -64,6 +67,7 @@ pub mod server;
 pub mod signature;
 pub mod state;
 pub mod store;
+pub mod wait;
 pub mod wire;
 
 mod assets;

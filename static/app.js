@@ -553,3 +553,41 @@ document.addEventListener("DOMContentLoaded", function () {
   }
   connect();
 });
+
+// ---- Compare two requests (the list's checkboxes and its GET form):
+// the button works at exactly two ticked rows, and rows that arrive live
+// get a checkbox too, leaving the ticked ones as they are.
+document.addEventListener("DOMContentLoaded", function () {
+  const form = document.getElementById("compare");
+  const list = document.getElementById("requests");
+  if (!form || !list) return;
+  const button = form.querySelector("button");
+  const hint = document.getElementById("compare-hint");
+  function update() {
+    const ticked = list.querySelectorAll("input.pick:checked").length;
+    button.disabled = ticked !== 2;
+    hint.textContent = ticked === 2 ? "older as A, newer as B" : ticked + " of 2 ticked";
+  }
+  function addBox(li) {
+    if (li.querySelector("input.pick")) return;
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.className = "pick";
+    box.name = "id";
+    box.value = li.dataset.id;
+    box.setAttribute("form", "compare");
+    const link = li.querySelector("a .row-top");
+    box.setAttribute("aria-label", "Compare " + (link ? link.textContent : li.dataset.id));
+    li.prepend(box);
+  }
+  list.addEventListener("change", (event) => {
+    if (event.target.matches("input.pick")) update();
+  });
+  new MutationObserver(() => {
+    for (const li of list.querySelectorAll("li.req")) addBox(li);
+    update();
+  }).observe(list, { childList: true });
+  // Back and forward restore ticks without a change event.
+  window.addEventListener("pageshow", update);
+  update();
+});

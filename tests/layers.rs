@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "wire",
             "cookies",
             "headers",
+            "diff",
         ],
     ),
     ("storage", &["store"]),
@@ -40,6 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "HTTP edge",
         &[
             "error", "state", "extract", "assets", "capture", "pages", "api", "live", "forward",
+            "wait",
         ],
     ),
     ("router", &["app"]),

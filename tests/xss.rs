@@ -397,8 +397,8 @@ for (const el of document.querySelectorAll('*')) {
     (tag === 'link' && href.startsWith('/static/')) ||
     (tag === 'meta' && (el.hasAttribute('charset') || el.getAttribute('name') === 'viewport')) ||
     (tag === 'form' && (el.getAttribute('action') === '/new' ||
-      // The dashboard's own forms: search, clear all, delete one, settings.
-      /^\/view\/[0-9a-f-]{36}(\/clear|\/settings|\/[0-9a-f-]{36}\/delete)?$/.test(el.getAttribute('action') || '')));
+      // The dashboard's own forms: search, clear all, delete one, settings, compare.
+      /^\/view\/[0-9a-f-]{36}(\/clear|\/settings|\/diff|\/[0-9a-f-]{36}\/delete)?$/.test(el.getAttribute('action') || '')));
   const foreign = ['script', 'img', 'svg', 'iframe', 'object', 'embed', 'base', 'style',
     'link', 'meta', 'form', 'math', 'template', 'frame', 'frameset', 'video', 'audio', 'source'];
   if (foreign.includes(tag) && !ours) bad.push(el.outerHTML.slice(0, 80));

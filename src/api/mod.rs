@@ -2,19 +2,23 @@
 //! paths, field names, status codes and shapes, so its clients work by
 //! changing the base URL. Errors are `{"error": …, "message": …}` (the
 //! `negotiate` middleware renders every 4xx under `/token` as JSON).
-//! Next to it: the CSV export (`export`), and the live channel
-//! webhook.site's CLI listens on (`echo`), and the API's OpenAPI
-//! description (`openapi`).
+//! Next to it: the CSV export (`export`), the live channel webhook.site's
+//! CLI listens on (`echo`), the API's OpenAPI description (`openapi`), the
+//! long poll for a request that `hookscope wait` uses (`wait`), and the
+//! compare of two requests (`diff`).
 
 mod answers;
+mod diff;
 pub mod echo;
 mod export;
 pub mod openapi;
 mod requests;
 mod tokens;
 mod verify;
+mod wait;
 
 pub use answers::put_response;
+pub use diff::{compared, diff, requests_to_compare};
 pub use export::{csv_download, requests_csv, CsvParams};
 pub use requests::{clear, delete_request, download, filter_from, latest, list, raw, request};
 pub use tokens::{
@@ -22,6 +26,9 @@ pub use tokens::{
     SettingError,
 };
 pub use verify::verify_again;
+pub use wait::{
+    wait, DEFAULT_TIMEOUT_SECS as WAIT_DEFAULT_SECS, MAX_TIMEOUT_SECS as WAIT_MAX_SECS,
+};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

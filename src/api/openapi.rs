@@ -22,7 +22,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{export, requests, tokens, verify};
+use super::{diff, export, requests, tokens, verify, wait};
 use crate::error::{is_api_path, API_ROOT};
 
 /// The error shape of every API refusal.
@@ -51,6 +51,7 @@ pub struct ApiError {
         tokens::toggle_cors,
         verify::verify_again,
         requests::list,
+        wait::wait,
         export::requests_csv,
         stubs::requests_export,
         requests::clear,
@@ -59,6 +60,7 @@ pub struct ApiError {
         requests::delete_request,
         requests::raw,
         requests::download,
+        diff::diff,
         stubs::put_response,
         stubs::put_response_plural,
         stubs::capture,

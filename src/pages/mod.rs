@@ -3,6 +3,7 @@
 
 mod curl;
 mod detail;
+mod diff;
 mod export;
 mod login;
 mod settings;
@@ -32,6 +33,7 @@ pub use crate::model::{human_size, method_class};
 use crate::state::AppState;
 use crate::store::{Count, Page, RequestFilter, RequestSummary, SearchQuery, Store, COUNT_AHEAD};
 use detail::RequestDetail;
+pub use diff::diff_page;
 pub use export::{export_csv, export_har, export_json};
 pub use login::{login, login_form, unlock};
 pub use settings::{save_settings, settings};
@@ -126,6 +128,8 @@ pub struct ViewParams {
     r: Option<String>,
     /// Search text (see `store::SearchQuery`).
     q: Option<String>,
+    /// Two request ids, `a,b`: the compare page instead.
+    diff: Option<String>,
 }
 
 /// One line of the request list.
@@ -233,6 +237,9 @@ pub async fn view(
     Query(params): Query<ViewParams>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    if let Some(ids) = params.diff.as_deref() {
+        return Ok(diff::show(&state.store, found.id, [ids]).await);
+    }
     let store = &state.store;
     let (bin, settings) = (found.id, found.settings.clone());
     let search = params.q.clone().unwrap_or_default();
