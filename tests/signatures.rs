@@ -702,3 +702,47 @@ async fn a_large_body_is_verified_over_every_byte(app: TestApp) {
     assert_eq!(verdict(&app, bin, good).await["valid"], true);
     assert_eq!(verdict(&app, bin, bad).await["valid"], false);
 }
+
+/// `hookscope wait --expect-signature` for the first request after
+/// `after` in `bin`: its exit code, standard output and error.
+async fn wait_expecting_signature(app: &TestApp, bin: Uuid, after: Uuid) -> (Option<i32>, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookscope"))
+        .args(["wait", "--url", &app.url(&format!("/{bin}"))])
+        .args(["--after", &after.to_string(), "--timeout", "10"])
+        .arg("--expect-signature")
+        .env_remove("HOOKSCOPE_API_KEY")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(30), output)
+        .await
+        .expect("hookscope wait ends in time")
+        .expect("its output");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn hookscope_wait_passes_a_valid_signature_and_fails_an_invalid_one() {
+    let app = TestApp::spawn().await;
+    let bin = checking_bin(&app).await;
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let good = send(&app, bin, &github(body)).await;
+    let bad = send(&app, bin, &one_byte_changed(github(body))).await;
+
+    let (code, stderr) = wait_expecting_signature(&app, bin, Uuid::nil()).await;
+    assert_eq!(code, Some(0), "the valid one comes first: {stderr}");
+    let (code, stderr) = wait_expecting_signature(&app, bin, good).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let reason = verdict(&app, bin, bad).await["reason"]
+        .as_str()
+        .expect("reason")
+        .to_owned();
+    assert!(stderr.contains("the signature is not valid"), "{stderr}");
+    assert!(
+        stderr.contains(reason.get(..40).unwrap_or(&reason)),
+        "{stderr}"
+    );
+}
