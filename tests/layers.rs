@@ -34,6 +34,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "live::hub",
             "live::feed",
             "retention",
+            "exchange",
+            "resend",
         ],
     ),
     (

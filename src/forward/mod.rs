@@ -30,7 +30,8 @@ use uuid::Uuid;
 use crate::http1;
 use crate::model::{alias_problem, sub_path_of, Header, Timestamp};
 pub use cursor::{Cursor, REORDER_WINDOW};
-use feed::{build_request, is_hop_by_hop, FeedMessage, FeedRequest};
+use crate::exchange::is_hop_by_hop;
+use feed::{build_request, FeedMessage, FeedRequest};
 pub use target::{Answer, Target};
 
 /// Settings of `hookscope forward`.
