@@ -11,6 +11,7 @@ pub mod echo;
 mod export;
 pub mod openapi;
 mod requests;
+pub mod resend;
 mod tokens;
 
 pub use answers::put_response;

@@ -22,7 +22,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{export, requests, tokens};
+use super::{export, requests, resend, tokens};
 use crate::error::{is_api_path, API_ROOT};
 
 /// The error shape of every API refusal.
@@ -58,6 +58,9 @@ pub struct ApiError {
         requests::delete_request,
         requests::raw,
         requests::download,
+        resend::resend,
+        resend::resends,
+        resend::record_outcome,
         stubs::put_response,
         stubs::put_response_plural,
         stubs::capture,
