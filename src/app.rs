@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/view/{bin}/{request}/curl", get(pages::curl_text))
         .route("/view/{bin}/{request}/part/{n}", get(pages::download_part))
         .route("/view/{bin}/{request}/delete", post(pages::delete_request))
+        .route("/view/{bin}/{request}/resend", post(pages::resend_form))
         .route("/view/{bin}/clear", post(pages::clear))
         .route(
             "/view/{bin}/settings",
