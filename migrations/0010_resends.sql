@@ -1,7 +1,8 @@
 -- Resends: a stored request sent again to another URL (dashboard, API,
 -- `hookscope forward --replay`), with what the target answered. Deleted
--- with their request (and so with their bin).
-CREATE TABLE resends (
+-- with their request (and so with their bin). IF NOT EXISTS: a test (and a
+-- tool) may step the schema version back over it and apply it again.
+CREATE TABLE IF NOT EXISTS resends (
     id          BLOB    NOT NULL PRIMARY KEY,  -- UUID v7
     bin_id      BLOB    NOT NULL,
     request_id  BLOB    NOT NULL,
@@ -18,4 +19,4 @@ CREATE TABLE resends (
 ) STRICT;
 
 -- A request's list, and the cascade when requests are deleted.
-CREATE INDEX resends_by_request ON resends (bin_id, request_id, id);
+CREATE INDEX IF NOT EXISTS resends_by_request ON resends (bin_id, request_id, id);

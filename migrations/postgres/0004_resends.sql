@@ -1,7 +1,7 @@
 -- Resends: a stored request sent again to another URL (dashboard, API,
 -- `hookscope forward --replay`), with what the target answered. Deleted
 -- with their request (and so with their bin).
-CREATE TABLE resends (
+CREATE TABLE IF NOT EXISTS resends (
     id          uuid    NOT NULL PRIMARY KEY,  -- UUID v7
     bin_id      uuid    NOT NULL,
     request_id  uuid    NOT NULL,
@@ -18,4 +18,4 @@ CREATE TABLE resends (
 );
 
 -- A request's list, and the cascade when requests are deleted.
-CREATE INDEX resends_by_request ON resends (bin_id, request_id, id);
+CREATE INDEX IF NOT EXISTS resends_by_request ON resends (bin_id, request_id, id);
