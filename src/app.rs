@@ -76,7 +76,10 @@ pub fn router(state: AppState) -> Router {
         .route("/token/{id}/request/{rid}/raw", get(api::raw))
         // Resends: send a stored request again; list them; record what a
         // forwarder's replay got.
-        .route("/token/{id}/request/{rid}/resend", post(api::resend::resend))
+        .route(
+            "/token/{id}/request/{rid}/resend",
+            post(api::resend::resend),
+        )
         .route(
             "/token/{id}/request/{rid}/resends",
             get(api::resend::resends).post(api::resend::record_outcome),

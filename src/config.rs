@@ -209,7 +209,10 @@ impl Config {
 pub enum ResendAllow {
     /// Lowercase, without a trailing dot.
     Host(String),
-    Block { first: IpAddr, prefix: u8 },
+    Block {
+        first: IpAddr,
+        prefix: u8,
+    },
 }
 
 impl ResendAllow {

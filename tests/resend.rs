@@ -190,7 +190,10 @@ async fn forward_replay_outcomes_are_recorded_as_resends(app: TestApp) {
         .await
         .expect("the replay ends");
     replay.expect("the replay succeeds");
-    assert_eq!(support::recorder::body_of(&target.next().await), b"replayed");
+    assert_eq!(
+        support::recorder::body_of(&target.next().await),
+        b"replayed"
+    );
     let listed = list_resends(&app, None, bin, rid).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["origin"], "forward");
@@ -274,7 +277,11 @@ async fn metadata_addresses_are_refused_whatever_the_server_allows() {
             .await
             .expect("POST /token");
         let created: Value = created.json().await.expect("JSON");
-        created["uuid"].as_str().expect("uuid").parse().expect("a uuid")
+        created["uuid"]
+            .as_str()
+            .expect("uuid")
+            .parse()
+            .expect("a uuid")
     };
     let rid = TestApp::request_id(&app.post_to_bin(bin, "", "x").await);
 
@@ -370,10 +377,13 @@ async fn redirects_are_stored_not_followed_and_every_followed_hop_is_checked() {
     assert_eq!(status, 200, "{sent}");
     assert_eq!(sent["status"], 302);
     assert_eq!(sent["error"], Value::Null);
-    assert!(sent["headers"].as_array().expect("headers").contains(&json!([
-        "Location",
-        "http://169.254.169.254/latest/meta-data/"
-    ])));
+    assert!(sent["headers"]
+        .as_array()
+        .expect("headers")
+        .contains(&json!([
+            "Location",
+            "http://169.254.169.254/latest/meta-data/"
+        ])));
     target.next().await;
 
     // Followed: refused at the hop, after the allowed target answered.
@@ -410,14 +420,19 @@ async fn the_dashboard_resends_and_lists_without_javascript_and_with_it() {
     )
     .await;
 
-    for browser in [Browser::start_without_javascript().await, Browser::start().await] {
+    for browser in [
+        Browser::start_without_javascript().await,
+        Browser::start().await,
+    ] {
         browser
             .goto(&app.url(&format!("/view/{bin}?r={rid}")))
             .await;
         let url = browser
             .wait_for("the resend form", "form.resend-form input[name=url]")
             .await;
-        url.send_keys(&target.target("/page")).await.expect("type the URL");
+        url.send_keys(&target.target("/page"))
+            .await
+            .expect("type the URL");
         browser
             .client
             .find(Locator::Css("form.resend-form textarea[name=headers]"))

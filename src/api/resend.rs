@@ -247,10 +247,7 @@ pub async fn resends(
     Path((_, rid)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let req = stored_request(&state, bin.id, &rid).await?;
-    let found = state
-        .store
-        .resends(req.bin, req.id, RESENDS_LISTED)
-        .await?;
+    let found = state.store.resends(req.bin, req.id, RESENDS_LISTED).await?;
     let list = ResendList {
         data: found.iter().map(ResendJson::new).collect(),
     };
@@ -285,7 +282,9 @@ pub async fn record_outcome(
     let req = stored_request(&state, bin.id, &rid).await?;
     let outcome: ForwardOutcome = parse_json(&body)?;
     if outcome.target.trim().is_empty() {
-        return Err(AppError::BadRequest("target must name the URL it was sent to".into()));
+        return Err(AppError::BadRequest(
+            "target must name the URL it was sent to".into(),
+        ));
     }
     let answer = base64::engine::general_purpose::STANDARD
         .decode(&outcome.content)

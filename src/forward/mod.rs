@@ -27,10 +27,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::exchange::is_hop_by_hop;
 use crate::http1;
 use crate::model::{alias_problem, sub_path_of, Header, Timestamp};
 pub use cursor::{Cursor, REORDER_WINDOW};
-use crate::exchange::is_hop_by_hop;
 use feed::{build_request, FeedMessage, FeedRequest};
 pub use target::{Answer, Target};
 
@@ -498,7 +498,9 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
             .token_id
             .or_else(|| Uuid::try_parse(&self.server.bin).ok())
         else {
-            tracing::warn!("the server did not say which bin {id} is in; the replay is not recorded");
+            tracing::warn!(
+                "the server did not say which bin {id} is in; the replay is not recorded"
+            );
             return;
         };
         let (headers, kept, truncated) = match answer {

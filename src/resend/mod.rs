@@ -116,9 +116,7 @@ pub fn apply_overrides(
     let mut out = headers.to_vec();
     for (name, value) in overrides {
         if !http1::is_token(name.as_bytes()) {
-            return Err(Refusal::BadHeader(format!(
-                "{name:?} is not a header name"
-            )));
+            return Err(Refusal::BadHeader(format!("{name:?} is not a header name")));
         }
         if DERIVED.iter().any(|d| name.eq_ignore_ascii_case(d)) {
             return Err(Refusal::BadHeader(format!(
@@ -191,10 +189,7 @@ pub async fn send(
             Ok(record)
         }
         Err(_) => {
-            record.error = Some(format!(
-                "no answer within {} s",
-                TOTAL_TIMEOUT.as_secs()
-            ));
+            record.error = Some(format!("no answer within {} s", TOTAL_TIMEOUT.as_secs()));
             Ok(record)
         }
     }

@@ -172,8 +172,8 @@ impl Policy {
                     named(ip)
                 )));
             }
-            let listed = self.allow.is_empty()
-                || self.allow.iter().any(|a| a.names(host) || a.contains(ip));
+            let listed =
+                self.allow.is_empty() || self.allow.iter().any(|a| a.names(host) || a.contains(ip));
             if !listed {
                 return Err(Refusal::NotAllowed(format!(
                     "{} is not in this server's --resend-allow list",
@@ -306,7 +306,14 @@ mod tests {
         ] {
             assert_eq!(never_a_target(ip(addr)), Some(kind), "{addr}");
         }
-        for fine in ["127.0.0.1", "10.1.2.3", "8.8.8.8", "::1", "fd00::1", "2001:db8::1"] {
+        for fine in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "8.8.8.8",
+            "::1",
+            "fd00::1",
+            "2001:db8::1",
+        ] {
             assert_eq!(never_a_target(ip(fine)), None, "{fine}");
         }
     }
