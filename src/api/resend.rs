@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::openapi::ApiError;
+pub(crate) use super::requests::stored;
 use super::{json, parse_json};
 use crate::error::{error_response, AppError};
 use crate::extract::BinPath;
@@ -116,20 +117,6 @@ pub struct ForwardOutcome {
     error: Option<String>,
 }
 
-/// The stored request `rid` of `bin`.
-pub async fn stored_request(
-    state: &AppState,
-    bin: Uuid,
-    rid: &str,
-) -> Result<CapturedRequest, AppError> {
-    let rid = Uuid::try_parse(rid).map_err(|_| AppError::UnknownRequest)?;
-    state
-        .store
-        .request(bin, rid)
-        .await?
-        .ok_or(AppError::UnknownRequest)
-}
-
 /// Sends `req` as `order` says and stores the result (a refused target
 /// too); the refusal, if any, comes back as the error answer.
 pub async fn resend_and_store(
@@ -200,7 +187,7 @@ pub async fn resend(
     Path((_, rid)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let req = stored_request(&state, bin.id, &rid)
+    let req = stored(&state, &bin, &rid)
         .await
         .map_err(IntoResponse::into_response)?;
     let input: ResendInput = parse_json(&body).map_err(IntoResponse::into_response)?;
@@ -246,7 +233,7 @@ pub async fn resends(
     BinPath(bin): BinPath,
     Path((_, rid)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let req = stored_request(&state, bin.id, &rid).await?;
+    let req = stored(&state, &bin, &rid).await?;
     let found = state.store.resends(req.bin, req.id, RESENDS_LISTED).await?;
     let list = ResendList {
         data: found.iter().map(ResendJson::new).collect(),
@@ -279,7 +266,7 @@ pub async fn record_outcome(
     Path((_, rid)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let req = stored_request(&state, bin.id, &rid).await?;
+    let req = stored(&state, &bin, &rid).await?;
     let outcome: ForwardOutcome = parse_json(&body)?;
     if outcome.target.trim().is_empty() {
         return Err(AppError::BadRequest(

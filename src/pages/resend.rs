@@ -10,7 +10,7 @@ use axum::Form;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::api::resend::{refusal_response, resend_and_store, stored_request};
+use crate::api::resend::{refusal_response, resend_and_store, stored};
 use crate::error::{error_response, AppError};
 use crate::extract::{has_api_key, BinPath, SameOrigin};
 use crate::model::{human_size, Header};
@@ -109,7 +109,7 @@ pub async fn resend_form(
     if let Some(off) = off_for(&state, &headers) {
         return Err(error_response(axum::http::StatusCode::FORBIDDEN, off));
     }
-    let req = stored_request(&state, bin.id, &request)
+    let req = stored(&state, &bin, &request)
         .await
         .map_err(IntoResponse::into_response)?;
     let order = Order {
