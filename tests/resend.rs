@@ -323,6 +323,23 @@ async fn metadata_addresses_are_refused_whatever_the_server_allows() {
         form.text().await.expect("text").trim(),
         "resending needs this server's API key: log in at /login first"
     );
+    // With it (a login, or the header), the form sends and goes back to
+    // the detail.
+    let mut target = Recorder::start().await;
+    let form = app
+        .client
+        .post(app.url(&format!("/view/{bin}/{rid}/resend")))
+        .header("Api-Key", KEY)
+        .form(&[("url", target.target("/proven").as_str())])
+        .send()
+        .await
+        .expect("POST the form");
+    assert_eq!(form.status(), 303);
+    assert_eq!(
+        form.headers()["location"],
+        format!("/view/{bin}?r={rid}#resends").as_str()
+    );
+    assert!(String::from_utf8_lossy(&target.next().await).starts_with("POST /proven "));
     app.stop().await;
 }
 
