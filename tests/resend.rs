@@ -11,7 +11,7 @@ use fantoccini::Locator;
 use hookscope::config::ResendAllow;
 use hookscope::forward::{self, ForwardArgs};
 use serde_json::{json, Value};
-use support::browser::Browser;
+use support::browser::{self, Browser};
 use support::recorder::Recorder;
 use support::{header_of, Backend, TestApp};
 use uuid::Uuid;
@@ -405,10 +405,12 @@ async fn the_dashboard_resends_and_lists_without_javascript_and_with_it() {
     )
     .await;
 
-    for browser in [
-        Browser::start_without_javascript().await,
-        Browser::start().await,
-    ] {
+    for scripts in [false, true] {
+        let browser = if scripts {
+            Browser::start().await
+        } else {
+            Browser::start_without_javascript().await
+        };
         browser
             .goto(&app.url(&format!("/view/{bin}?r={rid}")))
             .await;
@@ -462,6 +464,17 @@ async fn the_dashboard_resends_and_lists_without_javascript_and_with_it() {
             )
             .await;
         assert_eq!(opened, json!("<i>x</i"));
+        if scripts {
+            // The form and the list pass axe-core (labels, contrast).
+            let axe = std::fs::read_to_string(browser::axe_js().await).expect("axe.min.js");
+            browser.eval_with(&axe, Vec::new()).await;
+            let violations = browser::serious_violations(&browser).await;
+            assert_eq!(
+                violations,
+                Vec::<String>::new(),
+                "axe-core on the resend panel"
+            );
+        }
         browser.quit().await;
     }
     assert_eq!(list_resends(&app, None, bin, rid).await.len(), 2);
