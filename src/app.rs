@@ -64,6 +64,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/token/{id}/cors/toggle", put(api::toggle_cors))
         .route("/token/{id}/requests", get(api::list))
+        // A long poll for the first matching request (`hookscope wait`).
+        .route("/token/{id}/requests/wait", get(api::wait))
         .route("/token/{id}/requests.csv", get(api::requests_csv))
         // webhook.site's name for the same export.
         .route("/token/{id}/requests/export", get(api::requests_csv))

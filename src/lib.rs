@@ -39,7 +39,8 @@
 //!      the API key.
 //!    - `capture`: `ANY /{bin}/…`. `pages`, `api`, `live` (websocket,
 //!      SSE), `assets`: the other handlers.
-//!    - `forward`: the `hookscope forward` client.
+//!    - `forward`: the `hookscope forward` client; `wait`: the
+//!      `hookscope wait` client (a long poll of the token API).
 //! 6. `app`: the router, the one list of routes.
 //! 7. `server`: the accept loop (captures by id go straight to `capture`).
 #![forbid(unsafe_code)]
@@ -70,6 +71,7 @@ pub mod server;
 pub mod signature;
 pub mod state;
 pub mod store;
+pub mod wait;
 pub mod wire;
 
 mod assets;

@@ -5,6 +5,7 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use hookscope::forward::ForwardArgs;
+use hookscope::wait::{WaitArgs, WaitError};
 use hookscope::{AppState, Config};
 
 /// mimalloc: captures allocate and free many small buffers across threads;
@@ -28,6 +29,9 @@ enum Command {
     Serve(Config),
     /// Relay every request a bin captures to a local app.
     Forward(ForwardArgs),
+    /// Wait for a request matching a query (for CI): print it and exit 0,
+    /// or exit 1 when none comes in time, 2 on any other error.
+    Wait(WaitArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,7 +48,7 @@ fn main() -> std::process::ExitCode {
     builder.enable_all();
     match &cli.command {
         Some(Command::Serve(config)) => builder.worker_threads(config.worker_threads()),
-        Some(Command::Forward(_)) => &mut builder,
+        Some(Command::Forward(_) | Command::Wait(_)) => &mut builder,
         None => builder.worker_threads(cli.serve.worker_threads()),
     };
     let runtime = match builder.build() {
@@ -55,6 +59,9 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = match cli.command {
+        Some(Command::Wait(args)) => {
+            return finish_wait(runtime.block_on(hookscope::wait::run(args)))
+        }
         Some(Command::Forward(args)) => runtime
             .block_on(hookscope::forward::run(args))
             .map_err(|e| e.to_string()),
@@ -66,6 +73,24 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             eprintln!("hookscope: {e}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints what `hookscope wait` found, or why it found nothing, and
+/// gives its exit status.
+fn finish_wait(result: Result<String, WaitError>) -> std::process::ExitCode {
+    match result {
+        Ok(printed) => {
+            print!("{printed}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if let WaitError::Signature { printed, .. } = &e {
+                print!("{printed}");
+            }
+            eprintln!("hookscope wait: {e}");
+            std::process::ExitCode::from(e.exit_code())
         }
     }
 }

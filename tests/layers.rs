@@ -42,6 +42,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "HTTP edge",
         &[
             "error", "state", "extract", "assets", "capture", "pages", "api", "live", "forward",
+            "wait",
         ],
     ),
     ("router", &["app"]),

@@ -2,9 +2,9 @@
 //! paths, field names, status codes and shapes, so its clients work by
 //! changing the base URL. Errors are `{"error": …, "message": …}` (the
 //! `negotiate` middleware renders every 4xx under `/token` as JSON).
-//! Next to it: the CSV export (`export`), and the live channel
-//! webhook.site's CLI listens on (`echo`), and the API's OpenAPI
-//! description (`openapi`).
+//! Next to it: the CSV export (`export`), the live channel webhook.site's
+//! CLI listens on (`echo`), the API's OpenAPI description (`openapi`), and
+//! the long poll for a request that `hookscope wait` uses (`wait`).
 
 mod answers;
 pub mod echo;
@@ -13,12 +13,16 @@ pub mod openapi;
 mod requests;
 pub mod resend;
 mod tokens;
+mod wait;
 
 pub use answers::put_response;
 pub use export::{csv_download, requests_csv, CsvParams};
 pub use requests::{clear, delete_request, download, filter_from, latest, list, raw, request};
 pub use tokens::{
     create, delete, read, taken_alias, toggle_cors, update, BinInput, BinJson, SettingError,
+};
+pub use wait::{
+    wait, DEFAULT_TIMEOUT_SECS as WAIT_DEFAULT_SECS, MAX_TIMEOUT_SECS as WAIT_MAX_SECS,
 };
 
 use axum::http::StatusCode;

@@ -22,7 +22,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{export, requests, resend, tokens};
+use super::{export, requests, resend, tokens, wait};
 use crate::error::{is_api_path, API_ROOT};
 
 /// The error shape of every API refusal.
@@ -50,6 +50,7 @@ pub struct ApiError {
         tokens::delete,
         tokens::toggle_cors,
         requests::list,
+        wait::wait,
         export::requests_csv,
         stubs::requests_export,
         requests::clear,

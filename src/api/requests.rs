@@ -89,6 +89,7 @@ pub fn filter_from(
             .map(|d| parse_date("date_to", d, true))
             .transpose()?
             .flatten(),
+        after: None,
         oldest_first,
     })
 }
@@ -134,7 +135,7 @@ fn number(name: &str, text: Option<&str>, default: u64) -> Result<u64, AppError>
 }
 
 /// The request object as the API, the live feed and the export all send it.
-fn request_json(state: &AppState, req: &CapturedRequest) -> RequestJson {
+pub(super) fn request_json(state: &AppState, req: &CapturedRequest) -> RequestJson {
     RequestJson::new(req, &req.base_url(state.config.public_base()))
 }
 

@@ -32,7 +32,7 @@ use crate::http1;
 use crate::model::{alias_problem, sub_path_of, Header, Timestamp};
 pub use cursor::{Cursor, REORDER_WINDOW};
 use feed::{build_request, FeedMessage, FeedRequest};
-pub use target::{Answer, Target};
+pub use target::{exchange, Answer, Target};
 
 /// Settings of `hookscope forward`.
 #[derive(Debug, Clone, clap::Args)]

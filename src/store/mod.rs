@@ -284,12 +284,16 @@ pub struct RequestFilter {
     pub from: Option<Timestamp>,
     /// Received at or before (inclusive).
     pub to: Option<Timestamp>,
+    /// Committed after this request (by its place in commit order, as
+    /// `requests_after` reads it, even if it was deleted since): a waiting
+    /// client's cursor.
+    pub after: Option<Uuid>,
     pub oldest_first: bool,
 }
 
 impl RequestFilter {
     pub fn is_everything(&self) -> bool {
-        self.query.is_empty() && self.from.is_none() && self.to.is_none()
+        self.query.is_empty() && self.from.is_none() && self.to.is_none() && self.after.is_none()
     }
 }
 

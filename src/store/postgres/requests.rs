@@ -37,6 +37,10 @@ impl Selection {
             params.push(Box::new(to.0));
             from_where.push_str(&format!(" AND r.received_at <= ${}", params.len()));
         }
+        if let Some(after) = filter.after {
+            params.push(Box::new(after));
+            from_where.push_str(&after_cursor(params.len()));
+        }
         let order_by = if filter.oldest_first {
             "ORDER BY r.seq ASC"
         } else {
@@ -64,6 +68,18 @@ impl Selection {
             self.params,
         )
     }
+}
+
+/// ` AND r.seq > …`: after the request whose id is parameter `$n`, in
+/// commit order (see the module doc, "Order without gaps"); `$1` is the
+/// bin.
+fn after_cursor(n: usize) -> String {
+    format!(
+        " AND r.seq > coalesce(
+             (SELECT seq FROM requests WHERE bin_id = $1 AND id = ${n}),
+             (SELECT max(seq) FROM requests WHERE bin_id = $1 AND id <= ${n}),
+             0)"
+    )
 }
 
 fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
@@ -112,12 +128,9 @@ impl PgStore {
         let rows = client
             .query(
                 &format!(
-                    "SELECT {FULL_COLUMNS} FROM requests r
-                     WHERE r.bin_id = $1 AND r.seq > coalesce(
-                         (SELECT seq FROM requests WHERE bin_id = $1 AND id = $2),
-                         (SELECT max(seq) FROM requests WHERE bin_id = $1 AND id <= $2),
-                         0)
-                     ORDER BY r.seq LIMIT $3"
+                    "SELECT {FULL_COLUMNS} FROM requests r WHERE r.bin_id = $1{}
+                     ORDER BY r.seq LIMIT $3",
+                    after_cursor(2)
                 ),
                 &[&bin, &after, &limit],
             )

@@ -55,6 +55,11 @@ impl Selection {
             params.push(Value::Integer(to.as_micros()));
             from_where.push_str(&format!(" AND r.received_at <= ?{}", params.len()));
         }
+        if let Some(after) = filter.after {
+            // Ids are handed out in commit order (see `insert_request`).
+            params.push(Value::Blob(after.as_bytes().to_vec()));
+            from_where.push_str(&format!(" AND r.id > ?{}", params.len()));
+        }
         let by_index = matches!(plan, Plan::Index { .. });
         let order_by = match (by_index, filter.oldest_first) {
             (false, true) => "ORDER BY r.id ASC",
@@ -290,10 +295,12 @@ impl SqliteStore {
                     Plan::Index {
                         param,
                         filter: None,
-                    } if filter.from.is_none() && filter.to.is_none() => (
-                        String::from("SELECT 1 FROM requests_fts WHERE requests_fts MATCH ?1"),
-                        vec![selection.params[param - 1].clone()],
-                    ),
+                    } if filter.from.is_none() && filter.to.is_none() && filter.after.is_none() => {
+                        (
+                            String::from("SELECT 1 FROM requests_fts WHERE requests_fts MATCH ?1"),
+                            vec![selection.params[param - 1].clone()],
+                        )
+                    }
                     _ => (
                         format!("SELECT 1 {}", selection.from_where),
                         selection.params,
