@@ -389,6 +389,37 @@ async fn redirects_are_stored_not_followed_and_every_followed_hop_is_checked() {
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0]["status"], 302);
     assert_eq!(listed[0]["error"], reason);
+
+    // A permitted hop is followed: a 307 keeps the method and the body.
+    let mut last = Recorder::start().await;
+    let moved: &'static [u8] = Box::leak(
+        format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: {}\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n",
+            last.target("/next?n=1")
+        )
+        .into_bytes()
+        .into_boxed_slice(),
+    );
+    let mut first =
+        Recorder::start_answering("127.0.0.1:0".parse().expect("addr"), Duration::ZERO, moved)
+            .await;
+    let (status, sent) = post_resend(
+        &app,
+        None,
+        bin,
+        rid,
+        json!({"url": first.target("/start"), "follow_redirects": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(sent["status"], 200);
+    assert_eq!(sent["content"], "ok");
+    assert!(String::from_utf8_lossy(&first.next().await).starts_with("POST /start "));
+    let hop = last.next().await;
+    let hop = String::from_utf8_lossy(&hop);
+    assert!(hop.starts_with("POST /next?n=1 HTTP/1.1\r\n"), "{hop}");
+    assert!(hop.ends_with("\r\n\r\nx"), "{hop}");
     app.stop().await;
 }
 
