@@ -10,6 +10,7 @@ use std::time::Duration;
 use fantoccini::Locator;
 use hookscope::config::ResendAllow;
 use hookscope::forward::{self, ForwardArgs};
+use hookscope::Config;
 use serde_json::{json, Value};
 use support::browser::{self, Browser};
 use support::recorder::Recorder;
@@ -39,6 +40,20 @@ async fn capture_exact(app: &TestApp, bin: Uuid) -> Uuid {
     let answer = app.raw(&wire).await;
     let id = header_of(&answer, "x-request-id").expect("a request id");
     Uuid::parse_str(&id).expect("a uuid")
+}
+
+/// A server set up by `adjust`, with a bin and one captured request.
+async fn app_with_request(adjust: impl FnOnce(&mut Config)) -> (TestApp, Uuid, Uuid) {
+    let app = TestApp::spawn_with(adjust).await;
+    let bin = app.new_bin().await;
+    let rid = TestApp::request_id(&app.post_to_bin(bin, "", "x").await);
+    (app, bin, rid)
+}
+
+/// A local target that answers every request with the raw `answer`.
+async fn target_answering(answer: &'static [u8]) -> Recorder {
+    let anywhere = "127.0.0.1:0".parse().expect("addr");
+    Recorder::start_answering(anywhere, Duration::ZERO, answer).await
 }
 
 async fn post_resend(
@@ -206,9 +221,7 @@ async fn forward_replay_outcomes_are_recorded_as_resends(app: TestApp) {
 
 #[tokio::test]
 async fn resending_is_off_without_an_api_key_or_an_allow_list() {
-    let app = TestApp::spawn().await;
-    let bin = app.new_bin().await;
-    let rid = TestApp::request_id(&app.post_to_bin(bin, "", "x").await);
+    let (app, bin, rid) = app_with_request(|_| {}).await;
     let target = Recorder::start().await;
     let (status, refused) =
         post_resend(&app, None, bin, rid, json!({"url": target.target("/")})).await;
@@ -230,9 +243,7 @@ async fn resending_is_off_without_an_api_key_or_an_allow_list() {
 
 #[tokio::test]
 async fn targets_outside_the_allow_list_are_refused_after_resolution() {
-    let app = TestApp::spawn_with(|c| c.resend_allow = allow(&["10.0.0.0/8"])).await;
-    let bin = app.new_bin().await;
-    let rid = TestApp::request_id(&app.post_to_bin(bin, "", "x").await);
+    let (app, bin, rid) = app_with_request(|c| c.resend_allow = allow(&["10.0.0.0/8"])).await;
     let target = Recorder::start().await;
 
     let (status, refused) =
@@ -345,12 +356,8 @@ async fn metadata_addresses_are_refused_whatever_the_server_allows() {
 
 #[tokio::test]
 async fn redirects_are_stored_not_followed_and_every_followed_hop_is_checked() {
-    let app = TestApp::spawn_with(|c| c.resend_allow = allow(&["127.0.0.1"])).await;
-    let bin = app.new_bin().await;
-    let rid = TestApp::request_id(&app.post_to_bin(bin, "", "x").await);
-    let mut target = Recorder::start_answering(
-        "127.0.0.1:0".parse().expect("addr"),
-        Duration::ZERO,
+    let (app, bin, rid) = app_with_request(|c| c.resend_allow = allow(&["127.0.0.1"])).await;
+    let mut target = target_answering(
         b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest/meta-data/\r\n\
           Content-Length: 0\r\nConnection: close\r\n\r\n",
     )
@@ -401,9 +408,7 @@ async fn redirects_are_stored_not_followed_and_every_followed_hop_is_checked() {
         .into_bytes()
         .into_boxed_slice(),
     );
-    let mut first =
-        Recorder::start_answering("127.0.0.1:0".parse().expect("addr"), Duration::ZERO, moved)
-            .await;
+    let mut first = target_answering(moved).await;
     let (status, sent) = post_resend(
         &app,
         None,
@@ -428,9 +433,7 @@ async fn the_dashboard_resends_and_lists_without_javascript_and_with_it() {
     let app = TestApp::spawn_with(|c| c.resend_allow = allow(&["127.0.0.1"])).await;
     let bin = app.new_bin().await;
     let rid = TestApp::request_id(&app.post_to_bin(bin, "/from-page", "<b>body</b>").await);
-    let mut target = Recorder::start_answering(
-        "127.0.0.1:0".parse().expect("addr"),
-        Duration::ZERO,
+    let mut target = target_answering(
         b"HTTP/1.1 201 Created\r\nX-Answer: <script>alert(1)</script>\r\n\
           Content-Length: 7\r\nConnection: close\r\n\r\n<i>x</i",
     )
