@@ -62,6 +62,7 @@ mod bins;
 mod notices;
 mod relay;
 mod requests;
+mod resends;
 mod search;
 mod writer;
 
@@ -83,6 +84,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (
         2,
         include_str!("../../../migrations/postgres/0002_relayed_answers.sql"),
+    ),
+    // 3 is another change's (the lead orders them at merge).
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_resends.sql"),
     ),
 ];
 

@@ -14,6 +14,7 @@ mod checkpoint;
 mod counts;
 mod pool;
 mod requests;
+mod resends;
 mod search;
 mod writer;
 
@@ -47,6 +48,8 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0006_cookie_secret.sql")),
         M::up(include_str!("../../../migrations/0007_unique_aliases.sql")),
         M::up(include_str!("../../../migrations/0008_search_fields.sql")),
+        // 0009 is another change's (the lead orders them at merge).
+        M::up(include_str!("../../../migrations/0010_resends.sql")),
     ])
 }
 
