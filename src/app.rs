@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/view/{bin}/{request}/curl", get(pages::curl_text))
         .route("/view/{bin}/{request}/part/{n}", get(pages::download_part))
         .route("/view/{bin}/{request}/delete", post(pages::delete_request))
+        .route("/view/{bin}/{request}/resend", post(pages::resend_form))
         .route("/view/{bin}/clear", post(pages::clear))
         .route(
             "/view/{bin}/settings",
@@ -85,6 +86,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/token/{id}/request/{rid}/raw", get(api::raw))
         .route("/token/{id}/diff", get(api::diff))
+        // Resends: send a stored request again; list them; record what a
+        // forwarder's replay got.
+        .route(
+            "/token/{id}/request/{rid}/resend",
+            post(api::resend::resend),
+        )
+        .route(
+            "/token/{id}/request/{rid}/resends",
+            get(api::resend::resends).post(api::resend::record_outcome),
+        )
         .route(
             "/token/{id}/request/{rid}/download/{file_id}",
             get(api::download),

@@ -1,6 +1,6 @@
 //! Every setting, from flags and `HOOKSCOPE_*` environment variables.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
@@ -76,6 +76,19 @@ pub struct Config {
     /// stay open.
     #[arg(long, env = "HOOKSCOPE_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+
+    /// Where stored requests may be resent: host names, IP addresses and
+    /// CIDR blocks (repeat the flag or separate with commas). Resending is
+    /// off unless the server has this or `--api-key`; with this, only
+    /// these targets. Link-local and cloud metadata addresses are refused
+    /// whatever it says.
+    #[arg(
+        long = "resend-allow",
+        env = "HOOKSCOPE_RESEND_ALLOW",
+        value_name = "HOST|IP|CIDR",
+        value_delimiter = ','
+    )]
+    pub resend_allow: Vec<ResendAllow>,
     /// Largest request head (request line and headers) in bytes; a larger
     /// one is refused with 431. At least 8192.
     #[arg(long, env = "HOOKSCOPE_MAX_HEADER_BYTES", default_value_t = 64 * 1024)]
@@ -190,6 +203,80 @@ impl Config {
 
 /// `--durability`'s values: the store's own enum, which knows nothing of
 /// clap, named and explained here.
+/// One `--resend-allow` entry: a host name as written in target URLs, or a
+/// block of addresses (one address is a block of one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResendAllow {
+    /// Lowercase, without a trailing dot.
+    Host(String),
+    Block {
+        first: IpAddr,
+        prefix: u8,
+    },
+}
+
+impl ResendAllow {
+    /// Whether `ip` is in this block (never, for a host name).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let Self::Block { first, prefix } = self else {
+            return false;
+        };
+        match (first, ip) {
+            (IpAddr::V4(first), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0);
+                u32::from(*first) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(first), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(*prefix)).unwrap_or(0);
+                u128::from(*first) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether this entry names `host` (lowercase, no trailing dot).
+    pub fn names(&self, host: &str) -> bool {
+        matches!(self, Self::Host(name) if name == host)
+    }
+}
+
+impl std::str::FromStr for ResendAllow {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let bare = |t: &str| t.trim_start_matches('[').trim_end_matches(']').to_owned();
+        if let Some((addr, prefix)) = text.split_once('/') {
+            let first: IpAddr = bare(addr)
+                .parse()
+                .map_err(|_| format!("{text:?}: {addr:?} is not an IP address"))?;
+            let bits = if first.is_ipv4() { 32 } else { 128 };
+            let prefix = prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= bits)
+                .ok_or_else(|| format!("{text:?}: the prefix must be 0 to {bits}"))?;
+            return Ok(Self::Block { first, prefix });
+        }
+        if let Ok(ip) = bare(text).parse::<IpAddr>() {
+            let prefix = if ip.is_ipv4() { 32 } else { 128 };
+            return Ok(Self::Block { first: ip, prefix });
+        }
+        let host = text.trim_end_matches('.').to_ascii_lowercase();
+        let valid = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if valid {
+            Ok(Self::Host(host))
+        } else {
+            Err(format!(
+                "{text:?} is neither a host name, an IP address nor a CIDR block"
+            ))
+        }
+    }
+}
+
 impl ValueEnum for Durability {
     fn value_variants<'a>() -> &'a [Self] {
         &[Self::Normal, Self::Full]
@@ -265,5 +352,29 @@ mod tests {
         assert_eq!(config.worker_threads(), 1);
         config.workers = Some(3);
         assert_eq!(config.worker_threads(), 3);
+    }
+
+    #[test]
+    fn resend_allow_entries_are_hosts_addresses_and_blocks() {
+        let ten: ResendAllow = "10.0.0.0/8".parse().expect("a block");
+        assert!(ten.contains("10.1.2.3".parse().expect("ip")));
+        assert!(!ten.contains("11.0.0.1".parse().expect("ip")));
+        assert!(!ten.contains("::1".parse().expect("ip")));
+        let one: ResendAllow = " 127.0.0.1 ".parse().expect("an address");
+        assert!(one.contains("127.0.0.1".parse().expect("ip")));
+        assert!(!one.contains("127.0.0.2".parse().expect("ip")));
+        let v6: ResendAllow = "[fd00::]/8".parse().expect("a v6 block");
+        assert!(v6.contains("fd12::1".parse().expect("ip")));
+        let all: ResendAllow = "0.0.0.0/0".parse().expect("everything");
+        assert!(all.contains("8.8.8.8".parse().expect("ip")));
+        let host: ResendAllow = "Hooks.Example.COM.".parse().expect("a host");
+        assert!(host.names("hooks.example.com"));
+        for bad in ["10.0.0.0/33", "x/8", "a b", "", "http://x"] {
+            assert!(bad.parse::<ResendAllow>().is_err(), "{bad:?}");
+        }
+        let mut config = Config::with_db("x.db");
+        assert!(config.resend_allow.is_empty());
+        config.resend_allow = vec![ten, host];
+        assert_eq!(config.resend_allow.len(), 2);
     }
 }

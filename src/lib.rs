@@ -30,6 +30,10 @@
 //!    - `live::hub`, `live::feed`: fan-out of new requests; the one live
 //!      core (viewer limit, backfill, catch-up) every transport uses.
 //!    - `retention`: background deletion of expired bins and requests.
+//!    - `exchange`: one HTTP/1.1 exchange with another server, bytes
+//!      exactly as given (forward and resend use it).
+//!    - `resend`: sends a stored request again to a URL, never as an open
+//!      proxy (allow-list, forbidden addresses checked after DNS).
 //! 5. HTTP edge
 //!    - `error`: the handlers' error, rendered as JSON, page or text.
 //!    - `state`: what handlers share. `extract`: `BinPath`, `SameOrigin`,
@@ -51,6 +55,7 @@ pub mod config;
 pub mod cookies;
 pub mod diff;
 pub mod error;
+pub mod exchange;
 pub mod extract;
 pub mod forward;
 pub mod headers;
@@ -62,6 +67,7 @@ pub mod model;
 pub mod multipart;
 pub mod pages;
 pub mod query;
+pub mod resend;
 pub mod retention;
 pub mod server;
 pub mod signature;

@@ -481,7 +481,7 @@ impl SentResponseJson {
 }
 
 /// A body as JSON text: itself when UTF-8, else base64.
-fn body_content(body: &[u8]) -> (String, ContentEncoding) {
+pub fn body_content(body: &[u8]) -> (String, ContentEncoding) {
     match std::str::from_utf8(body) {
         Ok(text) => (text.to_owned(), ContentEncoding::Utf8),
         Err(_) => (

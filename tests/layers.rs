@@ -35,6 +35,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "live::hub",
             "live::feed",
             "retention",
+            "exchange",
+            "resend",
         ],
     ),
     (

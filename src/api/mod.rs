@@ -13,6 +13,7 @@ pub mod echo;
 mod export;
 pub mod openapi;
 mod requests;
+pub mod resend;
 mod tokens;
 mod verify;
 mod wait;

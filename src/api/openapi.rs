@@ -22,7 +22,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{diff, export, requests, tokens, verify, wait};
+use super::{diff, export, requests, resend, tokens, verify, wait};
 use crate::error::{is_api_path, API_ROOT};
 
 /// The error shape of every API refusal.
@@ -61,6 +61,9 @@ pub struct ApiError {
         requests::raw,
         requests::download,
         diff::diff,
+        resend::resend,
+        resend::resends,
+        resend::record_outcome,
         stubs::put_response,
         stubs::put_response_plural,
         stubs::capture,

@@ -211,7 +211,12 @@ pub async fn list(
     Ok(json(StatusCode::OK, &body))
 }
 
-async fn stored(state: &AppState, bin: &Bin, rid: &str) -> Result<CapturedRequest, AppError> {
+/// The stored request `rid` of `bin`: 404 unless it is there.
+pub(crate) async fn stored(
+    state: &AppState,
+    bin: &Bin,
+    rid: &str,
+) -> Result<CapturedRequest, AppError> {
     let bin = bin.id;
     let rid = Uuid::try_parse(rid).map_err(|_| AppError::UnknownRequest)?;
     state

@@ -6,7 +6,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::target::Target;
-use crate::http1;
+use crate::exchange;
+use crate::model::Header;
 
 /// A live-feed message, as the server's `live::feed_message` writes it. Its
 /// `row` (the dashboard's list text) is not the forwarder's business.
@@ -41,16 +42,8 @@ pub struct FeedRequest {
     pub sorting: i64,
 }
 
-/// Header fields that describe one connection, not the request; they are
-/// not forwarded (RFC 9110 §7.6.1).
-pub fn is_hop_by_hop(lower_name: &str) -> bool {
-    matches!(
-        lower_name,
-        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
-    ) || lower_name.starts_with("proxy-")
-}
-
-/// The request as written to the target: exact method, headers and body.
+/// The request as written to the target: exact method, headers and body
+/// ([`exchange::request_wire`]).
 pub fn build_request(
     req: &FeedRequest,
     target: &Target,
@@ -63,91 +56,25 @@ pub fn build_request(
             .map_err(|e| format!("the stored body is not valid base64: {e}"))?,
         _ => req.content.clone().into_bytes(),
     };
-    let headers: Vec<(&str, Vec<u8>)> = match &req.raw_headers_base64 {
+    let headers: Vec<Header> = match &req.raw_headers_base64 {
         Some(exact) => exact
             .iter()
-            .map(|(n, v)| Ok((n.as_str(), b64.decode(v)?)))
+            .map(|(n, v)| Ok(Header::new(n.as_str(), b64.decode(v)?)))
             .collect::<Result<_, base64::DecodeError>>()
             .map_err(|e| format!("a stored header is not valid base64: {e}"))?,
         None => req
             .raw_headers
             .iter()
-            .map(|(n, v)| (n.as_str(), v.clone().into_bytes()))
+            .map(|(n, v)| Header::new(n.as_str(), v.as_bytes()))
             .collect(),
     };
-    if !http1::is_token(req.method.as_bytes()) {
-        return Err(format!("refusing to send method {:?}", req.method));
-    }
-    if !path_and_query.bytes().all(|b| b > b' ' && b != 0x7f) {
-        return Err("refusing to send a path with spaces or control characters".into());
-    }
-    // Fields named in `Connection` are hop-by-hop too.
-    let named_in_connection: Vec<String> = headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, v)| {
-            String::from_utf8_lossy(v)
-                .split(',')
-                .map(|t| t.trim().to_ascii_lowercase())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-
-    let mut fields: Vec<(&str, Vec<u8>)> = Vec::with_capacity(headers.len() + 2);
-    let mut has_host = false;
-    let mut has_length = false;
-    let mut was_chunked = false;
-    for (name, value) in &headers {
-        let lower = name.to_ascii_lowercase();
-        if lower == "transfer-encoding" {
-            was_chunked = true;
-        }
-        if is_hop_by_hop(&lower) || named_in_connection.contains(&lower) {
-            continue;
-        }
-        if !http1::is_token(name.as_bytes())
-            || value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
-        {
-            continue;
-        }
-        match lower.as_str() {
-            "host" if has_host => {}
-            "host" => {
-                has_host = true;
-                fields.push((name, target.authority.clone().into_bytes()));
-            }
-            "content-length" if has_length => {}
-            "content-length" => {
-                has_length = true;
-                let exact = std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|v| v.trim().parse::<usize>().ok())
-                    == Some(body.len());
-                let value = if exact {
-                    value.clone()
-                } else {
-                    body.len().to_string().into_bytes()
-                };
-                fields.push((name, value));
-            }
-            _ => fields.push((name, value.clone())),
-        }
-    }
-    if !has_host {
-        fields.insert(0, ("Host", target.authority.clone().into_bytes()));
-    }
-    if !has_length && (!body.is_empty() || was_chunked) {
-        fields.push(("Content-Length", body.len().to_string().into_bytes()));
-    }
-
-    let mut wire = Vec::with_capacity(256 + body.len());
-    http1::write_request_line(&mut wire, &req.method, path_and_query);
-    for (name, value) in fields {
-        http1::write_field(&mut wire, name, &value);
-    }
-    http1::end_head(&mut wire);
-    wire.extend_from_slice(&body);
-    Ok(wire)
+    exchange::request_wire(
+        &req.method,
+        path_and_query,
+        &target.authority,
+        &headers,
+        &body,
+    )
 }
 
 #[cfg(test)]
@@ -197,7 +124,7 @@ mod tests {
 
     #[test]
     fn the_servers_feed_message_parses_and_rebuilds_the_exact_request() {
-        use crate::model::{CapturedRequest, Header, Timestamp};
+        use crate::model::{CapturedRequest, Timestamp};
         let bin = Uuid::new_v4();
         let captured = CapturedRequest {
             id: Uuid::now_v7(),

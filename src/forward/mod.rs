@@ -27,10 +27,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::exchange::is_hop_by_hop;
 use crate::http1;
 use crate::model::{alias_problem, sub_path_of, Header, Timestamp};
 pub use cursor::{Cursor, REORDER_WINDOW};
-use feed::{build_request, is_hop_by_hop, FeedMessage, FeedRequest};
+use feed::{build_request, FeedMessage, FeedRequest};
 pub use target::{exchange, Answer, Target};
 
 /// Settings of `hookscope forward`.
@@ -57,7 +58,8 @@ pub struct ForwardArgs {
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retries: u32,
 
-    /// Re-send these stored requests (by id), then exit.
+    /// Re-send these stored requests (by id), then exit. Each outcome is
+    /// also recorded on the server, in the request's resends.
     #[arg(long, value_name = "ID", num_args = 1.., conflicts_with = "since")]
     pub replay: Vec<Uuid>,
 
@@ -206,6 +208,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const IDLE_LIMIT: Duration = Duration::from_secs(75);
 /// How long `--replay` waits for a stored request to come back.
 const REPLAY_WAIT: Duration = Duration::from_secs(5);
+/// Most answer body bytes a replay reports to the server (it keeps no more).
+const REPLAY_KEPT_BYTES: usize = 64 * 1024;
 /// How long the websocket handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -316,7 +320,8 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
             let _ = socket.close(None).await;
             match found {
                 Ok(Some(req)) if req.uuid == id => {
-                    let (outcome, _) = self.deliver(&req).await;
+                    let (outcome, answer) = self.deliver(&req).await;
+                    self.record_replay(&req, &outcome, answer.as_ref()).await;
                     (self.report)(outcome);
                 }
                 _ => missing.push(id),
@@ -422,7 +427,6 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
             tracing::warn!("the server did not say which bin {id} is in; its answer is not sent");
             return;
         };
-        let endpoint = self.server.endpoint();
         let mut headers = serde_json::Map::new();
         for Header { name, value } in &answer.headers {
             let lower = name.to_ascii_lowercase();
@@ -445,8 +449,30 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
         })
         .to_string();
         let path = format!("{}/token/{bin}/request/{id}/response", self.server.prefix);
+        match self.send_json("PUT", &path, &body).await {
+            Ok(done) if done.status == 200 => {}
+            // The capture stopped waiting (timed out), or it never waited
+            // (a request caught up after a reconnect).
+            Ok(done) if done.status == 404 => {
+                tracing::debug!("no capture waits for the answer to {id}");
+            }
+            Ok(done) => tracing::warn!(
+                "the server did not take the answer for {id}: status {}",
+                done.status
+            ),
+            Err(e) => tracing::warn!("cannot send the answer for {id}: {e}"),
+        }
+    }
+
+    /// Sends a JSON body to the server's token API, with the credentials.
+    async fn send_json(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<Answer, target::ExchangeError> {
         let mut wire = Vec::with_capacity(256 + body.len());
-        http1::write_request_line(&mut wire, "PUT", &path);
+        http1::write_request_line(&mut wire, method, path);
         http1::write_field(&mut wire, "Host", self.server.authority.as_bytes());
         http1::write_field(&mut wire, "Content-Type", b"application/json");
         http1::write_field(
@@ -460,18 +486,52 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
         }
         http1::end_head(&mut wire);
         wire.extend_from_slice(body.as_bytes());
-        match target::exchange(&endpoint, &wire, false, self.timeout).await {
-            Ok(done) if done.status == 200 => {}
-            // The capture stopped waiting (timed out), or it never waited
-            // (a request caught up after a reconnect).
-            Ok(done) if done.status == 404 => {
-                tracing::debug!("no capture waits for the answer to {id}");
+        target::exchange(&self.server.endpoint(), &wire, false, self.timeout).await
+    }
+
+    /// `--replay`: records what the target answered as one of the request's
+    /// resends on the server (`POST /token/{bin}/request/{id}/resends`), so
+    /// the dashboard and the API list it.
+    async fn record_replay(&self, req: &FeedRequest, outcome: &Outcome, answer: Option<&Answer>) {
+        let id = req.uuid;
+        let Some(bin) = req
+            .token_id
+            .or_else(|| Uuid::try_parse(&self.server.bin).ok())
+        else {
+            tracing::warn!(
+                "the server did not say which bin {id} is in; the replay is not recorded"
+            );
+            return;
+        };
+        let (headers, kept, truncated) = match answer {
+            Some(answer) => {
+                let kept = answer.body.len().min(REPLAY_KEPT_BYTES);
+                (
+                    Header::pairs_lossy(&answer.headers),
+                    &answer.body[..kept],
+                    kept < answer.body.len(),
+                )
             }
+            None => (Vec::new(), &[][..], false),
+        };
+        let body = serde_json::json!({
+            "target": outcome.target,
+            "status": outcome.status,
+            "headers": headers,
+            "content": base64::engine::general_purpose::STANDARD.encode(kept),
+            "truncated": truncated,
+            "duration_ms": outcome.latency_ms,
+            "error": outcome.error,
+        })
+        .to_string();
+        let path = format!("{}/token/{bin}/request/{id}/resends", self.server.prefix);
+        match self.send_json("POST", &path, &body).await {
+            Ok(done) if done.status == 201 => {}
             Ok(done) => tracing::warn!(
-                "the server did not take the answer for {id}: status {}",
+                "the server did not record the replay of {id}: status {}",
                 done.status
             ),
-            Err(e) => tracing::warn!("cannot send the answer for {id}: {e}"),
+            Err(e) => tracing::warn!("cannot record the replay of {id}: {e}"),
         }
     }
 

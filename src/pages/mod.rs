@@ -6,6 +6,7 @@ mod detail;
 mod diff;
 mod export;
 mod login;
+mod resend;
 mod settings;
 mod verifiers;
 mod xml;
@@ -36,6 +37,7 @@ use detail::RequestDetail;
 pub use diff::diff_page;
 pub use export::{export_csv, export_har, export_json};
 pub use login::{login, login_form, unlock};
+pub use resend::resend_form;
 pub use settings::{save_settings, settings};
 pub use verifiers::{add_verifier, remove_verifier, verify_again};
 
@@ -227,6 +229,8 @@ struct ViewPage {
     curl: Option<curl::CurlCommand>,
     curl_inline: bool,
     remembered: Vec<RememberedBin>,
+    /// The selected request's "Resend" form and list.
+    resend_panel: Option<resend::ResendPanel>,
 }
 
 /// `GET /view/{bin}`: the dashboard. Opening it remembers the bin in the
@@ -298,6 +302,10 @@ pub async fn view(
         }
         None => (None, None),
     };
+    let resend_panel = match &selected {
+        Some(detail) => Some(resend::panel(&state, &headers, bin, detail.id).await?),
+        None => None,
+    };
     let curl_inline = curl
         .as_ref()
         .is_some_and(|c| c.line.len() <= CURL_INLINE_LIMIT);
@@ -349,6 +357,7 @@ pub async fn view(
         curl,
         curl_inline,
         remembered,
+        resend_panel,
     };
     let status = if search_error.is_some() {
         StatusCode::BAD_REQUEST

@@ -28,6 +28,7 @@
 //! - **signatures**: `verify_again` (re-check a bin's stored requests
 //!   with its verifiers, in batches; written once above `set_signatures`);
 //! - **answers** (listen mode): `record_response`, `sent_response`;
+//! - **resends**: `record_resend`, `resends` (deleted with their request);
 //! - **housekeeping**: `delete_expired_bins`, `delete_before` (retention,
 //!   in short steps).
 //!
@@ -37,6 +38,7 @@
 
 mod codec;
 mod postgres;
+mod resends;
 mod search;
 mod sqlite;
 
@@ -49,6 +51,7 @@ use uuid::Uuid;
 use crate::model::{Bin, BinSettings, CapturedRequest, SentResponse, Timestamp};
 use crate::signature::{Verdict, Verifier};
 use postgres::PgStore;
+pub use resends::{Resend, ResendOrigin, KEPT_ANSWER_BYTES, RESENDS_LISTED};
 pub use search::{SearchQuery, Term};
 pub use sqlite::migrations;
 use sqlite::SqliteStore;
@@ -637,4 +640,9 @@ pass_on! {
     /// What a capture awaiting a relayed answer answered; `None` for other
     /// captures.
     fn sent_response(&self, bin: Uuid, id: Uuid) -> Result<Option<SentResponse>, StoreError>;
+
+    /// Stores one resend of a request (deleted with the request).
+    fn record_resend(&self, resend: Resend) -> Result<(), StoreError>;
+    /// The resends of one request of a bin, newest first, at most `limit`.
+    fn resends(&self, bin: Uuid, request: Uuid, limit: u32) -> Result<Vec<Resend>, StoreError>;
 }

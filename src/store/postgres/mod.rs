@@ -62,6 +62,7 @@ mod bins;
 mod notices;
 mod relay;
 mod requests;
+mod resends;
 mod search;
 mod writer;
 
@@ -87,6 +88,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (
         3,
         include_str!("../../../migrations/postgres/0003_signatures.sql"),
+    ),
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_resends.sql"),
     ),
 ];
 

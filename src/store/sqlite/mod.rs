@@ -14,6 +14,7 @@ mod checkpoint;
 mod counts;
 mod pool;
 mod requests;
+mod resends;
 mod search;
 mod writer;
 
@@ -48,6 +49,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0007_unique_aliases.sql")),
         M::up(include_str!("../../../migrations/0008_search_fields.sql")),
         M::up(include_str!("../../../migrations/0009_signatures.sql")),
+        M::up(include_str!("../../../migrations/0010_resends.sql")),
     ])
 }
 

@@ -292,7 +292,9 @@ mod tests {
         assert_eq!(found(&store, bin.id, "invoice").await, 1);
         store.close().await;
         // Back to the schema before the search-fields migration (0008),
-        // with an index in the old shape; the later migrations undone.
+        // with an index in the old shape: the signature columns (0009) are
+        // dropped so it applies again; 0010 (resends) applies again
+        // harmlessly.
         let conn = Connection::open(&path).expect("open");
         conn.execute_batch(
             "ALTER TABLE bins DROP COLUMN verifiers;
