@@ -51,6 +51,12 @@ pub fn router(state: AppState) -> Router {
             "/view/{bin}/settings",
             get(pages::settings).post(pages::save_settings),
         )
+        .route("/view/{bin}/verifiers", post(pages::add_verifier))
+        .route(
+            "/view/{bin}/verifiers/{n}/remove",
+            post(pages::remove_verifier),
+        )
+        .route("/view/{bin}/verify", post(pages::verify_again))
         .route("/view/{bin}/export.json", get(pages::export_json))
         .route("/view/{bin}/export.har", get(pages::export_har))
         .route("/view/{bin}/export.csv", get(pages::export_csv))
@@ -64,6 +70,8 @@ pub fn router(state: AppState) -> Router {
             get(api::read).put(api::update).delete(api::delete),
         )
         .route("/token/{id}/cors/toggle", put(api::toggle_cors))
+        // Signature verification: check stored requests again.
+        .route("/token/{id}/verify", post(api::verify_again))
         .route("/token/{id}/requests", get(api::list))
         // A long poll for the first matching request (`hookscope wait`).
         .route("/token/{id}/requests/wait", get(api::wait))

@@ -129,6 +129,10 @@ async fn delay(state: &AppState, bin: &Bin) {
     }
 }
 
+/// Largest body whose signatures a capture checks on its own thread; a
+/// larger one is hashed on the blocking pool.
+const VERIFY_INLINE_BYTES: usize = 64 * 1024;
+
 /// A wait for a relayed answer: who answers, and for how long at most.
 type AwaitedAnswer = (Waiter, Duration);
 
@@ -168,7 +172,7 @@ async fn capture(
             .map(|(name, value)| Header::new(name.as_str(), value.as_bytes()))
             .collect(),
     };
-    let captured = CapturedRequest {
+    let mut captured = CapturedRequest {
         id: uuid::Uuid::nil(),
         bin,
         received_at: Timestamp::now(),
@@ -179,7 +183,24 @@ async fn capture(
         remote_addr,
         headers,
         body,
+        signature: None,
     };
+    // Checked over the exact bytes about to be stored, before the insert,
+    // so the stored row, the live copy and the API agree.
+    let verifiers = &bin_settings.settings.verifiers;
+    if captured.body.len() <= VERIFY_INLINE_BYTES {
+        captured.signature = captured.verify(verifiers);
+    } else if !verifiers.is_empty() {
+        // Hashing a large body is CPU work: off the threads that answer.
+        let verifiers = verifiers.clone();
+        captured = tokio::task::spawn_blocking(move || {
+            captured.signature = captured.verify(&verifiers);
+            captured
+        })
+        .await
+        // Fails only as the runtime shuts down (or on a bug in a check).
+        .map_err(|_| AppError::Store(crate::store::StoreError::Closed))?;
+    }
     let stored = state.store.insert_request(captured).await?;
     // The bin's own `listen` seconds, else the server-wide setting.
     let wait_secs = match bin_settings.settings.answer_wait_secs {

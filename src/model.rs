@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::multipart;
+use crate::signature::{self, Verdict, Verifier};
 
 /// Microseconds since the Unix epoch, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -139,6 +140,9 @@ pub struct BinSettings {
     /// The argon2 PHC string of the password that guards the bin's
     /// dashboard, live feed and API. `None`: no password.
     pub password_hash: Option<String>,
+    /// Signature checks run on every capture (see [`signature::verify`]);
+    /// their secrets never leave the server.
+    pub verifiers: Vec<Verifier>,
 }
 
 impl Default for BinSettings {
@@ -156,6 +160,7 @@ impl Default for BinSettings {
             request_limit: None,
             expiry: None,
             password_hash: None,
+            verifiers: Vec::new(),
         }
     }
 }
@@ -265,9 +270,32 @@ pub struct CapturedRequest {
     /// Header fields in arrival order, duplicates kept.
     pub headers: Vec<Header>,
     pub body: Bytes,
+    /// What the bin's verifiers made of it when it was checked (on
+    /// capture, or again on demand); `None` when the bin had none.
+    pub signature: Option<Verdict>,
 }
 
 impl CapturedRequest {
+    /// Checks this request, as stored, against `verifiers`.
+    pub fn verify(&self, verifiers: &[Verifier]) -> Option<Verdict> {
+        if verifiers.is_empty() {
+            return None;
+        }
+        let headers: Vec<(&str, &[u8])> = self
+            .headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_slice()))
+            .collect();
+        signature::verify(
+            verifiers,
+            signature::Message {
+                headers: &headers,
+                body: &self.body,
+                received_at_secs: self.received_at.as_micros().div_euclid(1_000_000),
+            },
+        )
+    }
+
     pub fn size(&self) -> usize {
         self.body.len()
     }
@@ -501,6 +529,8 @@ pub struct ListRow {
     /// A badge for the body's type, when it has a `Content-Type`.
     pub kind: Option<TypeBadge>,
     pub ip: String,
+    /// The signature check's verdict, shown as a badge.
+    pub signature: Option<SignatureJson>,
 }
 
 /// A short name for a body's type (`json`, `form`…) and the full
@@ -514,6 +544,10 @@ pub struct TypeBadge {
 impl ListRow {
     /// The row of a request, from the parts a list reads (a list does not
     /// load bodies or headers, only the size and the content type).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per column a list reads; a struct would only repeat RequestSummary"
+    )]
     pub fn new(
         method: &str,
         path: &str,
@@ -522,6 +556,7 @@ impl ListRow {
         size: usize,
         content_type: Option<&str>,
         remote_addr: &str,
+        signature: Option<&Verdict>,
     ) -> Self {
         let path = match sub_path_of(path) {
             "" => "/",
@@ -541,6 +576,7 @@ impl ListRow {
                 content_type: t.to_owned(),
             }),
             ip: client_ip(remote_addr).to_owned(),
+            signature: signature.map(SignatureJson::new),
         }
     }
 
@@ -553,6 +589,7 @@ impl ListRow {
             req.size(),
             req.header_str("content-type").as_deref(),
             &req.remote_addr,
+            req.signature.as_ref(),
         )
     }
 }
@@ -686,6 +723,28 @@ pub struct RequestJson {
     /// For a capture awaiting a relayed answer (API only): what its sender was answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<SentResponseJson>,
+    /// The bin's signature check; `null` when the bin has no verifier.
+    pub signature: Option<SignatureJson>,
+}
+
+/// A [`Verdict`] in a request object and a list row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SignatureJson {
+    /// `github`, `stripe`, `slack`, `shopify`, `standard` or `hmac`.
+    pub provider: &'static str,
+    pub valid: bool,
+    /// One line: why it failed, or which signature matched.
+    pub reason: String,
+}
+
+impl SignatureJson {
+    pub fn new(verdict: &Verdict) -> Self {
+        Self {
+            provider: verdict.provider.name(),
+            valid: verdict.valid,
+            reason: verdict.reason.clone(),
+        }
+    }
 }
 
 impl RequestJson {
@@ -746,6 +805,7 @@ impl RequestJson {
             created_at: created,
             sorting: req.received_at.as_micros(),
             response: None,
+            signature: req.signature.as_ref().map(SignatureJson::new),
         }
     }
 }
@@ -781,6 +841,7 @@ mod tests {
             1536,
             Some("application/vnd.api+json; charset=utf-8"),
             "[::1]:8080",
+            None,
         );
         assert_eq!(row.method_class, "m-patch");
         assert_eq!(row.target, "/a/b?x=1");
@@ -793,7 +854,16 @@ mod tests {
                 content_type: "application/vnd.api+json; charset=utf-8".into(),
             })
         );
-        let bare = ListRow::new("BREW", &format!("/{bin}"), None, Timestamp(0), 0, None, "");
+        let bare = ListRow::new(
+            "BREW",
+            &format!("/{bin}"),
+            None,
+            Timestamp(0),
+            0,
+            None,
+            "",
+            None,
+        );
         assert_eq!(
             (bare.method_class, bare.target.as_str(), bare.size.as_str()),
             ("m-other", "/", "0 B")

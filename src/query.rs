@@ -14,7 +14,8 @@
 //! Words match words (case and punctuation ignored); a `*` at the end of a
 //! word matches any word it starts. `size` and `created_at` take numbers and
 //! dates (`2026-11-01`, `2026-11-01T10:00:00`, `now`, `now-1d`, `now-2h`);
-//! `method`, `uuid` and `type` match the whole value. Nothing here knows SQL.
+//! `method`, `uuid` and `type` match the whole value; `signature` takes
+//! `valid`, `invalid`, `none` or a provider's name. Nothing here knows SQL.
 
 use std::fmt;
 use std::ops::Bound;
@@ -22,6 +23,8 @@ use std::ops::Bound;
 use time::macros::format_description;
 use time::{Date, PrimitiveDateTime};
 use uuid::Uuid;
+
+use crate::signature::Provider;
 
 /// A parsed query: the whole tree, or `None` when the text was blank
 /// (which matches every request).
@@ -59,6 +62,21 @@ pub enum Term {
     Size(Range<u64>),
     /// When the request was received.
     CreatedAt(Range<Instant>),
+    /// The verdict of the bin's signature check (`signature:`).
+    Signature(SignatureTerm),
+}
+
+/// What `signature:` asks of a request's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureTerm {
+    /// Checked and passed (`signature:valid`).
+    Valid,
+    /// Checked and failed (`signature:invalid`).
+    Invalid,
+    /// Not checked: the bin had no verifier then (`signature:none`).
+    Unchecked,
+    /// Checked by this provider's verifier (`signature:github`).
+    Provider(Provider),
 }
 
 /// Words to find in one text field.
@@ -160,6 +178,22 @@ impl Query {
     pub fn is_empty(&self) -> bool {
         self.root.is_none()
     }
+}
+
+/// The `signature:` value `text` names, ignoring case.
+fn signature_term(text: &str) -> Option<SignatureTerm> {
+    let lower = text.trim().to_ascii_lowercase();
+    Some(match lower.as_str() {
+        "valid" => SignatureTerm::Valid,
+        "invalid" => SignatureTerm::Invalid,
+        "none" => SignatureTerm::Unchecked,
+        name => SignatureTerm::Provider(provider_named(name)?),
+    })
+}
+
+/// The provider whose [`Provider::name`] is `name`.
+pub fn provider_named(name: &str) -> Option<Provider> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
 }
 
 /// Splits text into the words that are searched for: runs of letters and
@@ -297,6 +331,7 @@ enum Field {
     Type,
     Size,
     CreatedAt,
+    Signature,
 }
 
 impl Field {
@@ -320,6 +355,7 @@ impl Field {
             "token_id" => Self::TokenId,
             "type" => Self::Type,
             "size" => Self::Size,
+            "signature" => Self::Signature,
             // A captured request is never changed after it is stored.
             "created_at" | "updated_at" => Self::CreatedAt,
             _ => {
@@ -605,6 +641,16 @@ impl Parser {
                 Err(_) => return Err(self.error_at(at, "token_id: needs a token id (a UUID)")),
             },
             Field::Type => Term::Type(text.to_ascii_lowercase()),
+            Field::Signature => match signature_term(text) {
+                Some(term) => Term::Signature(term),
+                None => {
+                    return Err(self.error_at(
+                        at,
+                        "signature: takes valid, invalid, none or a provider \
+                         (github, stripe, slack, shopify, standard, hmac)",
+                    ))
+                }
+            },
             Field::Size => {
                 let n = number(text, at)?;
                 Term::Size(Range {
@@ -991,6 +1037,18 @@ pub(crate) mod tests {
         );
         assert_eq!(parse("*"), Expr::Term(Term::Everything));
         assert_eq!(
+            parse("signature:VALID"),
+            Expr::Term(Term::Signature(SignatureTerm::Valid))
+        );
+        assert_eq!(
+            parse("signature:none"),
+            Expr::Term(Term::Signature(SignatureTerm::Unchecked))
+        );
+        assert_eq!(
+            parse("signature:Stripe"),
+            Expr::Term(Term::Signature(SignatureTerm::Provider(Provider::Stripe)))
+        );
+        assert_eq!(
             parse("method:post"),
             Expr::Term(Term::Method("POST".into()))
         );
@@ -1095,7 +1153,9 @@ pub(crate) mod tests {
         "query.q:",
         "uuid:",
         "token_id:",
-        "[",
+        "signature:",
+        "valid",
+        "github",
         "{",
         "]",
         "}",

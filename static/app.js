@@ -203,6 +203,17 @@ document.addEventListener("DOMContentLoaded", function () {
     return el;
   }
 
+  // --- Signature verification (issue 15) ---------------------------------
+  // The verdict badge of a live row, as the server's list draws it
+  // (`signature_badge` in view.html): text and title only, never markup.
+  function signatureBadge(sig) {
+    const badge = span("badge sig " + (sig.valid ? "sig-valid" : "sig-invalid"),
+      sig.valid ? "✔ valid" : "✘ invalid");
+    badge.title = sig.provider + ": " + sig.reason;
+    return badge;
+  }
+  // --- end of signature verification --------------------------------------
+
   // The server sends each live request's row as its own list shows it
   // (`model::ListRow`): this only places that text.
   function row(request, shown) {
@@ -224,6 +235,7 @@ document.addEventListener("DOMContentLoaded", function () {
       badge.title = shown.kind.content_type;
       meta.append(" ", badge);
     }
+    if (shown.signature) meta.append(" ", signatureBadge(shown.signature));
     meta.append(" ", span("ip", shown.ip));
     link.append(top, meta);
     li.append(link);

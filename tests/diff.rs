@@ -34,6 +34,7 @@ fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) ->
             .map(|(name, value)| Header::new(*name, value.as_bytes()))
             .collect(),
         body: Bytes::copy_from_slice(body),
+        signature: None,
     }
 }
 

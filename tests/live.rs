@@ -229,6 +229,7 @@ fn stored_request(bin: Uuid, body: String) -> CapturedRequest {
         remote_addr: "127.0.0.1:1".into(),
         headers: Vec::new(),
         body: body.into(),
+        signature: None,
     }
 }
 

@@ -143,6 +143,7 @@ fn capture(bin: Uuid, path: &str, headers: Vec<Header>, body: &[u8]) -> Captured
         remote_addr: "10.1.2.3:4567".into(),
         headers,
         body: Bytes::copy_from_slice(body),
+        signature: None,
     }
 }
 

@@ -225,6 +225,13 @@ async fn every_field_operator_range_and_wildcard(backend: Backend) {
         ("created_at:>now-2h", ALL),
         ("created_at:>now+1h", &[]),
         ("created_at:[* TO \"2020-01-01 10:00:00\"]", &[]),
+        // No verifier on this bin: nothing was checked (tests/signatures.rs
+        // has checked ones).
+        ("signature:none", ALL),
+        ("signature:valid", &[]),
+        ("signature:INVALID OR signature:github", &[]),
+        ("-signature:valid", ALL),
+        ("signature:valid OR invoice", &["one"]),
     ];
     let mut wrong = Vec::new();
     for (query, expected) in table {
@@ -296,6 +303,7 @@ const MALFORMED: &[(&str, &str)] = &[
     ("size:big", "query: size needs a whole number of bytes, not \"big\" at character 6"),
     ("foo:bar", "query: unknown field \"foo\" (write \\: to search for a colon) at character 1"),
     ("p*y", "query: a * wildcard works only at the end of a word (pay*) at character 2"),
+    ("signature:maybe", "query: signature: takes valid, invalid, none or a provider (github, stripe, slack, shopify, standard, hmac) at character 11"),
     ("created_at:>yesterday", "query: created_at needs a date like 2026-11-01, 2026-11-01T10:00:00, now or now-1d, not \"yesterday\" at character 13"),
 ];
 

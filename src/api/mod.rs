@@ -15,6 +15,7 @@ pub mod openapi;
 mod requests;
 pub mod resend;
 mod tokens;
+mod verify;
 mod wait;
 
 pub use answers::put_response;
@@ -22,8 +23,10 @@ pub use diff::{compared, diff, requests_to_compare};
 pub use export::{csv_download, requests_csv, CsvParams};
 pub use requests::{clear, delete_request, download, filter_from, latest, list, raw, request};
 pub use tokens::{
-    create, delete, read, taken_alias, toggle_cors, update, BinInput, BinJson, SettingError,
+    checked_verifiers, create, delete, read, taken_alias, toggle_cors, update, BinInput, BinJson,
+    SettingError,
 };
+pub use verify::verify_again;
 pub use wait::{
     wait, DEFAULT_TIMEOUT_SECS as WAIT_DEFAULT_SECS, MAX_TIMEOUT_SECS as WAIT_MAX_SECS,
 };

@@ -22,7 +22,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{diff, export, requests, resend, tokens, wait};
+use super::{diff, export, requests, resend, tokens, verify, wait};
 use crate::error::{is_api_path, API_ROOT};
 
 /// The error shape of every API refusal.
@@ -49,6 +49,7 @@ pub struct ApiError {
         tokens::update,
         tokens::delete,
         tokens::toggle_cors,
+        verify::verify_again,
         requests::list,
         wait::wait,
         export::requests_csv,

@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::extract::BinPath;
 use crate::model::{alias_problem, Bin, BinSettings};
+use crate::signature::{Provider, Verifier, VerifierView};
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -27,6 +28,8 @@ const EXPIRY_TRUE_SECS: u32 = 604_800;
 const MAX_DEFAULT_CONTENT: usize = 1024 * 1024;
 const MAX_RESPONSE_HEADERS: usize = 50;
 const MAX_TEXT_FIELD: usize = 1024;
+/// Most signature verifiers a bin may have: every capture runs them all.
+pub const MAX_VERIFIERS: usize = 10;
 
 /// The bin object: webhook.site's token fields, plus `expires_at`, `url`
 /// and `response_headers`.
@@ -55,6 +58,10 @@ pub struct BinJson {
     pub updated_at: String,
     pub expires_at: Option<String>,
     pub response_headers: Vec<ResponseHeader>,
+    /// Signature checks run on every capture: each one's provider, options
+    /// and the fingerprint of its secret (never the secret).
+    #[schema(value_type = Vec<Object>)]
+    pub verifiers: Vec<VerifierView>,
 }
 
 impl BinJson {
@@ -91,8 +98,65 @@ impl BinJson {
                     value: value.clone(),
                 })
                 .collect(),
+            verifiers: s.verifiers.iter().map(Verifier::view).collect(),
         }
     }
+}
+
+/// One entry of `verifiers` as sent: a new verifier with its secret, or
+/// one the bin has, named by the fingerprint GET showed (so a bin read and
+/// sent back keeps its verifiers, and leaving one out removes it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum VerifierInput {
+    New(Verifier),
+    Kept {
+        fingerprint: String,
+        provider: Option<Provider>,
+    },
+}
+
+/// The verifiers a bin gets from `input`, given those it has: each new one
+/// usable ([`Verifier::problem`]), each kept one found, at most
+/// [`MAX_VERIFIERS`]. The reason is one line, for a 400.
+fn resolve_verifiers(input: Vec<VerifierInput>, had: &[Verifier]) -> Result<Vec<Verifier>, String> {
+    let verifiers = input
+        .into_iter()
+        .map(|entry| match entry {
+            VerifierInput::New(verifier) => Ok(verifier),
+            VerifierInput::Kept {
+                fingerprint,
+                provider,
+            } => had
+                .iter()
+                .find(|v| {
+                    v.fingerprint() == fingerprint && provider.is_none_or(|p| p == v.provider)
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "no verifier of this bin has the fingerprint {fingerprint:?} \
+                         (send a \"secret\" to add one)"
+                    )
+                }),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    checked_verifiers(verifiers)
+}
+
+/// `verifiers` when a bin may have them all: each usable, at most
+/// [`MAX_VERIFIERS`]; else the one-line reason (the API's and the settings
+/// page's 400).
+pub fn checked_verifiers(verifiers: Vec<Verifier>) -> Result<Vec<Verifier>, String> {
+    if verifiers.len() > MAX_VERIFIERS {
+        return Err(format!("verifiers: at most {MAX_VERIFIERS}"));
+    }
+    for verifier in &verifiers {
+        if let Some(problem) = verifier.problem() {
+            return Err(format!("verifiers: {} {problem}", verifier.provider.name()));
+        }
+    }
+    Ok(verifiers)
 }
 
 /// One extra answer header, in order.
@@ -145,6 +209,13 @@ pub struct BinInput {
     /// A new password; `null` or `""` removes it. Stored hashed.
     #[schema(schema_with = password_schema)]
     password: Option<Option<String>>,
+    /// Signature checks, replacing the bin's: each `{"provider": "github",
+    /// "secret": "…"}` (`hmac` also takes `header`, `algorithm`
+    /// `sha1|sha256|sha512`, `encoding` `hex|base64`, `prefix`; `stripe`,
+    /// `slack`, `standard` take `tolerance_secs`), or `{"fingerprint": …}`
+    /// to keep one the bin has (what GET shows). `[]` removes them all.
+    #[schema(value_type = Option<Vec<Object>>)]
+    verifiers: Option<Vec<VerifierInput>>,
 }
 
 /// `password` as [`BinInput`] reads it: a string, `null`, or the boolean
@@ -207,6 +278,7 @@ impl<'de> Deserialize<'de> for BinInput {
             description: typed(field("description"), "description")?,
             response_headers: typed(field("response_headers"), "response_headers")?,
             password,
+            verifiers: typed(field("verifiers"), "verifiers")?,
         })
     }
 }
@@ -257,11 +329,16 @@ impl From<SettingError> for AppError {
 }
 
 impl BinInput {
-    /// `settings` with this input applied, the password included (hashed
-    /// off the async threads).
+    /// `settings` with this input applied, the password (hashed off the
+    /// async threads) and the verifiers included.
     pub async fn apply_all(mut self, settings: BinSettings) -> Result<BinSettings, AppError> {
         let password = self.password.take();
+        let verifiers = self.verifiers.take();
         let mut settings = self.apply(settings)?;
+        if let Some(verifiers) = verifiers {
+            settings.verifiers =
+                resolve_verifiers(verifiers, &settings.verifiers).map_err(AppError::BadRequest)?;
+        }
         if let Some(password) = password {
             settings.password_hash =
                 crate::auth::hash_password(password.unwrap_or_default()).await?;
@@ -414,7 +491,7 @@ fn response_headers(headers: Vec<ResponseHeader>) -> Result<Vec<(String, String)
     request_body(content = Option<BinInput>, description = "Settings; an empty body takes the defaults"),
     responses(
         (status = 201, description = "The new bin", body = BinJson),
-        (status = 400, description = "The body is not valid JSON", body = ApiError),
+        (status = 400, description = "The body is not valid JSON, or a verifier cannot work (the reason says why)", body = ApiError),
         (status = 401, description = "The server's API key is missing or wrong", body = ApiError),
         (status = 413, description = "The body is over the limit", body = ApiError),
         (status = 422, description = "A setting has a wrong type or value, or the alias is taken", body = ApiError),
@@ -476,7 +553,7 @@ pub async fn read(
     request_body(content = Option<BinInput>, description = "The settings to change"),
     responses(
         (status = 200, description = "The updated bin", body = BinJson),
-        (status = 400, description = "The body is not valid JSON", body = ApiError),
+        (status = 400, description = "The body is not valid JSON, or a verifier cannot work (the reason says why)", body = ApiError),
         (status = 401, description = "API key or bin password missing or wrong", body = ApiError),
         (status = 404, description = "No bin with this id", body = ApiError),
         (status = 413, description = "The body is over the limit", body = ApiError),

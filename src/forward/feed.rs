@@ -141,6 +141,7 @@ mod tests {
                 Header::new("Content-Length", "3"),
             ],
             body: bytes::Bytes::from_static(b"\x00\xff\x01"),
+            signature: None,
         };
         let message = crate::live::feed::feed_message(&captured, None);
         let FeedMessage::Request { request } =

@@ -216,6 +216,7 @@ mod tests {
             remote_addr: "127.0.0.1:1".into(),
             headers: vec![Header::new("Content-Type", "text/plain")],
             body: bytes::Bytes::from_static(b"hello"),
+            signature: None,
         }
     }
 

@@ -193,6 +193,7 @@ mod tests {
                 Header::new("Set-Cookie", "a=1"),
             ],
             body: bytes::Bytes::from_static(br#"{"ok":true}"#),
+            signature: None,
         };
         assert_eq!(
             smee_payload(&req),
@@ -208,6 +209,7 @@ mod tests {
         let text = CapturedRequest {
             headers: vec![Header::new("Content-Type", "application/json")],
             body: bytes::Bytes::from_static(b"not json"),
+            signature: None,
             ..req
         };
         assert_eq!(smee_payload(&text)["body"], "not json");

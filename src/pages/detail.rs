@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use uuid::Uuid;
 
-use crate::model::{CapturedRequest, Header, SentResponse};
+use crate::model::{CapturedRequest, Header, SentResponse, SignatureJson};
 use crate::multipart::{self, essence, Part};
 
 /// Most body text shown inline, also the largest body we pretty-print or
@@ -60,6 +60,8 @@ pub struct RequestDetail {
     pub empty: bool,
     /// For a capture awaiting a relayed answer: what its sender was answered.
     pub answered: Option<Answered>,
+    /// The bin's signature check: valid or not, and the full reason.
+    pub signature: Option<SignatureJson>,
 }
 
 /// What a capture awaiting a relayed answer answered, for reading.
@@ -162,6 +164,7 @@ impl RequestDetail {
             truncated,
             empty: body.is_empty(),
             answered: None,
+            signature: req.signature.as_ref().map(SignatureJson::new),
         }
     }
 }

@@ -8,6 +8,7 @@ mod export;
 mod login;
 mod resend;
 mod settings;
+mod verifiers;
 mod xml;
 
 use askama::Template;
@@ -27,7 +28,7 @@ use crate::error::AppError;
 use crate::extract::{has_api_key, BinPath, SameOrigin};
 use crate::limits::Limits;
 use crate::metrics::{StoreFigures, METRICS};
-use crate::model::{base_url, Bin, ListRow};
+use crate::model::{base_url, Bin, ListRow, SignatureJson};
 // The list and the detail format sizes and methods as the live feed does.
 pub use crate::model::{human_size, method_class};
 use crate::state::AppState;
@@ -38,6 +39,7 @@ pub use export::{export_csv, export_har, export_json};
 pub use login::{login, login_form, unlock};
 pub use resend::resend_form;
 pub use settings::{save_settings, settings};
+pub use verifiers::{add_verifier, remove_verifier, verify_again};
 
 /// Cookie that remembers the visitor's bins, oldest first.
 const BINS_COOKIE: &str = "hookscope_bins";
@@ -146,6 +148,8 @@ struct Row {
     /// `Content-Type`.
     kind: Option<(String, String)>,
     ip: String,
+    /// The signature check's verdict (badge, reason as its title).
+    signature: Option<SignatureJson>,
     selected: bool,
 }
 
@@ -159,6 +163,7 @@ impl Row {
             size,
             kind,
             ip,
+            signature,
         } = ListRow::new(
             &summary.method,
             &summary.path,
@@ -167,6 +172,7 @@ impl Row {
             summary.size,
             summary.content_type.as_deref(),
             &summary.remote_addr,
+            summary.signature.as_ref(),
         );
         Self {
             id: summary.id,
@@ -178,6 +184,7 @@ impl Row {
             size,
             kind: kind.map(|badge| (badge.name, badge.content_type)),
             ip,
+            signature,
             selected: selected == Some(summary.id),
         }
     }

@@ -15,6 +15,7 @@ use crate::api::{BinInput, SettingError};
 use crate::error::AppError;
 use crate::extract::{BinPath, SameOrigin};
 use crate::model::BinSettings;
+use crate::signature::{Algorithm, Encoding, Verifier};
 use crate::state::AppState;
 
 /// The form's fields, as text (an unchecked checkbox is absent).
@@ -202,11 +203,89 @@ struct SettingsPage {
     max_delay: u32,
     max_requests: u32,
     has_password: bool,
+    /// The bin's signature checks, as shown (fingerprints, no secrets).
+    verifiers: Vec<VerifierRow>,
+    /// What the last verifier change or "verify again" did.
+    signature_notice: Option<String>,
+}
+
+/// One verifier as the settings page lists it: never its secret.
+struct VerifierRow {
+    provider: &'static str,
+    fingerprint: String,
+    /// Its options in a few words (`X-Signature, sha256, hex`).
+    details: String,
+}
+
+impl VerifierRow {
+    fn all(verifiers: &[Verifier]) -> Vec<Self> {
+        verifiers
+            .iter()
+            .map(|verifier| {
+                let view = verifier.view();
+                let mut details: Vec<String> = Vec::new();
+                details.extend(view.header.clone());
+                details.extend(view.algorithm.map(|a| {
+                    match a {
+                        Algorithm::Sha1 => "sha1",
+                        Algorithm::Sha256 => "sha256",
+                        Algorithm::Sha512 => "sha512",
+                    }
+                    .to_owned()
+                }));
+                details.extend(view.encoding.map(|e| {
+                    match e {
+                        Encoding::Hex => "hex",
+                        Encoding::Base64 => "base64",
+                    }
+                    .to_owned()
+                }));
+                details.extend(view.prefix.as_ref().map(|p| format!("prefix {p}")));
+                details.extend(
+                    view.tolerance_secs
+                        .map(|secs| format!("tolerance {secs} s")),
+                );
+                Self {
+                    provider: view.provider.name(),
+                    fingerprint: view.fingerprint,
+                    details: details.join(", "),
+                }
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Deserialize)]
 pub struct SettingsParams {
     saved: Option<String>,
+    /// `added` or `removed` after a verifier form.
+    verifier: Option<String>,
+    /// The counts of a "verify again".
+    checked: Option<u64>,
+    valid: Option<u64>,
+    invalid: Option<u64>,
+}
+
+impl SettingsParams {
+    /// The line the verifier section shows after one of its forms.
+    fn signature_notice(&self) -> Option<String> {
+        if let Some(checked) = self.checked {
+            return Some(format!(
+                "Checked {checked} stored requests again: {} valid, {} invalid.",
+                self.valid.unwrap_or(0),
+                self.invalid.unwrap_or(0)
+            ));
+        }
+        match self.verifier.as_deref() {
+            Some("added") => Some(
+                "Verifier added. New requests are checked with it; \
+                 \"Verify again\" checks the stored ones."
+                    .into(),
+            ),
+            Some("removed") => Some("Verifier removed.".into()),
+            _ => None,
+        }
+    }
 }
 
 /// `GET /view/{bin}/settings`.
@@ -223,6 +302,8 @@ pub async fn settings(
         max_delay: state.config.max_response_delay_secs,
         max_requests: state.config.max_requests_per_bin,
         has_password: bin.settings.password_hash.is_some(),
+        verifiers: VerifierRow::all(&bin.settings.verifiers),
+        signature_notice: params.signature_notice(),
     };
     Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
 }
@@ -269,6 +350,8 @@ pub async fn save_settings(
                 max_delay: state.config.max_response_delay_secs,
                 max_requests: state.config.max_requests_per_bin,
                 has_password: bin.settings.password_hash.is_some(),
+                verifiers: VerifierRow::all(&bin.settings.verifiers),
+                signature_notice: None,
             };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }

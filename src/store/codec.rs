@@ -1,8 +1,48 @@
 //! Headers stored as one blob that keeps every byte: for each field, the
 //! name's length and bytes then the value's length and bytes, lengths as
 //! little-endian u32. JSON cannot carry non-UTF-8 values exactly; this can.
+//! Also the columns of signature checks, the same in both backends: a
+//! bin's verifiers as JSON text, a verdict as provider, valid and reason.
 
 use crate::model::Header;
+use crate::query::provider_named;
+use crate::signature::{Verdict, Verifier};
+use crate::store::StoreError;
+
+/// A bin's verifiers as the text of its `verifiers` column.
+pub(super) fn encode_verifiers(verifiers: &[Verifier]) -> String {
+    serde_json::to_string(verifiers).expect("verifiers are plain JSON")
+}
+
+pub(super) fn decode_verifiers(text: &str) -> Result<Vec<Verifier>, StoreError> {
+    serde_json::from_str(text).map_err(|_| StoreError::Corrupt("verifiers"))
+}
+
+/// A verdict as its three columns: provider name, valid, reason (all
+/// NULL for none).
+pub(super) fn verdict_columns(
+    verdict: Option<&Verdict>,
+) -> (Option<&'static str>, Option<bool>, Option<&str>) {
+    match verdict {
+        Some(v) => (Some(v.provider.name()), Some(v.valid), Some(&v.reason)),
+        None => (None, None, None),
+    }
+}
+
+/// The verdict in its three columns; none when the provider is NULL, or
+/// one this build does not know (a list does without the badge rather
+/// than fail).
+pub(super) fn decode_verdict(
+    provider: Option<String>,
+    valid: Option<bool>,
+    reason: Option<String>,
+) -> Option<Verdict> {
+    Some(Verdict {
+        provider: provider_named(&provider?)?,
+        valid: valid.unwrap_or(false),
+        reason: reason.unwrap_or_default(),
+    })
+}
 
 pub(super) fn encode_headers(headers: &[Header]) -> Vec<u8> {
     let len = headers

@@ -25,6 +25,8 @@
 //!   every request stored before the search; `index_pending`,
 //!   `run_indexer` (fill the index off the capture path) and
 //!   `index_skipped`, for a backend whose index lags behind its rows;
+//! - **signatures**: `verify_again` (re-check a bin's stored requests
+//!   with its verifiers, in batches; written once above `set_signatures`);
 //! - **answers** (listen mode): `record_response`, `sent_response`;
 //! - **resends**: `record_resend`, `resends` (deleted with their request);
 //! - **housekeeping**: `delete_expired_bins`, `delete_before` (retention,
@@ -47,6 +49,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::model::{Bin, BinSettings, CapturedRequest, SentResponse, Timestamp};
+use crate::signature::{Verdict, Verifier};
 use postgres::PgStore;
 pub use resends::{Resend, ResendOrigin, KEPT_ANSWER_BYTES, RESENDS_LISTED};
 pub use search::{SearchQuery, Term};
@@ -254,7 +257,23 @@ pub struct RequestSummary {
     pub size: usize,
     /// The `Content-Type` header, when the request has one.
     pub content_type: Option<String>,
+    /// The signature check's verdict, when the bin had a verifier.
+    pub signature: Option<Verdict>,
 }
+
+/// What a "verify again" ([`Store::verify_again`]) found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rechecked {
+    /// Requests checked (every one the bin had).
+    pub checked: u64,
+    pub valid: u64,
+    pub invalid: u64,
+}
+
+/// Requests read and re-checked per step of a "verify again": each step's
+/// write is short, so captures queued behind it barely wait, and a step
+/// holds few bodies in memory (each may be as large as the body limit).
+const VERIFY_BATCH: u32 = 32;
 
 /// Which slice of a bin's requests to list, newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -416,6 +435,55 @@ impl Store {
     ) -> Result<Vec<RequestSummary>, StoreError> {
         self.find_summaries(bin, RequestFilter::default(), page)
             .await
+    }
+
+    /// "Verify again": checks every request of `bin` stored so far against
+    /// `verifiers` (the bin's, usually just changed) and stores the new
+    /// verdicts. Works in batches, each one short write, so captures keep
+    /// flowing meanwhile; requests captured during it are checked on
+    /// capture already.
+    pub async fn verify_again(
+        &self,
+        bin: Uuid,
+        verifiers: &[Verifier],
+    ) -> Result<Rechecked, StoreError> {
+        let mut tally = Rechecked::default();
+        let mut after = None;
+        loop {
+            let batch = self.requests_after(bin, after, VERIFY_BATCH).await?;
+            let Some(last) = batch.last() else {
+                break;
+            };
+            after = Some(last.id);
+            let full = batch.len() == VERIFY_BATCH as usize;
+            // Hashing a batch of bodies (up to the body limit each) is CPU
+            // work: off the async threads that answer captures.
+            let owned = verifiers.to_vec();
+            let verdicts: Vec<(Uuid, Option<Verdict>)> = tokio::task::spawn_blocking(move || {
+                batch
+                    .iter()
+                    .map(|req| (req.id, req.verify(&owned)))
+                    .collect()
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+            for (_, verdict) in &verdicts {
+                tally.checked += 1;
+                match verdict {
+                    Some(v) if v.valid => tally.valid += 1,
+                    Some(_) => tally.invalid += 1,
+                    None => {}
+                }
+            }
+            match &self.0 {
+                Backend::Sqlite(s) => s.set_signatures(bin, verdicts).await?,
+                Backend::Postgres(p) => p.set_signatures(bin, verdicts).await?,
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(tally)
     }
 
     /// Whether other instances may write to this database too (PostgreSQL;

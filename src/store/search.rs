@@ -6,7 +6,7 @@
 
 use crate::model::CapturedRequest;
 pub use crate::query::Term;
-use crate::query::{Expr, Query, QueryError};
+use crate::query::{Expr, Query, QueryError, SignatureTerm};
 
 /// A parsed search query. Empty when the text was blank: it then matches
 /// every request.
@@ -137,6 +137,24 @@ impl<'a> IndexedText<'a> {
             headers: plain_headers,
             body,
             named,
+        }
+    }
+}
+
+/// `signature:` as a condition on `requests r`, the same SQL on both
+/// backends. Never NULL, so `-signature:valid` keeps unchecked requests.
+/// The provider's name is one of ours (lower-case letters), safe inline.
+pub(super) fn signature_condition(term: SignatureTerm) -> String {
+    let checked = "r.signature_provider IS NOT NULL";
+    match term {
+        SignatureTerm::Valid => format!("({checked} AND r.signature_valid IS TRUE)"),
+        SignatureTerm::Invalid => format!("({checked} AND r.signature_valid IS NOT TRUE)"),
+        SignatureTerm::Unchecked => String::from("r.signature_provider IS NULL"),
+        SignatureTerm::Provider(provider) => {
+            format!(
+                "({checked} AND r.signature_provider = '{}')",
+                provider.name()
+            )
         }
     }
 }

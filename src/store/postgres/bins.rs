@@ -14,14 +14,14 @@ use crate::store::{codec, Deleted, StoreError};
 
 const BIN_COLUMNS: &str = "id, created_at, updated_at, alias, description, default_status,
      default_content, default_content_type, response_headers, timeout, listen, cors,
-     request_limit, expiry, creator_ip, creator_user_agent, password_hash";
+     request_limit, expiry, creator_ip, creator_user_agent, password_hash, verifiers";
 
 /// Requests deleted per transaction during retention, so a bin's row is
 /// locked (and its captures wait) for a short statement only.
 const DELETE_CHUNK: i64 = 2_000;
 
 /// A bin's settings as the values of the settings columns, in the order
-/// `alias … password_hash` of [`BIN_COLUMNS`].
+/// `alias … password_hash, verifiers` of [`BIN_COLUMNS`].
 struct SettingsRow {
     alias: Option<String>,
     description: Option<String>,
@@ -35,6 +35,7 @@ struct SettingsRow {
     request_limit: Option<i64>,
     expiry: Option<i64>,
     password_hash: Option<String>,
+    verifiers: String,
 }
 
 impl SettingsRow {
@@ -57,10 +58,11 @@ impl SettingsRow {
             request_limit: settings.request_limit.map(i64::from),
             expiry: settings.expiry.map(i64::from),
             password_hash: settings.password_hash.clone(),
+            verifiers: codec::encode_verifiers(&settings.verifiers),
         }
     }
 
-    fn values(&self) -> [&(dyn ToSql + Sync); 12] {
+    fn values(&self) -> [&(dyn ToSql + Sync); 13] {
         [
             &self.alias,
             &self.description,
@@ -74,6 +76,7 @@ impl SettingsRow {
             &self.request_limit,
             &self.expiry,
             &self.password_hash,
+            &self.verifiers,
         ]
     }
 }
@@ -110,8 +113,10 @@ impl PgStore {
         tx.execute(
             "INSERT INTO bins (id, created_at, updated_at, creator_ip, creator_user_agent,
                  alias, description, default_status, default_content, default_content_type,
-                 response_headers, timeout, listen, cors, request_limit, expiry, password_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                 response_headers, timeout, listen, cors, request_limit, expiry, password_hash,
+                 verifiers)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 $18)",
             &params,
         )
         .await
@@ -163,7 +168,7 @@ impl PgStore {
                 "UPDATE bins SET updated_at = $2, alias = $3, description = $4,
                      default_status = $5, default_content = $6, default_content_type = $7,
                      response_headers = $8, timeout = $9, listen = $10, cors = $11,
-                     request_limit = $12, expiry = $13, password_hash = $14
+                     request_limit = $12, expiry = $13, password_hash = $14, verifiers = $15
                  WHERE id = $1",
                 &params,
             )
@@ -414,6 +419,7 @@ fn bin_row(row: &Row) -> Result<Bin, StoreError> {
             request_limit: get_opt_u32(12)?,
             expiry: get_opt_u32(13)?,
             password_hash: row.try_get(16).map_err(column)?,
+            verifiers: codec::decode_verifiers(&row.try_get::<_, String>(17).map_err(column)?)?,
         },
         creator_ip: row.try_get(14).map_err(column)?,
         creator_user_agent: row.try_get(15).map_err(column)?,

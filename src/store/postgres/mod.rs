@@ -85,7 +85,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../../../migrations/postgres/0002_relayed_answers.sql"),
     ),
-    // 3 is another change's (the lead orders them at merge).
+    (
+        3,
+        include_str!("../../../migrations/postgres/0003_signatures.sql"),
+    ),
     (
         4,
         include_str!("../../../migrations/postgres/0004_resends.sql"),

@@ -9,13 +9,15 @@ use uuid::Uuid;
 use super::search::{self, Param};
 use super::{column, pg_error, PgStore};
 use crate::model::{CapturedRequest, Header, SentResponse, Timestamp};
+use crate::signature::Verdict;
 use crate::store::{codec, Count, Page, RequestFilter, RequestSummary, StoreError};
 
 const FULL_COLUMNS: &str =
     "r.id, r.bin_id, r.received_at, r.method, r.path, r.query, r.version, r.remote_addr,
-     r.headers, r.body";
+     r.headers, r.body, r.signature_provider, r.signature_valid, r.signature_reason";
 const SUMMARY_COLUMNS: &str =
-    "r.id, r.received_at, r.method, r.path, r.query, r.remote_addr, r.size, r.headers";
+    "r.id, r.received_at, r.method, r.path, r.query, r.remote_addr, r.size, r.headers,
+     r.signature_provider, r.signature_valid, r.signature_reason";
 
 /// `FROM … WHERE …` of a filter, with its parameters (`$1` is the bin).
 struct Selection {
@@ -181,6 +183,7 @@ impl PgStore {
                     remote_addr: row.try_get(5).map_err(column)?,
                     size: usize::try_from(row.try_get::<_, i64>(6).map_err(column)?).unwrap_or(0),
                     content_type: content_type(&headers),
+                    signature: verdict(row, 8)?,
                 })
             })
             .collect()
@@ -228,6 +231,40 @@ impl PgStore {
             )
             .await?;
         Ok(deleted > 0)
+    }
+
+    /// Replaces the signature verdicts of some of a bin's requests (a
+    /// "verify again") in one statement; a request deleted since is
+    /// skipped.
+    pub async fn set_signatures(
+        &self,
+        bin: Uuid,
+        verdicts: Vec<(Uuid, Option<Verdict>)>,
+    ) -> Result<(), StoreError> {
+        let mut ids = Vec::with_capacity(verdicts.len());
+        let mut providers = Vec::with_capacity(verdicts.len());
+        let mut valid = Vec::with_capacity(verdicts.len());
+        let mut reasons = Vec::with_capacity(verdicts.len());
+        for (id, verdict) in &verdicts {
+            let (provider, is_valid, reason) = codec::verdict_columns(verdict.as_ref());
+            ids.push(*id);
+            providers.push(provider);
+            valid.push(is_valid);
+            reasons.push(reason);
+        }
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE requests r SET signature_provider = v.provider,
+                     signature_valid = v.valid, signature_reason = v.reason
+                 FROM unnest($2::uuid[], $3::text[], $4::bool[], $5::text[])
+                      AS v(id, provider, valid, reason)
+                 WHERE r.bin_id = $1 AND r.id = v.id",
+                &[&bin, &ids, &providers, &valid, &reasons],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
     }
 
     pub async fn delete_matching(
@@ -397,7 +434,17 @@ fn full_request(row: &Row) -> Result<CapturedRequest, StoreError> {
         remote_addr: row.try_get(7).map_err(column)?,
         headers,
         body: body.into(),
+        signature: verdict(row, 10)?,
     })
+}
+
+/// The verdict in the three columns from `first`.
+fn verdict(row: &Row, first: usize) -> Result<Option<Verdict>, StoreError> {
+    Ok(codec::decode_verdict(
+        row.try_get(first).map_err(column)?,
+        row.try_get(first + 1).map_err(column)?,
+        row.try_get(first + 2).map_err(column)?,
+    ))
 }
 
 /// The first `Content-Type` in an encoded headers blob.

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::model::{CapturedRequest, Timestamp};
 use crate::query::{Term, TextField, Words};
 use crate::store::search::ConditionSql;
-use crate::store::search::{named_token, IndexedText, SearchQuery};
+use crate::store::search::{named_token, signature_condition, IndexedText, SearchQuery};
 
 /// A parameter of a query.
 pub(super) type Param = Box<dyn ToSql + Sync + Send>;
@@ -187,6 +187,7 @@ impl Sql<'_> {
                 let range = map_range(range, |at| at.resolve(now));
                 self.range("r.received_at", range)
             }
+            Term::Signature(term) => signature_condition(*term),
         }
     }
 

@@ -344,14 +344,18 @@ async fn write(
     if !rows.seq.is_empty() {
         tx.execute(
             "INSERT INTO requests (seq, id, bin_id, received_at, method, path, query, version,
-                                   remote_addr, headers, body, size, words)
+                                   remote_addr, headers, body, size, words,
+                                   signature_provider, signature_valid, signature_reason)
              SELECT seq, id, bin_id, received_at, method, path, query, version,
-                    remote_addr, headers, body, size, words::tsvector
+                    remote_addr, headers, body, size, words::tsvector,
+                    signature_provider, signature_valid, signature_reason
              FROM unnest($1::int8[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[],
                          $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[],
-                         $11::bytea[], $12::int8[], $13::text[])
+                         $11::bytea[], $12::int8[], $13::text[], $14::text[], $15::bool[],
+                         $16::text[])
                   AS r(seq, id, bin_id, received_at, method, path, query, version,
-                       remote_addr, headers, body, size, words)",
+                       remote_addr, headers, body, size, words,
+                       signature_provider, signature_valid, signature_reason)",
             &[
                 &rows.seq,
                 &rows.id,
@@ -366,6 +370,9 @@ async fn write(
                 &rows.body,
                 &rows.size,
                 &rows.words,
+                &rows.signature_provider,
+                &rows.signature_valid,
+                &rows.signature_reason,
             ],
         )
         .await
@@ -431,6 +438,9 @@ struct Rows<'a> {
     body: Vec<&'a [u8]>,
     size: Vec<i64>,
     words: Vec<&'a str>,
+    signature_provider: Vec<Option<&'a str>>,
+    signature_valid: Vec<Option<bool>>,
+    signature_reason: Vec<Option<&'a str>>,
 }
 
 impl<'a> Rows<'a> {
@@ -450,5 +460,9 @@ impl<'a> Rows<'a> {
         self.size
             .push(i64::try_from(req.body.len()).unwrap_or(i64::MAX));
         self.words.push(&capture.words);
+        let (provider, valid, reason) = codec::verdict_columns(req.signature.as_ref());
+        self.signature_provider.push(provider);
+        self.signature_valid.push(valid);
+        self.signature_reason.push(reason);
     }
 }

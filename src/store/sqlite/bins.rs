@@ -113,7 +113,7 @@ impl BinCache {
 
 /// The columns a bin's settings are stored in, in the order of
 /// [`settings_values`]; creating and updating a bin write the same ones.
-const SETTINGS_COLUMNS: [&str; 12] = [
+const SETTINGS_COLUMNS: [&str; 13] = [
     "alias",
     "description",
     "default_status",
@@ -126,6 +126,7 @@ const SETTINGS_COLUMNS: [&str; 12] = [
     "request_limit",
     "expiry",
     "password_hash",
+    "verifiers",
 ];
 
 /// Binds the id, times and creator (?1 to ?5), then the settings.
@@ -155,7 +156,7 @@ static UPDATE_BIN: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// A bin's settings as the values of [`SETTINGS_COLUMNS`].
-fn settings_values(settings: BinSettings) -> [Value; 12] {
+fn settings_values(settings: BinSettings) -> [Value; 13] {
     [
         Value::from(settings.alias),
         Value::from(settings.description),
@@ -170,12 +171,13 @@ fn settings_values(settings: BinSettings) -> [Value; 12] {
         Value::from(settings.request_limit),
         Value::from(settings.expiry),
         Value::from(settings.password_hash),
+        Value::from(codec::encode_verifiers(&settings.verifiers)),
     ]
 }
 
 const BIN_COLUMNS: &str = "id, created_at, updated_at, alias, description, default_status,
      default_content, default_content_type, response_headers, timeout, listen, cors,
-     request_limit, expiry, creator_ip, creator_user_agent, password_hash";
+     request_limit, expiry, creator_ip, creator_user_agent, password_hash, verifiers";
 
 impl SqliteStore {
     pub async fn create_bin(&self, bin: Bin) -> Result<(), StoreError> {
@@ -442,6 +444,10 @@ fn bin_row(row: &Row<'_>) -> rusqlite::Result<Result<Bin, StoreError>> {
     let Ok(default_content) = String::from_utf8(content) else {
         return Ok(Err(StoreError::Corrupt("default content")));
     };
+    let verifiers = match codec::decode_verifiers(&row.get::<_, String>(17)?) {
+        Ok(verifiers) => verifiers,
+        Err(e) => return Ok(Err(e)),
+    };
     Ok(Ok(Bin {
         id: row.get(0)?,
         created_at: Timestamp(row.get(1)?),
@@ -459,6 +465,7 @@ fn bin_row(row: &Row<'_>) -> rusqlite::Result<Result<Bin, StoreError>> {
             request_limit: row.get(12)?,
             expiry: row.get(13)?,
             password_hash: row.get(16)?,
+            verifiers,
         },
         creator_ip: row.get(14)?,
         creator_user_agent: row.get(15)?,

@@ -48,7 +48,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0006_cookie_secret.sql")),
         M::up(include_str!("../../../migrations/0007_unique_aliases.sql")),
         M::up(include_str!("../../../migrations/0008_search_fields.sql")),
-        // 0009 is another change's (the lead orders them at merge).
+        M::up(include_str!("../../../migrations/0009_signatures.sql")),
         M::up(include_str!("../../../migrations/0010_resends.sql")),
     ])
 }
@@ -234,6 +234,7 @@ mod tests {
             remote_addr: "127.0.0.1:1".into(),
             headers: Vec::new(),
             body: bytes::Bytes::from_static(body.as_bytes()),
+            signature: None,
         }
     }
 

@@ -13,9 +13,11 @@ use uuid::Uuid;
 use super::search::{unindex, Plan};
 use super::SqliteStore;
 use crate::model::{CapturedRequest, Header, Timestamp};
+use crate::signature::Verdict;
 use crate::store::{codec, Count, Page, RequestFilter, RequestSummary, StoreError};
 
-const SUMMARY_COLUMNS: &str = "id, received_at, method, path, query, remote_addr, size, headers";
+const SUMMARY_COLUMNS: &str = "id, received_at, method, path, query, remote_addr, size, headers,
+     signature_provider, signature_valid, signature_reason";
 
 /// `FROM … WHERE …` of a filter, with its parameters. With search terms the
 /// full-text index drives (its rowid order is arrival order); without, the
@@ -123,12 +125,15 @@ impl SqliteStore {
             .write(move |conn| {
                 req.id = Uuid::now_v7();
                 let headers = codec::encode_headers(&req.headers);
+                let (provider, valid, reason) = codec::verdict_columns(req.signature.as_ref());
                 // Not indexed here: see `index_pending`.
                 let seq = next_seq.fetch_add(1, Ordering::Relaxed);
                 conn.prepare_cached(
                     "INSERT INTO requests (id, bin_id, received_at, method, path, query,
-                                           version, remote_addr, headers, body, size, seq)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                           version, remote_addr, headers, body, size, seq,
+                                           signature_provider, signature_valid,
+                                           signature_reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 )?
                 .execute(params![
                     req.id,
@@ -143,6 +148,9 @@ impl SqliteStore {
                     &req.body[..],
                     req.body.len() as i64,
                     seq,
+                    provider,
+                    valid,
+                    reason,
                 ])
                 .map_err(|e| match e {
                     // The bin's row is gone (deleted since the capture found it).
@@ -265,6 +273,7 @@ impl SqliteStore {
                         remote_addr: row.get(5)?,
                         size: usize::try_from(row.get::<_, i64>(6)?).unwrap_or(0),
                         content_type: content_type(&row.get::<_, Vec<u8>>(7)?),
+                        signature: verdict(row, 8)?,
                     })
                 })?;
                 Ok(rows.collect::<Result<_, _>>()?)
@@ -334,6 +343,30 @@ impl SqliteStore {
                     .execute(params![bin, id])?;
                 recount(conn, bin, deleted)?;
                 Ok(deleted > 0)
+            })
+            .await
+    }
+
+    /// Replaces the signature verdicts of some of a bin's requests (a
+    /// "verify again"), in one short write; a request deleted since is
+    /// skipped.
+    pub async fn set_signatures(
+        &self,
+        bin: Uuid,
+        verdicts: Vec<(Uuid, Option<Verdict>)>,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "UPDATE requests SET signature_provider = ?3, signature_valid = ?4,
+                         signature_reason = ?5
+                     WHERE bin_id = ?1 AND id = ?2",
+                )?;
+                for (id, verdict) in &verdicts {
+                    let (provider, valid, reason) = codec::verdict_columns(verdict.as_ref());
+                    stmt.execute(params![bin, id, provider, valid, reason])?;
+                }
+                Ok(())
             })
             .await
     }
@@ -415,7 +448,8 @@ pub(super) fn delete_oldest(
 }
 
 pub(super) const FULL_COLUMNS: &str =
-    "id, bin_id, received_at, method, path, query, version, remote_addr, headers, body";
+    "id, bin_id, received_at, method, path, query, version, remote_addr, headers, body,
+     signature_provider, signature_valid, signature_reason";
 
 /// Maps a row of [`FULL_COLUMNS`]; the outer error is SQLite's, the inner
 /// one a corrupt headers blob.
@@ -425,6 +459,7 @@ pub(super) fn full_request(row: &Row<'_>) -> rusqlite::Result<Result<CapturedReq
     let Some(headers) = codec::decode_headers(&headers) else {
         return Ok(Err(StoreError::Corrupt("headers")));
     };
+    let signature = verdict(row, 10)?;
     Ok(Ok(CapturedRequest {
         id: row.get(0)?,
         bin: row.get(1)?,
@@ -436,7 +471,17 @@ pub(super) fn full_request(row: &Row<'_>) -> rusqlite::Result<Result<CapturedReq
         remote_addr: row.get(7)?,
         headers,
         body: body.into(),
+        signature,
     }))
+}
+
+/// The verdict in the three columns from `first`.
+fn verdict(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<Verdict>> {
+    Ok(codec::decode_verdict(
+        row.get(first)?,
+        row.get(first + 1)?,
+        row.get(first + 2)?,
+    ))
 }
 
 fn recount(conn: &Connection, bin: Uuid, deleted: usize) -> Result<(), StoreError> {

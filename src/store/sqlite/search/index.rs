@@ -108,14 +108,15 @@ fn index_chunk(conn: &Connection, limit: i64, skipped: &AtomicU64) -> Result<u64
     // `substr` of a zero-length blob is NULL, not an empty blob.
     let mut stmt = conn.prepare_cached(
         "SELECT id, bin_id, received_at, method, path, query, version, remote_addr,
-                headers, ifnull(substr(body, 1, ?3), X''), seq
+                headers, ifnull(substr(body, 1, ?3), X''),
+                signature_provider, signature_valid, signature_reason, seq
          FROM requests WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     let mut rows = stmt.query(params![mark, limit, INDEXED_BODY_BYTES as i64])?;
     let mut last = mark;
     let mut read = 0;
     while let Some(row) = rows.next()? {
-        let seq: i64 = row.get(10)?;
+        let seq: i64 = row.get(13)?;
         // Why this row cannot be indexed, if it cannot.
         let indexed = match full_request(row) {
             Ok(Ok(req)) => match index_request(conn, seq, &req) {
@@ -226,6 +227,7 @@ mod tests {
             remote_addr: "127.0.0.1:1".into(),
             headers: Vec::new(),
             body: bytes::Bytes::from_static(body),
+            signature: None,
         }
     }
 
@@ -289,19 +291,22 @@ mod tests {
         store.insert_request(req).await.expect("insert");
         assert_eq!(found(&store, bin.id, "invoice").await, 1);
         store.close().await;
-        // Back to the schema before the search-fields migration (0008,
-        // the 8th; those after it apply again harmlessly), with an index
-        // in the old shape.
+        // Back to the schema before the search-fields migration (0008),
+        // with an index in the old shape: the signature columns (0009) are
+        // dropped so it applies again; 0010 (resends) applies again
+        // harmlessly.
         let conn = Connection::open(&path).expect("open");
-        let version: i64 = 8;
-        conn.execute_batch(&format!(
-            "DROP TABLE requests_fts;
+        conn.execute_batch(
+            "ALTER TABLE bins DROP COLUMN verifiers;
+             ALTER TABLE requests DROP COLUMN signature_provider;
+             ALTER TABLE requests DROP COLUMN signature_valid;
+             ALTER TABLE requests DROP COLUMN signature_reason;
+             DROP TABLE requests_fts;
              CREATE VIRTUAL TABLE requests_fts USING fts5 (
                  bin, method, ip, path, headers, body,
                  content = '', contentless_delete = 1);
-             PRAGMA user_version = {};",
-            version - 1
-        ))
+             PRAGMA user_version = 7;",
+        )
         .expect("downgrade");
         drop(conn);
 

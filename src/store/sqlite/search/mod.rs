@@ -5,8 +5,8 @@
 //! body and named words (header, query, form and file names tied to their
 //! words; see [`named_token`]). The search language (see [`crate::query`]) is
 //! translated here: word terms into one FTS5 match expression over the index,
-//! exact-value terms (method, uuid, token_id, type, size, created_at) into SQL
-//! predicates on `requests`.
+//! exact-value terms (method, uuid, token_id, type, size, created_at,
+//! signature) into SQL predicates on `requests`.
 //!
 //! The index drives whenever it can: the parts of a query it answers form
 //! one match expression (its rowid order is arrival order, so the newest 50
@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::model::Timestamp;
 use crate::query::{Expr, Term, TextField, Words};
 use crate::store::search::ConditionSql;
-use crate::store::search::{method_token, named_token, SearchQuery};
+use crate::store::search::{method_token, named_token, signature_condition, SearchQuery};
 pub(super) use index::unindex;
 
 /// How a query's requests are found, with its parameters already pushed.
@@ -248,6 +248,7 @@ impl Sql<'_> {
                 let range = map_range(range, |at| at.resolve(now));
                 self.range("r.received_at", range)
             }
+            Term::Signature(term) => signature_condition(*term),
         }
     }
 
