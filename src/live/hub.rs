@@ -332,6 +332,70 @@ mod tests {
         hub.publish(&request(a));
     }
 
+    /// A read that answers `rows` and counts itself.
+    fn read_giving(
+        reads: &Arc<AtomicU64>,
+        rows: Vec<CapturedRequest>,
+    ) -> impl FnOnce(Uuid) -> BoxFuture<'static, Read> {
+        let reads = Arc::clone(reads);
+        move |_after| {
+            reads.fetch_add(1, Ordering::SeqCst);
+            futures_util::FutureExt::boxed(async move { Ok(rows) })
+        }
+    }
+
+    fn ids(read: Option<Result<(Vec<Arc<Published>>, bool), StoreError>>) -> Vec<Uuid> {
+        let (requests, complete) = read.expect("in the tail").expect("read");
+        assert!(complete);
+        requests.iter().map(|p| p.request.id).collect()
+    }
+
+    #[tokio::test]
+    async fn viewers_at_different_cursors_share_one_read_of_the_tail() {
+        let hub = Hub::new();
+        let bin = Uuid::new_v4();
+        let (first, second) = (
+            hub.join(bin, 10).expect("room"),
+            hub.join(bin, 10).expect("room"),
+        );
+        let reads = Arc::new(AtomicU64::new(0));
+        let (r1, r2, r3) = (request(bin), request(bin), request(bin));
+
+        let since = first.generation();
+        let got = first
+            .read_after(
+                Uuid::nil(),
+                since,
+                read_giving(&reads, vec![r1.clone(), r2.clone()]),
+            )
+            .await;
+        assert_eq!(ids(got), [r1.id, r2.id]);
+        // Another cursor inside the tail: served without a read.
+        let got = second
+            .read_after(r1.id, since, read_giving(&reads, vec![]))
+            .await;
+        assert_eq!(ids(got), [r2.id]);
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+
+        // A ring: the first viewer to ask reads once for both.
+        hub.ring(bin);
+        let since = first.generation();
+        let got = second
+            .read_after(r2.id, since, read_giving(&reads, vec![r3.clone()]))
+            .await;
+        assert_eq!(ids(got), [r3.id]);
+        let got = first
+            .read_after(r2.id, since, read_giving(&reads, vec![]))
+            .await;
+        assert_eq!(ids(got), [r3.id]);
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+
+        // A cursor the tail does not reach: the viewer reads for itself.
+        let elsewhere = first.read_after(Uuid::now_v7(), since, read_giving(&reads, vec![]));
+        assert!(elsewhere.await.is_none());
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+    }
+
     #[test]
     fn a_bin_takes_at_most_max_viewers_and_a_refusal_leaves_no_channel() {
         let hub = Hub::new();
