@@ -41,7 +41,7 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::hub::{Hub, Published, Signal, Subscription, READ_CHUNK};
+use super::hub::{FromTail, Hub, Published, Signal, Subscription, READ_CHUNK};
 use crate::metrics::METRICS;
 use crate::model::{CapturedRequest, ListRow, RequestJson};
 use crate::store::{Page, Store, StoreError};
@@ -216,7 +216,10 @@ impl Feed {
     async fn read_store(&mut self) -> Result<(), StoreError> {
         let after = self.read_to.or(self.origin);
         let (batch, read_all) = match self.read_tail(after).await {
-            Some(from_tail) => from_tail?,
+            Some(from_tail) => {
+                let from_tail = from_tail?;
+                (from_tail.requests, from_tail.complete)
+            }
             None => {
                 let batch = self
                     .store
@@ -250,10 +253,7 @@ impl Feed {
     /// On a shared store, where every viewer of the bin reads on each
     /// capture: the requests after `after` from the bin's tail, unless the
     /// feed's cursor is older than the tail.
-    async fn read_tail(
-        &self,
-        after: Option<Uuid>,
-    ) -> Option<Result<(Vec<Arc<Published>>, bool), StoreError>> {
+    async fn read_tail(&self, after: Option<Uuid>) -> Option<Result<FromTail, StoreError>> {
         if !self.shared {
             return None;
         }

@@ -63,6 +63,15 @@ pub enum Signal {
 /// commit order.
 pub type Read = Result<Vec<CapturedRequest>, StoreError>;
 
+/// What a bin's tail gives a viewer (see [`Subscription::read_after`]).
+pub struct FromTail {
+    /// The requests after the viewer's cursor, in commit order.
+    pub requests: Vec<Arc<Published>>,
+    /// Whether they include every request signalled up to the generation
+    /// the viewer asked for.
+    pub complete: bool,
+}
+
 /// A bin's newest requests in commit order, as this instance's store reads
 /// gave them: nothing committed to the bin falls between `start` and the
 /// first, or between two neighbours.
@@ -249,7 +258,7 @@ impl Subscription {
         cursor: Uuid,
         since: u64,
         read: F,
-    ) -> Option<Result<(Vec<Arc<Published>>, bool), StoreError>>
+    ) -> Option<Result<FromTail, StoreError>>
     where
         F: FnOnce(Uuid) -> BoxFuture<'static, Read>,
     {
@@ -275,8 +284,10 @@ impl Subscription {
         }
         // A long read may have pushed the cursor out of the tail.
         let at = tail.position(cursor)?;
-        let complete = tail.covered >= since;
-        Some(Ok((tail.requests.range(at..).cloned().collect(), complete)))
+        Some(Ok(FromTail {
+            requests: tail.requests.range(at..).cloned().collect(),
+            complete: tail.covered >= since,
+        }))
     }
 }
 
@@ -344,10 +355,10 @@ mod tests {
         }
     }
 
-    fn ids(read: Option<Result<(Vec<Arc<Published>>, bool), StoreError>>) -> Vec<Uuid> {
-        let (requests, complete) = read.expect("in the tail").expect("read");
-        assert!(complete);
-        requests.iter().map(|p| p.request.id).collect()
+    fn ids(read: Option<Result<FromTail, StoreError>>) -> Vec<Uuid> {
+        let read = read.expect("in the tail").expect("read");
+        assert!(read.complete);
+        read.requests.iter().map(|p| p.request.id).collect()
     }
 
     #[tokio::test]
