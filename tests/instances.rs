@@ -26,6 +26,44 @@ async fn next_request(socket: &mut Socket) -> Uuid {
     }
 }
 
+/// Sends `each` captures to `bin` through each instance at once; every
+/// one must get its 2xx.
+fn send_to_both(
+    a: &TestApp,
+    b: &TestApp,
+    bin: Uuid,
+    each: usize,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    [a, b]
+        .into_iter()
+        .map(|app| {
+            let (client, url) = (app.client.clone(), app.url(&format!("/{bin}/load")));
+            tokio::spawn(async move {
+                for i in 0..each {
+                    let sent = client.post(&url).body(format!("{i}")).send().await;
+                    assert_eq!(sent.expect("POST").status(), 200);
+                }
+            })
+        })
+        .collect()
+}
+
+/// The ids of the bin's first 300 stored requests, oldest first, as the
+/// API lists them.
+async fn stored_ids(app: &TestApp, bin: Uuid) -> Vec<Uuid> {
+    let mut stored = Vec::new();
+    for page in 1..=3 {
+        let data = app
+            .json(&format!("/token/{bin}/requests?per_page=100&page={page}"))
+            .await["data"]
+            .clone();
+        for request in data.as_array().expect("data") {
+            stored.push(Uuid::try_parse(request["uuid"].as_str().expect("uuid")).expect("uuid"));
+        }
+    }
+    stored
+}
+
 #[tokio::test]
 async fn a_viewer_on_one_instance_sees_what_the_other_captures() {
     let (a, b) = TestApp::spawn_pair(|_| {}).await;
@@ -88,18 +126,7 @@ async fn a_viewer_that_reconnects_elsewhere_under_load_misses_nothing_and_repeat
     let bin = a.new_bin().await;
     let mut viewer = open_feed(&b, bin, "").await;
 
-    let senders: Vec<_> = [&a, &b]
-        .into_iter()
-        .map(|app| {
-            let (client, url) = (app.client.clone(), app.url(&format!("/{bin}/load")));
-            tokio::spawn(async move {
-                for i in 0..EACH {
-                    let sent = client.post(&url).body(format!("{i}")).send().await;
-                    assert_eq!(sent.expect("POST").status(), 200);
-                }
-            })
-        })
-        .collect();
+    let senders = send_to_both(&a, &b, bin, EACH);
 
     let mut seen = Vec::new();
     while seen.len() < EACH {
@@ -117,16 +144,7 @@ async fn a_viewer_that_reconnects_elsewhere_under_load_misses_nothing_and_repeat
 
     let unique: HashSet<_> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len(), "no request came twice");
-    let mut listed = HashSet::new();
-    for page in 1..=3 {
-        let data = a
-            .json(&format!("/token/{bin}/requests?per_page=100&page={page}"))
-            .await["data"]
-            .clone();
-        for request in data.as_array().expect("data") {
-            listed.insert(Uuid::try_parse(request["uuid"].as_str().expect("uuid")).expect("uuid"));
-        }
-    }
+    let listed: HashSet<_> = stored_ids(&a, bin).await.into_iter().collect();
     assert_eq!(listed.len(), 2 * EACH);
     assert_eq!(
         unique,
@@ -162,32 +180,12 @@ async fn viewers_at_different_cursors_each_get_every_request_once_in_commit_orde
             0,
         ),
     ];
-    let senders: Vec<_> = [&a, &b]
-        .into_iter()
-        .map(|app| {
-            let (client, url) = (app.client.clone(), app.url(&format!("/{bin}/load")));
-            tokio::spawn(async move {
-                for i in 0..EACH {
-                    let sent = client.post(&url).body(format!("{i}")).send().await;
-                    assert_eq!(sent.expect("POST").status(), 200);
-                }
-            })
-        })
-        .collect();
+    let senders = send_to_both(&a, &b, bin, EACH);
     for sender in senders {
         sender.await.expect("sender");
     }
 
-    let mut stored = Vec::new();
-    for page in 1..=3 {
-        let data = a
-            .json(&format!("/token/{bin}/requests?per_page=100&page={page}"))
-            .await["data"]
-            .clone();
-        for request in data.as_array().expect("data") {
-            stored.push(Uuid::try_parse(request["uuid"].as_str().expect("uuid")).expect("uuid"));
-        }
-    }
+    let stored = stored_ids(&a, bin).await;
     assert_eq!(stored.len(), 3 + 2 * EACH);
     assert_eq!(stored[..3], early[..], "oldest first, in commit order");
     for (viewer, skipped) in &mut viewers {
