@@ -183,21 +183,22 @@ const NEXT_SEQS: &str = "UPDATE commit_seq SET n = n + $1 WHERE id = 1 RETURNING
 /// The bins' rows, locked in id order; a bin deleted since is missing.
 const LOCK_BINS: &str = "SELECT id FROM bins WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
 /// The batch's rows, one array per column.
-const INSERT_REQUESTS: &str =
-    "INSERT INTO requests (seq, id, bin_id, received_at, method, path, query, version,
-                                   remote_addr, headers, body, size, words)
-             SELECT seq, id, bin_id, received_at, method, path, query, version,
-                    remote_addr, headers, body, size, words::tsvector
-             FROM unnest($1::int8[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[],
-                         $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[],
-                         $11::bytea[], $12::int8[], $13::text[])
-                  AS r(seq, id, bin_id, received_at, method, path, query, version,
-                       remote_addr, headers, body, size, words)";
+const INSERT_REQUESTS: &str = "
+    INSERT INTO requests (seq, id, bin_id, received_at, method, path, query, version,
+                          remote_addr, headers, body, size, words)
+    SELECT seq, id, bin_id, received_at, method, path, query, version,
+           remote_addr, headers, body, size, words::tsvector
+    FROM unnest($1::int8[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[],
+                $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[],
+                $11::bytea[], $12::int8[], $13::text[])
+         AS r(seq, id, bin_id, received_at, method, path, query, version,
+              remote_addr, headers, body, size, words)";
 /// Every bin's count, in one statement; says what each bin keeps.
-const COUNT_REQUESTS: &str = "UPDATE bins SET request_count = request_count + added.n
-             FROM unnest($1::uuid[], $2::int8[]) AS added(bin, n)
-             WHERE bins.id = added.bin
-             RETURNING bins.id, bins.request_count, bins.request_limit";
+const COUNT_REQUESTS: &str = "
+    UPDATE bins SET request_count = request_count + added.n
+    FROM unnest($1::uuid[], $2::int8[]) AS added(bin, n)
+    WHERE bins.id = added.bin
+    RETURNING bins.id, bins.request_count, bins.request_limit";
 /// Delivered to listeners when (and only if) the batch commits.
 const NOTIFY: &str = "SELECT pg_notify($1, notice) FROM unnest($2::text[]) AS notice";
 
