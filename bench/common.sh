@@ -103,3 +103,23 @@ start_postgres() {
     [ -n "$PG_PORT" ] || { cat "$PG_DIR/server.log" >&2; exit 1; }
     POSTMASTER="$(head -1 "$PG_DIR/data/postmaster.pid")"
 }
+
+# utime+stime of the given processes, in clock ticks.
+ticks_of() {
+    local total=0 pid fields
+    for pid in "$@"; do
+        # Fields after "(comm) ": state is [0], utime [11], stime [12],
+        # cutime [13], cstime [14].
+        read -ra fields < <(sed 's/^.*) //' "/proc/$pid/stat")
+        total=$((total + fields[11] + fields[12]))
+    done
+    echo "$total"
+}
+# PostgreSQL's CPU: the postmaster with what its exited children used
+# (cutime+cstime), and its live children (backends, walwriter, autovacuum...).
+postgres_ticks() {
+    local fields children
+    read -ra fields < <(sed 's/^.*) //' "/proc/$POSTMASTER/stat")
+    mapfile -t children < <(pgrep -P "$POSTMASTER")
+    echo $((fields[11] + fields[12] + fields[13] + fields[14] + $(ticks_of "${children[@]}")))
+}

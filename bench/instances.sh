@@ -63,25 +63,6 @@ SQLITE_BIN="$(new_bin "$SQLITE_ADDR")"
 ONE_BIN="$(new_bin "$ONE_ADDR")"
 TWO_BIN="$(new_bin "$A_ADDR")" # the same bin on A and B: one database
 
-# utime+stime of the given processes, in clock ticks.
-ticks_of() {
-    local total=0 pid fields
-    for pid in "$@"; do
-        # Fields after "(comm) ": state is [0], utime [11], stime [12],
-        # cutime [13], cstime [14].
-        read -ra fields < <(sed 's/^.*) //' "/proc/$pid/stat")
-        total=$((total + fields[11] + fields[12]))
-    done
-    echo "$total"
-}
-# PostgreSQL's CPU: the postmaster with what its exited children used
-# (cutime+cstime), and its live children (backends, walwriter, autovacuum...).
-postgres_ticks() {
-    local fields children
-    read -ra fields < <(sed 's/^.*) //' "/proc/$POSTMASTER/stat")
-    mapfile -t children < <(pgrep -P "$POSTMASTER")
-    echo $((fields[11] + fields[12] + fields[13] + fields[14] + $(ticks_of "${children[@]}")))
-}
 machine_ticks() { # -> "busy total" over all CPUs
     local cpu
     read -ra cpu < <(head -1 /proc/stat)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A/B of two hookscope binaries on PostgreSQL, in alternating rounds on one
 # cluster: live delivery across instances (100 viewers on B, captures to
-# A, bench/live.rs), and capture throughput of two instances sharing one
+# A, bench/live.rs, with the CPU per capture of both hookscopes and of
+# postgres over that run), and capture throughput of two instances sharing one
 # bin's load and of one alone (bench/run.sh's wrk load), with the writers'
 # batch figures from /metrics. Each round gives each binary a fresh
 # database, so both write into tables of the same size.
@@ -86,7 +87,12 @@ for round in $(seq 1 "$ROUNDS"); do
         a_pid=$LAST_PID
         start_hookscope "${BINARIES[$v]}" "$url" "$B_ADDR"
         b_pid=$LAST_PID
+        hs0="$(ticks_of "$a_pid" "$b_pid")"
+        pg0="$(postgres_ticks)"
         live="$("$LIVE" "http://$A_ADDR" 100 1000 "http://$B_ADDR")"
+        # CPU per capture of the live run (its warm-up captures counted in).
+        hs_us=$((($(ticks_of "$a_pid" "$b_pid") - hs0) * 1000000 / $(getconf CLK_TCK) / 1000))
+        pg_us=$((($(postgres_ticks) - pg0) * 1000000 / $(getconf CLK_TCK) / 1000))
         bin="$(new_bin "$A_ADDR")"
         two="$(throughput "http://$A_ADDR/$bin" "http://$B_ADDR/$bin")"
         kill -STOP "$b_pid"
@@ -96,7 +102,7 @@ for round in $(seq 1 "$ROUNDS"); do
         kill "$a_pid" "$b_pid"
         wait "$a_pid" "$b_pid" 2>/dev/null || true
         line="round=$round binary=$name live_p50=$(field p50 "$live") live_p99=$(field p99 "$live") \
-live_max=$(field max "$live") delivered=$(field deliveries "$live") \
+live_max=$(field max "$live") delivered=$(field deliveries "$live") live_hs_us=$hs_us live_pg_us=$pg_us \
 two_rps=$(field rps "$two") two_p99=$(field p99_ms "$two") two_batch=$(field batch "$two") \
 two_batch_ms=$(field batch_ms "$two") one_rps=$(field rps "$one") one_p99=$(field p99_ms "$one") \
 one_batch=$(field batch "$one") one_batch_ms=$(field batch_ms "$one") \
@@ -110,7 +116,8 @@ echo "== medians"
 for name in base new; do
     runs=()
     for line in "${RESULTS[@]}"; do [ "$(field binary "$line")" = "$name" ] && runs+=("$line"); done
-    echo "$name: live p99 $(median_of live_p99 "${runs[@]}") ms (p50 $(median_of live_p50 "${runs[@]}")), \
+    echo "$name: live p99 $(median_of live_p99 "${runs[@]}") ms (p50 $(median_of live_p50 "${runs[@]}"); \
+CPU µs per capture: hookscopes $(median_of live_hs_us "${runs[@]}"), postgres $(median_of live_pg_us "${runs[@]}")), \
 pg 2 $(median_of two_rps "${runs[@]}") req/s (batch $(median_of two_batch "${runs[@]}") in $(median_of two_batch_ms "${runs[@]}") ms), \
 pg 1 $(median_of one_rps "${runs[@]}") req/s (batch $(median_of one_batch "${runs[@]}") in $(median_of one_batch_ms "${runs[@]}") ms)"
 done
