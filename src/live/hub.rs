@@ -83,6 +83,10 @@ struct Tail {
     /// The bin's generation when the newest read that reached the end of
     /// the bin began: the tail holds every request signalled up to it.
     covered: u64,
+    /// The last read's error and the generation it began at: viewers
+    /// waiting for that read take its error rather than each trying (and
+    /// waiting for a database that does not answer) in turn.
+    failed: Option<(u64, StoreError)>,
 }
 
 impl Tail {
@@ -142,6 +146,7 @@ impl Bin {
                     start: None,
                     requests: VecDeque::new(),
                     covered: 0,
+                    failed: None,
                 }),
             }),
         }
@@ -268,14 +273,23 @@ impl Subscription {
         }
         tail.position(cursor)?;
         if tail.covered < since {
+            if let Some((begun, e)) = &tail.failed {
+                if *begun >= since {
+                    return Some(Err(e.clone()));
+                }
+            }
             // Taken before the read starts: every signal counted by then
             // is for a commit the read sees.
             let begun = self.generation();
             let after = tail.end().unwrap_or(Uuid::nil());
             let found = match read(after).await {
                 Ok(found) => found,
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    tail.failed = Some((begun, e.clone()));
+                    return Some(Err(e));
+                }
             };
+            tail.failed = None;
             let reached_end = found.len() < READ_CHUNK as usize;
             tail.extend(found);
             if reached_end {
@@ -399,6 +413,18 @@ mod tests {
             .read_after(r2.id, since, read_giving(&reads, vec![]))
             .await;
         assert_eq!(ids(got), [r3.id]);
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+
+        // A failed read fails the viewers that waited for it, once.
+        hub.ring(bin);
+        let since = first.generation();
+        let failing = |_after| futures_util::FutureExt::boxed(async { Err(StoreError::Closed) });
+        let got = first.read_after(r3.id, since, failing).await;
+        assert!(matches!(got, Some(Err(StoreError::Closed))));
+        let got = second
+            .read_after(r3.id, since, read_giving(&reads, vec![]))
+            .await;
+        assert!(matches!(got, Some(Err(StoreError::Closed))));
         assert_eq!(reads.load(Ordering::SeqCst), 2);
 
         // A cursor the tail does not reach: the viewer reads for itself.
