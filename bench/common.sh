@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by bench/run.sh and bench/ablation.sh (sourced, not run).
+# Helpers shared by the scripts in bench/ (sourced, not run).
 
 install_wrk() {
     command -v wrk >/dev/null && return
@@ -62,4 +62,64 @@ cleanup() {
         kill -CONT "$pid" 2>/dev/null || true
     done
     rm -rf "$WORK"
+}
+
+# PostgreSQL for the benchmarks on several instances: a cluster of its own
+# in $WORK/pg (initdb, pg_ctl; as the postgres user when run as root, since
+# initdb refuses root), on a random free port, default settings but fsync
+# ($PG_FSYNC). Sets PG_DIR, PG_PORT and POSTMASTER; psql_run runs psql on
+# it; stop_all (set as the EXIT trap) stops it and cleans up.
+PG_DIR=""
+PG_PORT=""
+PG_OWNER=""
+if [ "$(id -u)" = 0 ]; then PG_OWNER=postgres; fi
+pg() { if [ -n "$PG_OWNER" ]; then runuser -u "$PG_OWNER" -- "$@"; else "$@"; fi; }
+psql_run() { psql -h "$PG_DIR" -p "$PG_PORT" -U postgres -XAtq "$@"; }
+stop_all() {
+    if [ -n "$PG_DIR" ] && [ -f "$PG_DIR/data/postmaster.pid" ]; then
+        pg pg_ctl -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    cleanup
+}
+start_postgres() {
+    PG_DIR="$WORK/pg"
+    echo "== PostgreSQL ($(pg postgres --version 2>/dev/null || pg_ctl --version), fsync=$PG_FSYNC)"
+    chmod 755 "$WORK"
+    mkdir "$PG_DIR"
+    [ -z "$PG_OWNER" ] || chown "$PG_OWNER" "$PG_DIR"
+    pg initdb -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --locale=C --no-instructions \
+        >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; exit 1; }
+    # A port that is free now may be taken before PostgreSQL binds it: try others.
+    local port
+    for _ in 1 2 3 4 5; do
+        port=$((20000 + RANDOM % 20000))
+        if pg pg_ctl -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+            -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=$PG_FSYNC" \
+            start >/dev/null; then
+            PG_PORT="$port"
+            break
+        fi
+    done
+    [ -n "$PG_PORT" ] || { cat "$PG_DIR/server.log" >&2; exit 1; }
+    POSTMASTER="$(head -1 "$PG_DIR/data/postmaster.pid")"
+}
+
+# utime+stime of the given processes, in clock ticks.
+ticks_of() {
+    local total=0 pid fields
+    for pid in "$@"; do
+        # Fields after "(comm) ": state is [0], utime [11], stime [12],
+        # cutime [13], cstime [14].
+        read -ra fields < <(sed 's/^.*) //' "/proc/$pid/stat")
+        total=$((total + fields[11] + fields[12]))
+    done
+    echo "$total"
+}
+# PostgreSQL's CPU: the postmaster with what its exited children used
+# (cutime+cstime), and its live children (backends, walwriter, autovacuum...).
+postgres_ticks() {
+    local fields children
+    read -ra fields < <(sed 's/^.*) //' "/proc/$POSTMASTER/stat")
+    mapfile -t children < <(pgrep -P "$POSTMASTER")
+    echo $((fields[11] + fields[12] + fields[13] + fields[14] + $(ticks_of "${children[@]}")))
 }

@@ -32,18 +32,6 @@ BIN=target/release
 EX=target/release/examples
 
 WORK="$(mktemp -d)"
-PG_DIR="$WORK/pg"
-PG_PORT=""
-# initdb refuses to run as root: then PostgreSQL runs as the postgres user.
-PG_OWNER=""
-if [ "$(id -u)" = 0 ]; then PG_OWNER=postgres; fi
-pg() { if [ -n "$PG_OWNER" ]; then runuser -u "$PG_OWNER" -- "$@"; else "$@"; fi; }
-stop_all() {
-    if [ -f "$PG_DIR/data/postmaster.pid" ]; then
-        pg pg_ctl -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
-    cleanup
-}
 trap stop_all EXIT
 
 echo "== machine"
@@ -51,26 +39,8 @@ echo "nproc: $(nproc)"
 grep -m1 'model name' /proc/cpuinfo
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-echo "== PostgreSQL ($(pg postgres --version 2>/dev/null || pg_ctl --version), fsync=$PG_FSYNC)"
-chmod 755 "$WORK"
-mkdir "$PG_DIR"
-[ -z "$PG_OWNER" ] || chown "$PG_OWNER" "$PG_DIR"
-pg initdb -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --locale=C --no-instructions \
-    >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; exit 1; }
-# A port that is free now may be taken before PostgreSQL binds it: try others.
-for _ in 1 2 3 4 5; do
-    port=$((20000 + RANDOM % 20000))
-    if pg pg_ctl -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=$PG_FSYNC" \
-        start >/dev/null; then
-        PG_PORT="$port"
-        break
-    fi
-done
-[ -n "$PG_PORT" ] || { cat "$PG_DIR/server.log" >&2; exit 1; }
-psql_run() { psql -h "$PG_DIR" -p "$PG_PORT" -U postgres -XAtq "$@"; }
+start_postgres
 psql_run -c 'CREATE DATABASE one' -c 'CREATE DATABASE two'
-POSTMASTER="$(head -1 "$PG_DIR/data/postmaster.pid")"
 
 start_hookscope() { # name db addr -> pid in LAST_PID
     HOOKSCOPE_MAX_REQUESTS_PER_BIN=4000000000 RUST_LOG="${RUST_LOG:-info}" \
@@ -93,25 +63,6 @@ SQLITE_BIN="$(new_bin "$SQLITE_ADDR")"
 ONE_BIN="$(new_bin "$ONE_ADDR")"
 TWO_BIN="$(new_bin "$A_ADDR")" # the same bin on A and B: one database
 
-# utime+stime of the given processes, in clock ticks.
-ticks_of() {
-    local total=0 pid fields
-    for pid in "$@"; do
-        # Fields after "(comm) ": state is [0], utime [11], stime [12],
-        # cutime [13], cstime [14].
-        read -ra fields < <(sed 's/^.*) //' "/proc/$pid/stat")
-        total=$((total + fields[11] + fields[12]))
-    done
-    echo "$total"
-}
-# PostgreSQL's CPU: the postmaster with what its exited children used
-# (cutime+cstime), and its live children (backends, walwriter, autovacuum...).
-postgres_ticks() {
-    local fields children
-    read -ra fields < <(sed 's/^.*) //' "/proc/$POSTMASTER/stat")
-    mapfile -t children < <(pgrep -P "$POSTMASTER")
-    echo $((fields[11] + fields[12] + fields[13] + fields[14] + $(ticks_of "${children[@]}")))
-}
 machine_ticks() { # -> "busy total" over all CPUs
     local cpu
     read -ra cpu < <(head -1 /proc/stat)

@@ -26,6 +26,44 @@ async fn next_request(socket: &mut Socket) -> Uuid {
     }
 }
 
+/// Sends `each` captures to `bin` through each instance at once; every
+/// one must get its 2xx.
+fn send_to_both(
+    a: &TestApp,
+    b: &TestApp,
+    bin: Uuid,
+    each: usize,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    [a, b]
+        .into_iter()
+        .map(|app| {
+            let (client, url) = (app.client.clone(), app.url(&format!("/{bin}/load")));
+            tokio::spawn(async move {
+                for i in 0..each {
+                    let sent = client.post(&url).body(format!("{i}")).send().await;
+                    assert_eq!(sent.expect("POST").status(), 200);
+                }
+            })
+        })
+        .collect()
+}
+
+/// The ids of the bin's first 300 stored requests, oldest first, as the
+/// API lists them.
+async fn stored_ids(app: &TestApp, bin: Uuid) -> Vec<Uuid> {
+    let mut stored = Vec::new();
+    for page in 1..=3 {
+        let data = app
+            .json(&format!("/token/{bin}/requests?per_page=100&page={page}"))
+            .await["data"]
+            .clone();
+        for request in data.as_array().expect("data") {
+            stored.push(Uuid::try_parse(request["uuid"].as_str().expect("uuid")).expect("uuid"));
+        }
+    }
+    stored
+}
+
 #[tokio::test]
 async fn a_viewer_on_one_instance_sees_what_the_other_captures() {
     let (a, b) = TestApp::spawn_pair(|_| {}).await;
@@ -88,18 +126,7 @@ async fn a_viewer_that_reconnects_elsewhere_under_load_misses_nothing_and_repeat
     let bin = a.new_bin().await;
     let mut viewer = open_feed(&b, bin, "").await;
 
-    let senders: Vec<_> = [&a, &b]
-        .into_iter()
-        .map(|app| {
-            let (client, url) = (app.client.clone(), app.url(&format!("/{bin}/load")));
-            tokio::spawn(async move {
-                for i in 0..EACH {
-                    let sent = client.post(&url).body(format!("{i}")).send().await;
-                    assert_eq!(sent.expect("POST").status(), 200);
-                }
-            })
-        })
-        .collect();
+    let senders = send_to_both(&a, &b, bin, EACH);
 
     let mut seen = Vec::new();
     while seen.len() < EACH {
@@ -117,16 +144,7 @@ async fn a_viewer_that_reconnects_elsewhere_under_load_misses_nothing_and_repeat
 
     let unique: HashSet<_> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len(), "no request came twice");
-    let mut listed = HashSet::new();
-    for page in 1..=3 {
-        let data = a
-            .json(&format!("/token/{bin}/requests?per_page=100&page={page}"))
-            .await["data"]
-            .clone();
-        for request in data.as_array().expect("data") {
-            listed.insert(Uuid::try_parse(request["uuid"].as_str().expect("uuid")).expect("uuid"));
-        }
-    }
+    let listed: HashSet<_> = stored_ids(&a, bin).await.into_iter().collect();
     assert_eq!(listed.len(), 2 * EACH);
     assert_eq!(
         unique,
@@ -136,6 +154,56 @@ async fn a_viewer_that_reconnects_elsewhere_under_load_misses_nothing_and_repeat
     // Nothing more is owed: the next capture is the next message.
     let next = TestApp::request_id(&b.post_to_bin(bin, "/last", "last").await);
     assert_eq!(next_request(&mut viewer).await, next);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Viewers of one bin on one instance, at different cursors (from now, after
+/// a request, the whole history), while both instances capture into it:
+/// they share what the instance reads, yet each gets every request after
+/// its own cursor exactly once, in the store's one commit order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn viewers_at_different_cursors_each_get_every_request_once_in_commit_order() {
+    const EACH: usize = 100;
+    let (a, b) = TestApp::spawn_pair(|c| c.max_requests_per_bin = 10_000).await;
+    let bin = a.new_bin().await;
+    let mut early = Vec::new();
+    for i in 0..3 {
+        let sent = a.post_to_bin(bin, "/early", format!("{i}")).await;
+        early.push(TestApp::request_id(&sent));
+    }
+    let mut viewers = vec![
+        (open_feed(&b, bin, "").await, 3),
+        (open_feed(&b, bin, &format!("?after={}", early[0])).await, 1),
+        (
+            open_feed(&b, bin, &format!("?after={}", Uuid::nil())).await,
+            0,
+        ),
+    ];
+    let senders = send_to_both(&a, &b, bin, EACH);
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+
+    let stored = stored_ids(&a, bin).await;
+    assert_eq!(stored.len(), 3 + 2 * EACH);
+    assert_eq!(stored[..3], early[..], "oldest first, in commit order");
+    for (viewer, skipped) in &mut viewers {
+        let mut seen = Vec::new();
+        while seen.len() < stored.len() - *skipped {
+            seen.push(next_request(viewer).await);
+        }
+        assert_eq!(
+            seen,
+            stored[*skipped..],
+            "every request after the cursor, once, in commit order"
+        );
+    }
+    // Nothing more is owed to anyone: the next capture is the next message.
+    let next = TestApp::request_id(&a.post_to_bin(bin, "/last", "last").await);
+    for (viewer, _) in &mut viewers {
+        assert_eq!(next_request(viewer).await, next);
+    }
     a.stop().await;
     b.stop().await;
 }

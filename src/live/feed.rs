@@ -28,7 +28,10 @@
 //! by its own commit sequence. There the feed takes nothing from the hub
 //! but the signal: it delivers every request, this instance's too, from
 //! store reads, so they come in commit order and a client's cursor (the
-//! last request it got) resumes exactly on any instance.
+//! last request it got) resumes exactly on any instance. Those reads go
+//! through the bin's tail in the hub (`Subscription::read_after`), shared
+//! by all its viewers here; a feed whose cursor is older than the tail
+//! reads the store itself until it reaches it.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -38,13 +41,11 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::hub::{Hub, Published, Signal, Subscription};
+use super::hub::{FromTail, Hub, Published, Signal, Subscription, READ_CHUNK};
 use crate::metrics::METRICS;
 use crate::model::{CapturedRequest, ListRow, RequestJson};
 use crate::store::{Page, Store, StoreError};
 
-/// Stored requests read at once while catching up.
-const CHUNK: u32 = 500;
 /// Ids delivered live that a feed remembers before it reads the store to
 /// forget them.
 const LIVE_WINDOW: usize = 1024;
@@ -100,14 +101,13 @@ pub struct Feed {
     /// Other instances write to the same store: every request is read from
     /// it, none taken from the hub (see the module doc).
     shared: bool,
-    hub: Hub,
-    /// The hub's generation when the feed last heard a signal: its next
-    /// read must have started no earlier (see `Hub::read_once`).
+    /// The bin's generation when the feed last heard a signal: its next
+    /// read must have begun no earlier (see `Subscription::read_after`).
     wanted: u64,
     /// Ids above `read_to` delivered live.
     live: BTreeSet<Uuid>,
     /// Read from the store, waiting to be delivered.
-    backlog: VecDeque<CapturedRequest>,
+    backlog: VecDeque<Arc<Published>>,
     catching_up: bool,
     /// Size of `live` at which the feed catches up to forget it.
     sync_at: usize,
@@ -131,6 +131,7 @@ impl Feed {
             Start::Now => (newest_id(store, bin).await?, false),
         };
         METRICS.viewer_joined();
+        let wanted = subscription.generation();
         Ok(Self {
             bin,
             store: store.clone(),
@@ -139,8 +140,7 @@ impl Feed {
             origin_is_known,
             read_to: None,
             shared: store.is_shared(),
-            hub: hub.clone(),
-            wanted: hub.generation(),
+            wanted,
             live: BTreeSet::new(),
             backlog: VecDeque::new(),
             catching_up: matches!(start, Start::After(_)),
@@ -152,8 +152,8 @@ impl Feed {
     /// dropped mid-way loses nothing, the next one resumes.
     pub async fn next(&mut self) -> Option<Update> {
         loop {
-            if let Some(request) = self.backlog.pop_front() {
-                return Some(Update::Request(Arc::new(Published::new(request))));
+            if let Some(published) = self.backlog.pop_front() {
+                return Some(Update::Request(published));
             }
             if self.catching_up {
                 if let Err(e) = self.read_store().await {
@@ -181,13 +181,14 @@ impl Feed {
                     // only says "read the store" on a shared store)...
                     while self.shared && self.subscription.receiver.try_recv().is_ok() {}
                     // ...if it starts after they were all sent.
-                    self.wanted = self.hub.generation();
+                    self.wanted = self.subscription.generation();
                 }
                 Err(RecvError::Lagged(_)) => {
                     // The store read covers what the hub still holds for
                     // this viewer; left there, it would overflow again.
                     self.subscription.receiver = self.subscription.receiver.resubscribe();
                     self.catching_up = true;
+                    self.wanted = self.subscription.generation();
                     return Some(Update::Lagged);
                 }
                 Err(RecvError::Closed) => return None,
@@ -214,26 +215,31 @@ impl Feed {
     /// backlog, leaving out those delivered live.
     async fn read_store(&mut self) -> Result<(), StoreError> {
         let after = self.read_to.or(self.origin);
-        let batch: Vec<CapturedRequest> = if self.shared {
-            // Every viewer of the bin here reads on each capture: they
-            // share one read per cursor.
-            let (store, bin) = (self.store.clone(), self.bin);
-            let read = move || {
-                async move { store.requests_after(bin, after, CHUNK).await.map(Arc::new) }.boxed()
-            };
-            let shared = self.hub.read_once(bin, after, self.wanted, read).await?;
-            shared.iter().cloned().collect()
-        } else {
-            self.store.requests_after(self.bin, after, CHUNK).await?
+        let (batch, read_all) = match self.read_tail(after).await {
+            Some(from_tail) => {
+                let from_tail = from_tail?;
+                (from_tail.requests, from_tail.complete)
+            }
+            None => {
+                let batch = self
+                    .store
+                    .requests_after(self.bin, after, READ_CHUNK)
+                    .await?;
+                let read_all = batch.len() < READ_CHUNK as usize;
+                let batch = batch
+                    .into_iter()
+                    .map(|request| Arc::new(Published::new(request)))
+                    .collect();
+                (batch, read_all)
+            }
         };
         if let Some(last) = batch.last() {
-            self.read_to = Some(last.id);
+            self.read_to = Some(last.request.id);
         }
-        let read_all = batch.len() < CHUNK as usize;
         self.backlog.extend(
             batch
                 .into_iter()
-                .filter(|request| !self.live.remove(&request.id)),
+                .filter(|published| !self.live.remove(&published.request.id)),
         );
         if read_all {
             // Whatever else was delivered live has been deleted since.
@@ -242,6 +248,22 @@ impl Feed {
             self.sync_at = LIVE_WINDOW;
         }
         Ok(())
+    }
+
+    /// On a shared store, where every viewer of the bin reads on each
+    /// capture: the requests after `after` from the bin's tail, unless the
+    /// feed's cursor is older than the tail.
+    async fn read_tail(&self, after: Option<Uuid>) -> Option<Result<FromTail, StoreError>> {
+        if !self.shared {
+            return None;
+        }
+        let (store, bin) = (self.store.clone(), self.bin);
+        let read = move |after| {
+            async move { store.requests_after(bin, Some(after), READ_CHUNK).await }.boxed()
+        };
+        self.subscription
+            .read_after(after.unwrap_or(Uuid::nil()), self.wanted, read)
+            .await
     }
 }
 

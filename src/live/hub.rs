@@ -3,13 +3,19 @@
 //! dropped with the last. Publishing never waits: a viewer that falls more
 //! than the channel's capacity behind is told it lagged (and its feed
 //! catches up from the store, see `live::feed`).
+//!
+//! On a store several instances share, feeds take only the signal from the
+//! channel and read the requests from the store in its commit order. Each
+//! watched bin then keeps a [`Tail`]: its newest requests in commit order,
+//! filled by one store read at a time whatever the viewers' cursors, so a
+//! capture seen by a hundred viewers costs one read, and its live-feed
+//! message is encoded once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use futures_util::future::{BoxFuture, FutureExt as _, Shared};
-
+use futures_util::future::BoxFuture;
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -19,6 +25,11 @@ use crate::store::StoreError;
 
 /// Messages a viewer may fall behind before it is told it lagged.
 const CHANNEL_CAPACITY: usize = 256;
+/// Requests a bin's tail keeps; a feed whose cursor is older reads the
+/// store itself.
+const TAIL_LENGTH: usize = 2048;
+/// Requests one store read asks for.
+pub const READ_CHUNK: u32 = 500;
 
 /// One request on its way to live viewers, shared by all of them.
 #[derive(Debug)]
@@ -48,23 +59,111 @@ pub enum Signal {
     StoredElsewhere,
 }
 
-type Channels = HashMap<Uuid, broadcast::Sender<Signal>>;
+/// Stored requests of a bin after a cursor, `READ_CHUNK` at most, in
+/// commit order.
+pub type Read = Result<Vec<CapturedRequest>, StoreError>;
 
-/// The requests of a bin after a cursor, as one store read gives them.
-pub type Read = Result<Arc<Vec<CapturedRequest>>, StoreError>;
-type ReadInFlight = Shared<BoxFuture<'static, Read>>;
-/// Reads in progress by bin and cursor, with the generation each began at.
-type Reads = HashMap<(Uuid, Option<Uuid>), (u64, ReadInFlight)>;
+/// What a bin's tail gives a viewer (see [`Subscription::read_after`]).
+pub struct FromTail {
+    /// The requests after the viewer's cursor, in commit order.
+    pub requests: Vec<Arc<Published>>,
+    /// Whether they include every request signalled up to the generation
+    /// the viewer asked for.
+    pub complete: bool,
+}
+
+/// A bin's newest requests in commit order, as this instance's store reads
+/// gave them: nothing committed to the bin falls between `start` and the
+/// first, or between two neighbours.
+struct Tail {
+    /// The request just before the first one kept (the nil id: the bin's
+    /// beginning); `None` until the first read.
+    start: Option<Uuid>,
+    requests: VecDeque<Arc<Published>>,
+    /// The bin's generation when the newest read that reached the end of
+    /// the bin began: the tail holds every request signalled up to it.
+    covered: u64,
+    /// The last read's error and the generation it began at: viewers
+    /// waiting for that read take its error rather than each trying (and
+    /// waiting for a database that does not answer) in turn.
+    failed: Option<(u64, StoreError)>,
+}
+
+impl Tail {
+    /// Where the requests after `cursor` begin, if the tail knows.
+    fn position(&self, cursor: Uuid) -> Option<usize> {
+        if self.start == Some(cursor) {
+            return Some(0);
+        }
+        // Cursors are usually near the end.
+        self.requests
+            .iter()
+            .rposition(|published| published.request.id == cursor)
+            .map(|at| at + 1)
+    }
+
+    fn end(&self) -> Option<Uuid> {
+        self.requests
+            .back()
+            .map(|published| published.request.id)
+            .or(self.start)
+    }
+
+    fn extend(&mut self, read: Vec<CapturedRequest>) {
+        self.requests.extend(
+            read.into_iter()
+                .map(|request| Arc::new(Published::new(request))),
+        );
+        while self.requests.len() > TAIL_LENGTH {
+            self.start = self.requests.pop_front().map(|first| first.request.id);
+        }
+    }
+}
+
+/// What the hub keeps for a bin with viewers.
+struct Bin {
+    sender: broadcast::Sender<Signal>,
+    shared: Arc<BinReads>,
+}
+
+/// The part of a bin's state its viewers' feeds use.
+struct BinReads {
+    /// Counts signals sent to the bin: a read begun at generation `g` sees
+    /// every request signalled up to `g` (signals follow commits).
+    generation: AtomicU64,
+    /// Held across the store read that extends it: viewers that need the
+    /// same requests wait for that one read instead of making their own.
+    tail: tokio::sync::Mutex<Tail>,
+}
+
+impl Bin {
+    fn new() -> Self {
+        Self {
+            sender: broadcast::channel(CHANNEL_CAPACITY).0,
+            shared: Arc::new(BinReads {
+                generation: AtomicU64::new(0),
+                tail: tokio::sync::Mutex::new(Tail {
+                    start: None,
+                    requests: VecDeque::new(),
+                    covered: 0,
+                    failed: None,
+                }),
+            }),
+        }
+    }
+
+    fn signal(&self, signal: Signal) {
+        self.shared.generation.fetch_add(1, Ordering::SeqCst);
+        // An error only means the last viewer left in the meantime.
+        let _ = self.sender.send(signal);
+    }
+}
+
+type Bins = HashMap<Uuid, Bin>;
 
 #[derive(Clone, Default)]
 pub struct Hub {
-    channels: Arc<Mutex<Channels>>,
-    /// Counts signals sent: a read started at generation `g` sees every
-    /// request signalled up to `g` (signals follow commits).
-    generation: Arc<AtomicU64>,
-    /// Store reads in progress, by bin and cursor, with the generation at
-    /// which each started: viewers of one bin at one cursor share a read.
-    reads: Arc<Mutex<Reads>>,
+    bins: Arc<Mutex<Bins>>,
 }
 
 impl Hub {
@@ -76,20 +175,23 @@ impl Hub {
     /// bin has `max_viewers` already. Counted and joined under one lock, so
     /// viewers arriving together never pass the limit.
     pub fn join(&self, bin: Uuid, max_viewers: usize) -> Option<Subscription> {
-        let mut channels = self.lock();
-        let sender = channels
-            .entry(bin)
-            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0);
-        if sender.receiver_count() >= max_viewers {
-            if sender.receiver_count() == 0 {
-                channels.remove(&bin);
+        let mut bins = self.lock();
+        let entry = bins.entry(bin).or_insert_with(Bin::new);
+        if entry.sender.receiver_count() >= max_viewers {
+            if entry.sender.receiver_count() == 0 {
+                bins.remove(&bin);
             }
             return None;
         }
-        let receiver = sender.subscribe();
-        drop(channels);
+        let receiver = entry.sender.subscribe();
+        // Joining counts as a signal: the viewer's first read from the
+        // tail must see everything stored before it joined.
+        entry.shared.generation.fetch_add(1, Ordering::SeqCst);
+        let reads = Arc::clone(&entry.shared);
+        drop(bins);
         Some(Subscription {
             receiver,
+            reads,
             bin,
             hub: self.clone(),
         })
@@ -99,82 +201,36 @@ impl Hub {
     pub fn viewers(&self, bin: Uuid) -> usize {
         self.lock()
             .get(&bin)
-            .map_or(0, broadcast::Sender::receiver_count)
+            .map_or(0, |entry| entry.sender.receiver_count())
     }
 
     /// Sends a just-committed request to the viewers of its bin. It is only
     /// copied when someone is watching, so captures into unwatched bins cost
     /// one map lookup.
     pub fn publish(&self, request: &CapturedRequest) {
-        let Some(sender) = self.lock().get(&request.bin).cloned() else {
-            return;
-        };
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        // An error only means the last viewer left in the meantime.
-        let _ = sender.send(Signal::Request(Arc::new(Published::new(request.clone()))));
+        if let Some(bin) = self.lock().get(&request.bin) {
+            bin.signal(Signal::Request(Arc::new(Published::new(request.clone()))));
+        }
     }
 
     /// Tells the viewers of `bin`, if any, that requests were committed
     /// elsewhere (another instance): their feeds read them from the store.
     pub fn ring(&self, bin: Uuid) {
-        let Some(sender) = self.lock().get(&bin).cloned() else {
-            return;
-        };
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        let _ = sender.send(Signal::StoredElsewhere);
-    }
-
-    /// How many signals were sent so far (see `Hub::read_once`).
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-
-    /// The requests of `bin` after `after`, read by `read` — or by a read
-    /// another viewer started with the same cursor at generation `since`
-    /// or later, which saw everything signalled by then. A hundred
-    /// viewers told of one capture then cost one store read, not a
-    /// hundred.
-    pub async fn read_once(
-        &self,
-        bin: Uuid,
-        after: Option<Uuid>,
-        since: u64,
-        read: impl FnOnce() -> BoxFuture<'static, Read>,
-    ) -> Read {
-        let key = (bin, after);
-        let shared = {
-            let mut reads = self.reads.lock();
-            match reads.get(&key) {
-                Some((started, shared)) if *started >= since => shared.clone(),
-                _ => {
-                    // Read under the lock: no signal counted after this
-                    // point can be missing from what the read sees.
-                    let started = self.generation();
-                    let shared = read().shared();
-                    reads.insert(key, (started, shared.clone()));
-                    shared
-                }
-            }
-        };
-        let result = shared.clone().await;
-        let mut reads = self.reads.lock();
-        if reads.get(&key).is_some_and(|(_, s)| s.ptr_eq(&shared)) {
-            reads.remove(&key);
+        if let Some(bin) = self.lock().get(&bin) {
+            bin.signal(Signal::StoredElsewhere);
         }
-        result
     }
 
     /// Rings every watched bin (see [`Hub::ring`]): notices of other
     /// instances' commits may have been lost.
     pub fn ring_all(&self) {
-        let senders: Vec<_> = self.lock().values().cloned().collect();
-        for sender in senders {
-            let _ = sender.send(Signal::StoredElsewhere);
+        for bin in self.lock().values() {
+            bin.signal(Signal::StoredElsewhere);
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Channels> {
-        self.channels.lock()
+    fn lock(&self) -> MutexGuard<'_, Bins> {
+        self.bins.lock()
     }
 }
 
@@ -182,19 +238,82 @@ impl Hub {
 /// the last viewer.
 pub struct Subscription {
     pub receiver: broadcast::Receiver<Signal>,
+    reads: Arc<BinReads>,
     bin: Uuid,
     hub: Hub,
 }
 
+impl Subscription {
+    /// How many signals the bin's viewers were sent so far (see
+    /// [`Subscription::read_after`]).
+    pub fn generation(&self) -> u64 {
+        self.reads.generation.load(Ordering::SeqCst)
+    }
+
+    /// The requests of the bin after `cursor` (the nil id: all) that its
+    /// tail holds, and whether they include every one signalled up to
+    /// generation `since` (else the caller asks again: one read gives
+    /// `READ_CHUNK` at most). When the tail is behind, `read(after)`
+    /// extends it, one viewer at a time, so viewers told of the same
+    /// capture share one store read whatever their cursors. `None` when
+    /// the tail does not reach back to `cursor`: the caller reads the
+    /// store itself.
+    pub async fn read_after<F>(
+        &self,
+        cursor: Uuid,
+        since: u64,
+        read: F,
+    ) -> Option<Result<FromTail, StoreError>>
+    where
+        F: FnOnce(Uuid) -> BoxFuture<'static, Read>,
+    {
+        let mut tail = self.reads.tail.lock().await;
+        if tail.start.is_none() {
+            tail.start = Some(cursor);
+        }
+        tail.position(cursor)?;
+        if tail.covered < since {
+            if let Some((begun, e)) = &tail.failed {
+                if *begun >= since {
+                    return Some(Err(e.clone()));
+                }
+            }
+            // Taken before the read starts: every signal counted by then
+            // is for a commit the read sees.
+            let begun = self.generation();
+            let after = tail.end().unwrap_or(Uuid::nil());
+            let found = match read(after).await {
+                Ok(found) => found,
+                Err(e) => {
+                    tail.failed = Some((begun, e.clone()));
+                    return Some(Err(e));
+                }
+            };
+            tail.failed = None;
+            let reached_end = found.len() < READ_CHUNK as usize;
+            tail.extend(found);
+            if reached_end {
+                tail.covered = begun;
+            }
+        }
+        // A long read may have pushed the cursor out of the tail.
+        let at = tail.position(cursor)?;
+        Some(Ok(FromTail {
+            requests: tail.requests.range(at..).cloned().collect(),
+            complete: tail.covered >= since,
+        }))
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut channels = self.hub.lock();
+        let mut bins = self.hub.lock();
         // This subscription's receiver is still alive here, hence `<= 1`.
-        if channels
+        if bins
             .get(&self.bin)
-            .is_some_and(|sender| sender.receiver_count() <= 1)
+            .is_some_and(|entry| entry.sender.receiver_count() <= 1)
         {
-            channels.remove(&self.bin);
+            bins.remove(&self.bin);
         }
     }
 }
@@ -237,6 +356,82 @@ mod tests {
         assert_eq!(hub.viewers(a), 0);
         assert!(hub.lock().get(&a).is_none());
         hub.publish(&request(a));
+    }
+
+    /// A read that answers `rows` and counts itself.
+    fn read_giving(
+        reads: &Arc<AtomicU64>,
+        rows: Vec<CapturedRequest>,
+    ) -> impl FnOnce(Uuid) -> BoxFuture<'static, Read> {
+        let reads = Arc::clone(reads);
+        move |_after| {
+            reads.fetch_add(1, Ordering::SeqCst);
+            futures_util::FutureExt::boxed(async move { Ok(rows) })
+        }
+    }
+
+    fn ids(read: Option<Result<FromTail, StoreError>>) -> Vec<Uuid> {
+        let read = read.expect("in the tail").expect("read");
+        assert!(read.complete);
+        read.requests.iter().map(|p| p.request.id).collect()
+    }
+
+    #[tokio::test]
+    async fn viewers_at_different_cursors_share_one_read_of_the_tail() {
+        let hub = Hub::new();
+        let bin = Uuid::new_v4();
+        let (first, second) = (
+            hub.join(bin, 10).expect("room"),
+            hub.join(bin, 10).expect("room"),
+        );
+        let reads = Arc::new(AtomicU64::new(0));
+        let (r1, r2, r3) = (request(bin), request(bin), request(bin));
+
+        let since = first.generation();
+        let got = first
+            .read_after(
+                Uuid::nil(),
+                since,
+                read_giving(&reads, vec![r1.clone(), r2.clone()]),
+            )
+            .await;
+        assert_eq!(ids(got), [r1.id, r2.id]);
+        // Another cursor inside the tail: served without a read.
+        let got = second
+            .read_after(r1.id, since, read_giving(&reads, vec![]))
+            .await;
+        assert_eq!(ids(got), [r2.id]);
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+
+        // A ring: the first viewer to ask reads once for both.
+        hub.ring(bin);
+        let since = first.generation();
+        let got = second
+            .read_after(r2.id, since, read_giving(&reads, vec![r3.clone()]))
+            .await;
+        assert_eq!(ids(got), [r3.id]);
+        let got = first
+            .read_after(r2.id, since, read_giving(&reads, vec![]))
+            .await;
+        assert_eq!(ids(got), [r3.id]);
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+
+        // A failed read fails the viewers that waited for it, once.
+        hub.ring(bin);
+        let since = first.generation();
+        let failing = |_after| futures_util::FutureExt::boxed(async { Err(StoreError::Closed) });
+        let got = first.read_after(r3.id, since, failing).await;
+        assert!(matches!(got, Some(Err(StoreError::Closed))));
+        let got = second
+            .read_after(r3.id, since, read_giving(&reads, vec![]))
+            .await;
+        assert!(matches!(got, Some(Err(StoreError::Closed))));
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+
+        // A cursor the tail does not reach: the viewer reads for itself.
+        let elsewhere = first.read_after(Uuid::now_v7(), since, read_giving(&reads, vec![]));
+        assert!(elsewhere.await.is_none());
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
     }
 
     #[test]

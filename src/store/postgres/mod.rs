@@ -52,7 +52,8 @@
 //! bodies) inside the batch transaction, so listeners hear of it exactly
 //! when it commits; each instance listens (`notices.rs`) and rings its
 //! live viewers of that bin, which read the new requests from the
-//! database.
+//! database (one read per bin per instance: the hub's tail, see
+//! `live::hub`).
 //!
 //! A lost connection fails the calls that needed it with
 //! [`StoreError::Unavailable`] (a capture not committed is never

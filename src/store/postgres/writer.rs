@@ -4,6 +4,13 @@
 //! transaction, commits, and only then answers each caller (group
 //! commit): an answer means "committed". See the module doc of
 //! `store::postgres` for the order (`commit_seq`) each batch takes.
+//!
+//! Each round trip to the database is a wake-up of both processes, paid
+//! once per batch whatever its size; so the writer prepares its statements
+//! once per connection, and sends those that do not wait for each other's
+//! results together (tokio-postgres pipelines requests that are polled
+//! together): a batch is BEGIN, [seqs, bin locks], [rows, counts,
+//! notices], COMMIT, plus a delete for a bin over its limit.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +18,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use futures_util::future::{try_join, try_join3};
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, Statement};
 use uuid::Uuid;
 
 use super::{keep_cookie_secret, migrate, pg_error, search, NOTIFY_CHANNEL};
@@ -154,6 +162,80 @@ async fn connect(config: &tokio_postgres::Config) -> Result<Client, StoreError> 
     Ok(client)
 }
 
+/// The writer's connection with its statements, prepared on it.
+struct Connection {
+    client: Client,
+    statements: Statements,
+}
+
+impl Connection {
+    /// Prepares the statements on `client` (after migrations: they name
+    /// the tables).
+    async fn prepare(client: Client) -> Result<Self, StoreError> {
+        let statements = Statements::prepare(&client).await?;
+        Ok(Self { client, statements })
+    }
+}
+
+/// Takes `$1` numbers for a batch of that many captures; the row lock
+/// it takes is the commit order (see the module doc of `store::postgres`).
+const NEXT_SEQS: &str = "UPDATE commit_seq SET n = n + $1 WHERE id = 1 RETURNING n";
+/// The bins' rows, locked in id order; a bin deleted since is missing.
+const LOCK_BINS: &str = "SELECT id FROM bins WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
+/// The batch's rows, one array per column.
+const INSERT_REQUESTS: &str = "
+    INSERT INTO requests (seq, id, bin_id, received_at, method, path, query, version,
+                          remote_addr, headers, body, size, words,
+                          signature_provider, signature_valid, signature_reason)
+    SELECT seq, id, bin_id, received_at, method, path, query, version,
+           remote_addr, headers, body, size, words::tsvector,
+           signature_provider, signature_valid, signature_reason
+    FROM unnest($1::int8[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[],
+                $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[],
+                $11::bytea[], $12::int8[], $13::text[], $14::text[], $15::bool[],
+                $16::text[])
+         AS r(seq, id, bin_id, received_at, method, path, query, version,
+              remote_addr, headers, body, size, words,
+              signature_provider, signature_valid, signature_reason)";
+/// Every bin's count, in one statement; says what each bin keeps.
+const COUNT_REQUESTS: &str = "
+    UPDATE bins SET request_count = request_count + added.n
+    FROM unnest($1::uuid[], $2::int8[]) AS added(bin, n)
+    WHERE bins.id = added.bin
+    RETURNING bins.id, bins.request_count, bins.request_limit";
+/// Delivered to listeners when (and only if) the batch commits.
+const NOTIFY: &str = "SELECT pg_notify($1, notice) FROM unnest($2::text[]) AS notice";
+
+struct Statements {
+    next_seqs: Statement,
+    lock_bins: Statement,
+    insert_requests: Statement,
+    count_requests: Statement,
+    notify: Statement,
+}
+
+impl Statements {
+    async fn prepare(client: &Client) -> Result<Self, StoreError> {
+        let ((next_seqs, lock_bins, insert_requests), (count_requests, notify)) = try_join(
+            try_join3(
+                client.prepare(NEXT_SEQS),
+                client.prepare(LOCK_BINS),
+                client.prepare(INSERT_REQUESTS),
+            ),
+            try_join(client.prepare(COUNT_REQUESTS), client.prepare(NOTIFY)),
+        )
+        .await
+        .map_err(pg_error)?;
+        Ok(Self {
+            next_seqs,
+            lock_bins,
+            insert_requests,
+            count_requests,
+            notify,
+        })
+    }
+}
+
 async fn run(parts: RunParts) {
     let RunParts {
         config,
@@ -167,12 +249,12 @@ async fn run(parts: RunParts) {
         let mut client = connect(&config).await?;
         migrate(&mut client).await?;
         let secret = keep_cookie_secret(&client, fresh).await?;
-        Ok::<_, StoreError>((client, secret))
+        Ok::<_, StoreError>((Connection::prepare(client).await?, secret))
     };
-    let mut client = match setup.await {
-        Ok((client, secret)) => {
+    let mut connection = match setup.await {
+        Ok((connection, secret)) => {
             let _ = ready.send(Ok(secret));
-            Some(client)
+            Some(connection)
         }
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -206,10 +288,10 @@ async fn run(parts: RunParts) {
             // Seqs in id order within a batch: ids made by callers a moment
             // apart may have been queued the other way round.
             batch.sort_unstable_by_key(|capture| capture.req.id);
-            commit_batch(&config, &mut client, &mut batch, &rules, observer).await;
+            commit_batch(&config, &mut connection, &mut batch, &rules, observer).await;
         }
     }
-    drop(client);
+    drop(connection);
     tracing::debug!("writer stopped");
     if let Some(done) = stop {
         let _ = done.send(());
@@ -220,17 +302,20 @@ async fn run(parts: RunParts) {
 /// was lost, then answers every capture in it.
 async fn commit_batch(
     config: &tokio_postgres::Config,
-    client: &mut Option<Client>,
+    connection: &mut Option<Connection>,
     batch: &mut Vec<Capture>,
     rules: &Rules,
     observer: &dyn StoreObserver,
 ) {
     let started = Instant::now();
     let size = batch.len();
-    if client.as_ref().is_none_or(Client::is_closed) {
-        *client = None;
-        match connect(config).await {
-            Ok(connected) => *client = Some(connected),
+    if connection
+        .as_ref()
+        .is_none_or(|connection| connection.client.is_closed())
+    {
+        *connection = None;
+        match reconnect(config).await {
+            Ok(connected) => *connection = Some(connected),
             Err(e) => {
                 tracing::error!(error = %e, size, "batch not written: no database connection");
                 for capture in batch.drain(..) {
@@ -240,7 +325,7 @@ async fn commit_batch(
             }
         }
     }
-    let Some(conn) = client.as_mut() else {
+    let Some(conn) = connection.as_mut() else {
         return;
     };
     // A database that stops answering fails the batch (unacknowledged)
@@ -249,7 +334,7 @@ async fn commit_batch(
         Ok(outcome) => outcome,
         Err(_) => {
             // The connection is in an unknown state: start afresh.
-            *client = None;
+            *connection = None;
             Err(StoreError::Unavailable(format!(
                 "the database did not commit within {BATCH_TIMEOUT:?}"
             )))
@@ -264,7 +349,7 @@ async fn commit_batch(
             tracing::warn!(error = %e, size, "batch refused; writing its captures one by one");
             let mut alone = Vec::with_capacity(size);
             for n in 0..size {
-                let one = match client.as_mut() {
+                let one = match connection.as_mut() {
                     Some(conn) => write(conn, &batch[n..=n], rules)
                         .await
                         .map(|stored| stored.first().copied().unwrap_or(false)),
@@ -292,38 +377,34 @@ async fn commit_batch(
     }
 }
 
+async fn reconnect(config: &tokio_postgres::Config) -> Result<Connection, StoreError> {
+    Connection::prepare(connect(config).await?).await
+}
+
 /// The batch transaction; resolves to which captures were stored (those
 /// whose bin still exists).
 async fn write(
-    client: &mut Client,
+    connection: &mut Connection,
     batch: &[Capture],
     rules: &Rules,
 ) -> Result<Vec<bool>, StoreError> {
-    let tx = client.transaction().await.map_err(pg_error)?;
-    // The commit order: held until COMMIT (see the module doc).
+    let statements = &connection.statements;
+    let tx = connection.client.transaction().await.map_err(pg_error)?;
     let size = i64::try_from(batch.len()).unwrap_or(i64::MAX);
-    let last: i64 = tx
-        .query_one(
-            "UPDATE commit_seq SET n = n + $1 WHERE id = 1 RETURNING n",
-            &[&size],
-        )
-        .await
-        .map_err(pg_error)?
-        .get(0);
-    // The bins' rows, locked in id order; a bin deleted since is missing.
     let mut bins: Vec<Uuid> = batch.iter().map(|c| c.req.bin).collect();
     bins.sort_unstable();
     bins.dedup();
-    let existing: Vec<Uuid> = tx
-        .query(
-            "SELECT id FROM bins WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
-            &[&bins],
-        )
-        .await
-        .map_err(pg_error)?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    // Sent together, run in this order: the commit order first, then the
+    // bins' rows (see the module doc of `store::postgres` for the order of
+    // locks).
+    let (last, existing) = try_join(
+        tx.query_one(&statements.next_seqs, &[&size]),
+        tx.query(&statements.lock_bins, &[&bins]),
+    )
+    .await
+    .map_err(pg_error)?;
+    let last: i64 = last.get(0);
+    let existing: Vec<Uuid> = existing.iter().map(|row| row.get(0)).collect();
     let mut rows = Rows::default();
     // Per stored bin: how many it gets, and its highest seq.
     let mut added: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
@@ -341,85 +422,35 @@ async fn write(
         entry.0 += 1;
         entry.1 = seq;
     }
-    if !rows.seq.is_empty() {
-        tx.execute(
-            "INSERT INTO requests (seq, id, bin_id, received_at, method, path, query, version,
-                                   remote_addr, headers, body, size, words,
-                                   signature_provider, signature_valid, signature_reason)
-             SELECT seq, id, bin_id, received_at, method, path, query, version,
-                    remote_addr, headers, body, size, words::tsvector,
-                    signature_provider, signature_valid, signature_reason
-             FROM unnest($1::int8[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[],
-                         $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[],
-                         $11::bytea[], $12::int8[], $13::text[], $14::text[], $15::bool[],
-                         $16::text[])
-                  AS r(seq, id, bin_id, received_at, method, path, query, version,
-                       remote_addr, headers, body, size, words,
-                       signature_provider, signature_valid, signature_reason)",
-            &[
-                &rows.seq,
-                &rows.id,
-                &rows.bin,
-                &rows.received_at,
-                &rows.method,
-                &rows.path,
-                &rows.query,
-                &rows.version,
-                &rows.remote_addr,
-                &rows.headers,
-                &rows.body,
-                &rows.size,
-                &rows.words,
-                &rows.signature_provider,
-                &rows.signature_valid,
-                &rows.signature_reason,
-            ],
-        )
-        .await
-        .map_err(pg_error)?;
+    if rows.seq.is_empty() {
+        tx.commit().await.map_err(pg_error)?;
+        return Ok(stored);
     }
-    let mut notices = Vec::with_capacity(added.len());
-    for (bin, (count, highest)) in added {
-        count_and_prune(&tx, bin, count, rules.cap).await?;
-        notices.push(format!("{bin} {highest} {}", rules.tag));
-    }
-    if !notices.is_empty() {
-        // Delivered to listeners when (and only if) this commits.
-        tx.execute(
-            "SELECT pg_notify($1, notice) FROM unnest($2::text[]) AS notice",
-            &[&NOTIFY_CHANNEL, &notices],
-        )
-        .await
-        .map_err(pg_error)?;
+    let (counted_bins, counts): (Vec<Uuid>, Vec<i64>) =
+        added.iter().map(|(bin, (count, _))| (*bin, *count)).unzip();
+    let notices: Vec<String> = added
+        .iter()
+        .map(|(bin, (_, highest))| format!("{bin} {highest} {}", rules.tag))
+        .collect();
+    let (_, counted, _) = try_join3(
+        tx.execute(&statements.insert_requests, &rows.params()),
+        tx.query(&statements.count_requests, &[&counted_bins, &counts]),
+        tx.execute(&statements.notify, &[&NOTIFY_CHANNEL, &notices]),
+    )
+    .await
+    .map_err(pg_error)?;
+    // A bin over what it keeps (its own `request_limit`, at most the cap)
+    // loses its oldest requests. Its row is locked by the batch already,
+    // so instances never prune past the limit together.
+    for row in counted {
+        let (bin, count, limit): (Uuid, i64, Option<i64>) = (row.get(0), row.get(1), row.get(2));
+        let keep = limit.map_or(rules.cap, |limit| limit.min(rules.cap));
+        if count > keep {
+            super::requests::delete_oldest(&tx, bin, None, count - keep).await?;
+        }
     }
     tx.commit().await.map_err(pg_error)?;
     Ok(stored)
-}
-
-/// Adds `added` to the bin's count and deletes its oldest requests beyond
-/// what it keeps: its own `request_limit`, at most `cap`. The bin's row is
-/// locked by the batch already, so instances never prune past the limit
-/// together.
-async fn count_and_prune(
-    tx: &tokio_postgres::Transaction<'_>,
-    bin: Uuid,
-    added: i64,
-    cap: i64,
-) -> Result<(), StoreError> {
-    let row = tx
-        .query_one(
-            "UPDATE bins SET request_count = request_count + $2 WHERE id = $1
-             RETURNING request_count, request_limit",
-            &[&bin, &added],
-        )
-        .await
-        .map_err(pg_error)?;
-    let (count, limit): (i64, Option<i64>) = (row.get(0), row.get(1));
-    let keep = limit.map_or(cap, |limit| limit.min(cap));
-    if count > keep {
-        super::requests::delete_oldest(tx, bin, None, count - keep).await?;
-    }
-    Ok(())
 }
 
 /// A batch's rows, column by column, for one multi-row INSERT.
@@ -444,6 +475,28 @@ struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
+    /// The INSERT's parameters, in its column order.
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 16] {
+        [
+            &self.seq,
+            &self.id,
+            &self.bin,
+            &self.received_at,
+            &self.method,
+            &self.path,
+            &self.query,
+            &self.version,
+            &self.remote_addr,
+            &self.headers,
+            &self.body,
+            &self.size,
+            &self.words,
+            &self.signature_provider,
+            &self.signature_valid,
+            &self.signature_reason,
+        ]
+    }
+
     fn push(&mut self, seq: i64, capture: &'a Capture) {
         let req = &capture.req;
         self.seq.push(seq);
