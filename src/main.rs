@@ -34,15 +34,24 @@ enum Command {
     Wait(WaitArgs),
 }
 
+/// `RUST_LOG`, else `info`; but the PostgreSQL driver never below `info`:
+/// at debug it logs every statement's parameters, which are captured
+/// bodies and verifier secrets.
+fn log_filter() -> EnvFilter {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    match "tokio_postgres=info".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Logs go to stderr: `forward` prints its report on stdout.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),
-        )
+        .with_env_filter(log_filter())
         .init();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
