@@ -58,11 +58,12 @@ pub async fn requests_to_compare<'a>(
 }
 
 /// [`compare`] off the async workers: two large bodies take a while.
-pub async fn compared(a: &CapturedRequest, b: &CapturedRequest) -> RequestDiff {
+pub async fn compared(a: &CapturedRequest, b: &CapturedRequest) -> Result<RequestDiff, Response> {
     let (a, b) = (a.clone(), b.clone());
     tokio::task::spawn_blocking(move || compare(&a, &b))
         .await
-        .expect("comparing two requests does not panic")
+        // Fails only as the runtime shuts down (or on a bug in `compare`).
+        .map_err(|_| AppError::Store(crate::store::StoreError::Closed).into_response())
 }
 
 /// `GET /token/{id}/diff?a=…&b=…`.
@@ -90,5 +91,5 @@ pub async fn diff(
 ) -> Result<Response, Response> {
     let ids = [params.a.as_deref(), params.b.as_deref()];
     let (a, b) = requests_to_compare(&store, bin.id, ids.into_iter().flatten()).await?;
-    Ok(json(StatusCode::OK, &compared(&a, &b).await))
+    Ok(json(StatusCode::OK, &compared(&a, &b).await?))
 }

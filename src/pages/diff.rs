@@ -113,7 +113,10 @@ pub async fn show<'a>(
         Ok(pair) => pair,
         Err(refusal) => return refusal,
     };
-    let diff = compared(&a, &b).await;
+    let diff = match compared(&a, &b).await {
+        Ok(diff) => diff,
+        Err(refusal) => return refusal,
+    };
     let sections = vec![
         section(("Method", "diff-method"), "", &diff.method),
         section(("Path", "diff-path"), "", &diff.path),
