@@ -29,10 +29,10 @@ pub(super) fn layout_problem(verifier: &Verifier) -> Option<String> {
 const LONGEST_PREFIX: usize = 32;
 
 pub(super) fn claim(verifier: &Verifier, message: Message<'_>) -> Result<Claim, Failure> {
-    let header = verifier
-        .header
-        .as_deref()
-        .expect("a usable hmac verifier names its header");
+    // `check` refuses an hmac verifier without a header before this.
+    let Some(header) = verifier.header.as_deref() else {
+        return Err(Failure::unusable("no `header` to read the signature from"));
+    };
     let algorithm = verifier.algorithm.unwrap_or_default();
     let encoding = verifier.encoding.unwrap_or_default();
     let prefix = verifier.prefix.clone().unwrap_or_default();

@@ -250,10 +250,7 @@ impl Verifier {
     /// why none did.
     fn check(&self, message: Message<'_>) -> Result<String, Failure> {
         if let Some(problem) = self.problem() {
-            return Err(Failure {
-                reason: format!("this verifier cannot work: {problem}"),
-                weight: Weight::Unusable,
-            });
+            return Err(Failure::unusable(&problem));
         }
         let claim = match self.provider {
             Provider::Github => github::claim(self, message),
@@ -378,6 +375,13 @@ enum Weight {
 }
 
 impl Failure {
+    fn unusable(problem: &str) -> Self {
+        Self {
+            reason: format!("this verifier cannot work: {problem}"),
+            weight: Weight::Unusable,
+        }
+    }
+
     fn missing(header: &str) -> Self {
         Self {
             reason: format!("header {header} missing"),
