@@ -12,7 +12,7 @@ use hookscope::model::CapturedRequest;
 use support::TestApp;
 use uuid::Uuid;
 
-const COLUMNS: [&str; 9] = [
+const COLUMNS: [&str; 11] = [
     "uuid",
     "time",
     "method",
@@ -22,6 +22,8 @@ const COLUMNS: [&str; 9] = [
     "content_type",
     "body_encoding",
     "body",
+    "signature",
+    "signature_reason",
 ];
 
 /// One request as written on the wire.

@@ -746,3 +746,59 @@ async fn hookscope_wait_passes_a_valid_signature_and_fails_an_invalid_one() {
         "{stderr}"
     );
 }
+
+both_backends!(exports_carry_each_requests_verdict);
+async fn exports_carry_each_requests_verdict(app: TestApp) {
+    let bin = checking_bin(&app).await;
+    let valid = send(&app, bin, &github(b"{\"n\":1}")).await;
+    let invalid = send(&app, bin, &one_byte_changed(github(b"{\"n\":2}"))).await;
+
+    let csv_text = app
+        .get(&format!("/token/{bin}/requests.csv"))
+        .await
+        .text()
+        .await
+        .expect("CSV");
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let header = reader.headers().expect("header row").clone();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no {name} column in {header:?}"))
+    };
+    let (uuid, check, reason) = (
+        column("uuid"),
+        column("signature"),
+        column("signature_reason"),
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    let row_of = |id: Uuid| {
+        rows.iter()
+            .find(|r| r[uuid] == id.to_string())
+            .unwrap_or_else(|| panic!("no row for {id}"))
+    };
+    assert_eq!(&row_of(valid)[check], "valid");
+    assert_eq!(&row_of(invalid)[check], "invalid");
+    assert!(
+        row_of(invalid)[reason].contains("computed `sha256="),
+        "{}",
+        &row_of(invalid)[reason]
+    );
+
+    let har = app.json(&format!("/view/{bin}/export.har")).await;
+    let entries = har["log"]["entries"].as_array().expect("entries");
+    let entry_of = |id: Uuid| {
+        entries
+            .iter()
+            .find(|e| {
+                e["request"]["comment"]
+                    .as_str()
+                    .is_some_and(|c| c.contains(&id.to_string()))
+            })
+            .unwrap_or_else(|| panic!("no HAR entry for {id}"))
+    };
+    assert_eq!(entry_of(valid)["_signature"]["valid"], true);
+    assert_eq!(entry_of(valid)["_signature"]["provider"], "github");
+    assert_eq!(entry_of(invalid)["_signature"]["valid"], false);
+}

@@ -34,7 +34,9 @@ use crate::store::{Page, RequestFilter, Store, StoreError};
 const CHUNK: u32 = 500;
 
 /// The header row.
-const COLUMNS: [&str; 9] = [
+/// The body stays where it was; the signature check, added later, comes
+/// after it so readers that go by position keep working.
+const COLUMNS: [&str; 11] = [
     "uuid",
     "time",
     "method",
@@ -44,6 +46,8 @@ const COLUMNS: [&str; 9] = [
     "content_type",
     "body_encoding",
     "body",
+    "signature",
+    "signature_reason",
 ];
 
 /// Filters of a CSV export: the list's (`GET /token/{id}/requests`), read
@@ -71,7 +75,8 @@ pub struct CsvParams {
     tag = "requests",
     summary = "The bin's requests as CSV",
     description = "One row per request: time, method, URL, IP, size, content type, body as \
-        text or base64. Filtered as the list is.",
+        text or base64, signature check (`valid`, `invalid`, empty) and its reason. Filtered \
+        as the list is.",
     params(("id" = uuid::Uuid, Path, description = "The bin's id (webhook.site's token)"), CsvParams),
     responses(
         (status = 200, description = "CSV, one row per request", content_type = "text/csv"),
@@ -216,6 +221,15 @@ fn row(req: &CapturedRequest, public_base: Option<&str>) -> [String; COLUMNS.len
         req.header_str("content-type").unwrap_or_default(),
         encoding.to_owned(),
         body,
+        // `valid` or `invalid`; empty when the bin checks no signatures.
+        req.signature
+            .as_ref()
+            .map(|v| if v.valid { "valid" } else { "invalid" }.to_owned())
+            .unwrap_or_default(),
+        req.signature
+            .as_ref()
+            .map(|v| v.reason.clone())
+            .unwrap_or_default(),
     ];
     cells.map(guard_formula)
 }

@@ -173,5 +173,7 @@ fn har_entry(
         },
         "cache": {},
         "timings": { "send": 0, "wait": 0, "receive": 0 },
+        // HAR allows custom fields named with a leading underscore.
+        "_signature": req.signature,
     })
 }
