@@ -18,6 +18,11 @@ use crate::store::Notice;
 
 /// How long the listener waits before connecting again.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// A connection that lasted longer than this was up: its loss starts a
+/// new run of failures (and a warning).
+const STILL_DOWN: Duration = Duration::from_secs(10);
+/// While reconnecting fails, one warning per this many attempts.
+const WARN_EVERY_FAILURES: u64 = 60;
 
 /// Starts listening; notices go to the returned receiver until it is
 /// dropped. `own` is this instance's tag: its own notices are skipped (its
@@ -27,10 +32,25 @@ pub(super) fn spawn(config: tokio_postgres::Config, own: &str) -> mpsc::Receiver
     let own = own.to_owned();
     tokio::spawn(async move {
         let mut first = true;
+        // Failed attempts in a row: while the database is down the
+        // listener retries every second, and the log says so once a
+        // minute, not every time.
+        let mut failures = 0u64;
         while !tx.is_closed() {
+            let started = std::time::Instant::now();
             match listen(&config, &own, &tx, first).await {
                 Ok(()) => return,
-                Err(e) => tracing::warn!(error = %e, "lost the database's notices; reconnecting"),
+                Err(e) => {
+                    if started.elapsed() > STILL_DOWN {
+                        failures = 0;
+                    }
+                    failures += 1;
+                    if failures % WARN_EVERY_FAILURES == 1 {
+                        tracing::warn!(error = %e, failures, "lost the database's notices; reconnecting");
+                    } else {
+                        tracing::debug!(error = %e, failures, "still no notices; reconnecting");
+                    }
+                }
             }
             first = false;
             tokio::time::sleep(RETRY_EVERY).await;
