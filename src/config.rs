@@ -201,8 +201,6 @@ impl Config {
     }
 }
 
-/// `--durability`'s values: the store's own enum, which knows nothing of
-/// clap, named and explained here.
 /// One `--resend-allow` entry: a host name as written in target URLs, or a
 /// block of addresses (one address is a block of one).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,6 +275,8 @@ impl std::str::FromStr for ResendAllow {
     }
 }
 
+/// `--durability`'s values: the store's own enum, which knows nothing of
+/// clap, named and explained here.
 impl ValueEnum for Durability {
     fn value_variants<'a>() -> &'a [Self] {
         &[Self::Normal, Self::Full]

@@ -21,7 +21,8 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::api::{WAIT_DEFAULT_SECS, WAIT_MAX_SECS};
-use crate::forward::{exchange, Answer, Target};
+use crate::exchange::{exchange, Answer};
+use crate::forward::Target;
 use crate::http1;
 
 /// Settings of `hookscope wait`.

@@ -27,12 +27,12 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::exchange::is_hop_by_hop;
+use crate::exchange::{self, is_hop_by_hop, Answer, Endpoint, ExchangeError};
 use crate::http1;
 use crate::model::{alias_problem, sub_path_of, Header, Timestamp};
 pub use cursor::{Cursor, REORDER_WINDOW};
 use feed::{build_request, FeedMessage, FeedRequest};
-pub use target::{exchange, Answer, Target};
+pub use target::Target;
 
 /// Settings of `hookscope forward`.
 #[derive(Debug, Clone, clap::Args)]
@@ -470,7 +470,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
         method: &str,
         path: &str,
         body: &str,
-    ) -> Result<Answer, target::ExchangeError> {
+    ) -> Result<Answer, ExchangeError> {
         let mut wire = Vec::with_capacity(256 + body.len());
         http1::write_request_line(&mut wire, method, path);
         http1::write_field(&mut wire, "Host", self.server.authority.as_bytes());
@@ -486,7 +486,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
         }
         http1::end_head(&mut wire);
         wire.extend_from_slice(body.as_bytes());
-        target::exchange(&self.server.endpoint(), &wire, false, self.timeout).await
+        exchange::exchange(&self.server.endpoint(), &wire, false, self.timeout).await
     }
 
     /// `--replay`: records what the target answered as one of the request's
@@ -563,7 +563,7 @@ impl<R: FnMut(Outcome) + Send> Forwarder<R> {
         loop {
             outcome.attempts += 1;
             let started = Instant::now();
-            let result = target::exchange(&self.target.endpoint, &wire, head, self.timeout).await;
+            let result = exchange::exchange(&self.target.endpoint, &wire, head, self.timeout).await;
             outcome.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             match result {
                 Ok(answer) => {
@@ -652,14 +652,14 @@ impl BinUrl {
     }
 
     /// Where to reach the server over HTTP(S).
-    fn endpoint(&self) -> target::Endpoint {
+    fn endpoint(&self) -> Endpoint {
         let (host, port) = match self.authority.rsplit_once(':') {
             Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
                 (host, port.parse().ok())
             }
             _ => (self.authority.as_str(), None),
         };
-        target::Endpoint::new(self.ws_scheme == "wss", host, port)
+        Endpoint::new(self.ws_scheme == "wss", host, port)
     }
 }
 

@@ -1,16 +1,11 @@
 //! The local app a forwarder relays to. The exchange with it (exact bytes
 //! out, the answer read by the server's own framing rules) is
-//! [`crate::exchange`], shared with `resend`; its names stay reachable
-//! here.
+//! [`crate::exchange`], shared with `resend` and `wait`.
 
 use axum::http::Uri;
 
 use super::ForwardError;
-#[allow(
-    unused_imports,
-    reason = "the names this module had before the exchange moved down; other code imports them from here"
-)]
-pub use crate::exchange::{exchange, Answer, Endpoint, ExchangeError};
+use crate::exchange::Endpoint;
 
 /// Where requests go: `http(s)://host:port/base/path?query`.
 #[derive(Debug, Clone, PartialEq, Eq)]
