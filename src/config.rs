@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
+use ipnet::IpNet;
 
 use crate::store::{Database, Durability, StoreConfig};
 
@@ -207,29 +208,13 @@ impl Config {
 pub enum ResendAllow {
     /// Lowercase, without a trailing dot.
     Host(String),
-    Block {
-        first: IpAddr,
-        prefix: u8,
-    },
+    Block(IpNet),
 }
 
 impl ResendAllow {
     /// Whether `ip` is in this block (never, for a host name).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let Self::Block { first, prefix } = self else {
-            return false;
-        };
-        match (first, ip) {
-            (IpAddr::V4(first), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0);
-                u32::from(*first) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(first), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(*prefix)).unwrap_or(0);
-                u128::from(*first) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        matches!(self, Self::Block(block) if block.contains(&ip))
     }
 
     /// Whether this entry names `host` (lowercase, no trailing dot).
@@ -249,16 +234,15 @@ impl std::str::FromStr for ResendAllow {
                 .parse()
                 .map_err(|_| format!("{text:?}: {addr:?} is not an IP address"))?;
             let bits = if first.is_ipv4() { 32 } else { 128 };
-            let prefix = prefix
+            let block = prefix
                 .parse::<u8>()
                 .ok()
-                .filter(|p| *p <= bits)
+                .and_then(|prefix| IpNet::new(first, prefix).ok())
                 .ok_or_else(|| format!("{text:?}: the prefix must be 0 to {bits}"))?;
-            return Ok(Self::Block { first, prefix });
+            return Ok(Self::Block(block));
         }
         if let Ok(ip) = bare(text).parse::<IpAddr>() {
-            let prefix = if ip.is_ipv4() { 32 } else { 128 };
-            return Ok(Self::Block { first: ip, prefix });
+            return Ok(Self::Block(IpNet::from(ip)));
         }
         let host = text.trim_end_matches('.').to_ascii_lowercase();
         let valid = !host.is_empty()
