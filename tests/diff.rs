@@ -671,16 +671,6 @@ async fn the_api_description_has_the_diff() {
 
 // ---- In Chromium. ----
 
-async fn open(browser: &Browser, url: &str) {
-    browser.goto(url).await;
-    browser
-        .until(
-            "the page to load",
-            "return document.readyState === 'complete';",
-        )
-        .await;
-}
-
 async fn tick(browser: &Browser, id: Uuid) {
     browser
         .wait_for(
@@ -721,7 +711,7 @@ async fn ticking_two_requests_and_comparing_shows_the_changed_json_path() {
     let bin = app.new_bin().await;
     let (a, b) = two_events(&app, bin).await;
     let browser = Browser::start().await;
-    open(&browser, &app.url(&format!("/view/{bin}"))).await;
+    browser.open(&app.url(&format!("/view/{bin}"))).await;
     browser
         .until(
             "the live feed",
@@ -800,7 +790,9 @@ async fn ticking_two_requests_and_comparing_shows_the_changed_json_path() {
     for scheme in ["light", "dark"] {
         browser.set_color_scheme(scheme).await;
         for (x, y) in [(a, b), (old, new)] {
-            open(&browser, &app.url(&format!("/view/{bin}/diff?a={x}&b={y}"))).await;
+            browser
+                .open(&app.url(&format!("/view/{bin}/diff?a={x}&b={y}")))
+                .await;
             let sizes = browser
                 .eval("return [document.documentElement.scrollWidth, innerWidth];")
                 .await;
@@ -826,7 +818,7 @@ async fn without_javascript_the_checkboxes_and_compare_button_still_work() {
     let bin = app.new_bin().await;
     let (a, b) = two_events(&app, bin).await;
     let browser = Browser::start_without_javascript().await;
-    open(&browser, &app.url(&format!("/view/{bin}"))).await;
+    browser.open(&app.url(&format!("/view/{bin}"))).await;
     tick(&browser, a).await;
     tick(&browser, b).await;
     press_compare(&browser).await;

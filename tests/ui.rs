@@ -48,7 +48,7 @@ async fn every_page_fits_phone_tablet_and_desktop_widths() {
             ("a long text body", format!("/view/{bin}?r={text}")),
             ("the settings", format!("/view/{bin}/settings")),
         ] {
-            open(&browser, &app.url(&path)).await;
+            browser.open(&app.url(&path)).await;
             let sizes = browser
                 .eval("return [document.documentElement.scrollWidth, innerWidth];")
                 .await;
@@ -78,7 +78,7 @@ async fn on_a_phone_choosing_a_request_shows_it_at_once_with_a_way_back() {
     let browser = Browser::start().await;
     browser.set_viewport_width(Some(400)).await;
     let dashboard = app.url(&format!("/view/{bin}"));
-    open(&browser, &dashboard).await;
+    browser.open(&dashboard).await;
     assert_eq!(shown(&browser, "#requests").await, json!(true));
     assert_eq!(shown(&browser, "#detail").await, json!(false));
 
@@ -110,7 +110,7 @@ async fn on_a_phone_choosing_a_request_shows_it_at_once_with_a_way_back() {
     browser.quit().await;
     let browser = Browser::start_without_javascript().await;
     browser.set_viewport_width(Some(400)).await;
-    open(&browser, &dashboard).await;
+    browser.open(&dashboard).await;
     click(&browser, &format!("#requests li.req[data-id='{oldest}'] a")).await;
     browser
         .until_with(
@@ -138,7 +138,7 @@ async fn rows_read_at_a_glance_and_the_count_speaks_proper_english() {
     let app = TestApp::spawn().await;
     let bin = app.new_bin().await;
     let browser = Browser::start().await;
-    open(&browser, &app.url(&format!("/view/{bin}"))).await;
+    browser.open(&app.url(&format!("/view/{bin}"))).await;
     wait_live(&browser).await;
     assert_eq!(text_of(&browser, "#list-title").await, "0 requests");
 
@@ -234,7 +234,7 @@ async fn dark_mode_follows_the_system_and_the_toggle_is_remembered() {
     };
 
     browser.set_color_scheme("dark").await;
-    open(&browser, &dashboard).await;
+    browser.open(&dashboard).await;
     assert_eq!(background().await, json!(DARK), "the system's dark mode");
     assert_eq!(
         attribute(&browser, "#theme-toggle", "aria-pressed").await,
@@ -259,19 +259,21 @@ async fn dark_mode_follows_the_system_and_the_toggle_is_remembered() {
         attribute(&browser, "#theme-toggle", "aria-pressed").await,
         "false"
     );
-    open(&browser, &dashboard).await;
+    browser.open(&dashboard).await;
     assert_eq!(
         background().await,
         json!(LIGHT),
         "remembered after a reload"
     );
-    open(&browser, &app.url(&format!("/view/{bin}/settings"))).await;
+    browser
+        .open(&app.url(&format!("/view/{bin}/settings")))
+        .await;
     assert_eq!(background().await, json!(LIGHT), "and on other pages");
 
     browser.set_color_scheme("light").await;
     click(&browser, "#theme-toggle").await;
     assert_eq!(background().await, json!(DARK));
-    open(&browser, &dashboard).await;
+    browser.open(&dashboard).await;
     assert_eq!(background().await, json!(DARK), "dark remembered too");
     browser.quit().await;
     app.stop().await;
@@ -289,7 +291,7 @@ async fn the_keyboard_moves_between_requests_searches_and_lists_its_keys() {
     }
     let [a, b, c] = [ids[0], ids[1], ids[2]];
     let browser = Browser::start().await;
-    open(&browser, &app.url(&format!("/view/{bin}"))).await;
+    browser.open(&app.url(&format!("/view/{bin}"))).await;
     assert_eq!(selected(&browser).await, json!(c), "the newest is shown");
 
     for (key, expected) in [("j", b), (ARROW_DOWN, a), ("k", b), (ARROW_UP, c)] {
@@ -356,7 +358,7 @@ async fn follow_newest_opens_each_arriving_request_and_is_remembered() {
     let first = TestApp::request_id(&app.post_to_bin(bin, "/first", "first").await);
     let dashboard = app.url(&format!("/view/{bin}"));
     let browser = Browser::start().await;
-    open(&browser, &dashboard).await;
+    browser.open(&dashboard).await;
     wait_live(&browser).await;
     browser.eval("window.__marker = 1; return true;").await;
     assert_eq!(
@@ -403,7 +405,7 @@ async fn follow_newest_opens_each_arriving_request_and_is_remembered() {
     assert_eq!(folded, json!(["false", true, "none"]));
 
     // Remembered: still on after a reload.
-    open(&browser, &dashboard).await;
+    browser.open(&dashboard).await;
     wait_live(&browser).await;
     assert_eq!(
         browser
@@ -461,7 +463,9 @@ async fn bodies_show_as_json_xml_form_and_multipart_parts() {
     let empty = capture("/empty", "text/plain", Vec::new()).await;
 
     let browser = Browser::start().await;
-    open(&browser, &app.url(&format!("/view/{bin}?r={xml}"))).await;
+    browser
+        .open(&app.url(&format!("/view/{bin}?r={xml}")))
+        .await;
     let tabs = browser
         .eval("return [...document.querySelectorAll('#detail [role=tab]')].map(t => [t.textContent, t.getAttribute('aria-selected')]);")
         .await;
@@ -477,7 +481,9 @@ async fn bodies_show_as_json_xml_form_and_multipart_parts() {
     assert_eq!(shown(&browser, "#detail pre.body.text").await, json!(true));
     assert_eq!(shown(&browser, "#detail pre.body.xml").await, json!(false));
 
-    open(&browser, &app.url(&format!("/view/{bin}?r={form}"))).await;
+    browser
+        .open(&app.url(&format!("/view/{bin}?r={form}")))
+        .await;
     let fields = browser
         .eval("return [...document.querySelectorAll('#detail table.kv.form tr')].map(r => [...r.cells].map(c => c.textContent));")
         .await;
@@ -487,7 +493,9 @@ async fn bodies_show_as_json_xml_form_and_multipart_parts() {
         "repeated keys kept, in order"
     );
 
-    open(&browser, &app.url(&format!("/view/{bin}?r={multipart}"))).await;
+    browser
+        .open(&app.url(&format!("/view/{bin}?r={multipart}")))
+        .await;
     let rows = browser
         .eval("return [...document.querySelectorAll('#detail table.kv.parts tr')].map(r => [r.cells[0].textContent, r.querySelector('.file')?.textContent ?? r.cells[1].textContent, r.querySelector('a.part-download')?.getAttribute('href') ?? null]);")
         .await;
@@ -551,7 +559,9 @@ async fn bodies_show_as_json_xml_form_and_multipart_parts() {
         .status();
     assert_eq!(not_multipart, 404);
 
-    open(&browser, &app.url(&format!("/view/{bin}?r={empty}"))).await;
+    browser
+        .open(&app.url(&format!("/view/{bin}?r={empty}")))
+        .await;
     assert_eq!(text_of(&browser, "#detail p.empty").await, "Empty body.");
     let downloads = browser
         .eval("return document.querySelectorAll('#detail a[href$=\"/body\"]').length;")
@@ -605,7 +615,7 @@ async fn a_three_megabyte_body_makes_a_small_fast_page_and_copies_whole() {
     );
 
     let browser = Browser::start().await;
-    open(&browser, &app.url(&detail)).await;
+    browser.open(&app.url(&detail)).await;
     let timing = browser
         .eval(
             "const n = performance.getEntriesByType('navigation')[0];
@@ -674,7 +684,7 @@ async fn clear_all_asks_first_also_without_javascript() {
     app.post_to_bin(bin, "/one", "1").await;
     app.post_to_bin(bin, "/two", "2").await;
     let browser = Browser::start_without_javascript().await;
-    open(&browser, &app.url(&format!("/view/{bin}"))).await;
+    browser.open(&app.url(&format!("/view/{bin}"))).await;
     click(
         &browser,
         &format!("form[action='/view/{bin}/clear'] button"),
@@ -729,7 +739,7 @@ async fn the_page_lists_the_bins_this_browser_made_or_opened() {
     // Made by someone else and opened here by its URL.
     let shared = app.new_bin().await;
     let browser = Browser::start().await;
-    open(&browser, &app.url("/")).await;
+    browser.open(&app.url("/")).await;
     let first = current_bin(&browser).await;
     let stored = app.state.store.bin(first).await.expect("read");
     let mut settings = stored.expect("bin").settings.clone();
@@ -739,7 +749,7 @@ async fn the_page_lists_the_bins_this_browser_made_or_opened() {
         .update_bin(first, settings)
         .await
         .expect("alias");
-    open(&browser, &app.url(&format!("/view/{shared}"))).await;
+    browser.open(&app.url(&format!("/view/{shared}"))).await;
     click(&browser, "form[action='/new'] button").await;
     let made = browser
         .until_with(
@@ -812,7 +822,7 @@ async fn axe_finds_nothing_serious_in_light_or_dark() {
         .expect("DELETE");
     let browser = Browser::start().await;
     // First show that axe runs and sees a violation planted in the page.
-    open(&browser, &app.url(&format!("/view/{bin}"))).await;
+    browser.open(&app.url(&format!("/view/{bin}"))).await;
     browser.eval_with(&axe, Vec::new()).await;
     browser
         .eval(
@@ -836,7 +846,7 @@ async fn axe_finds_nothing_serious_in_light_or_dark() {
             ("a multipart detail", format!("/view/{bin}?r={multipart}")),
             ("the settings", format!("/view/{bin}/settings")),
         ] {
-            open(&browser, &app.url(&path)).await;
+            browser.open(&app.url(&path)).await;
             let background = browser
                 .eval("return getComputedStyle(document.body).backgroundColor;")
                 .await;
@@ -854,16 +864,6 @@ async fn axe_finds_nothing_serious_in_light_or_dark() {
     assert!(found.is_empty(), "axe-core found:\n{}", found.join("\n"));
     browser.quit().await;
     app.stop().await;
-}
-
-async fn open(browser: &Browser, url: &str) {
-    browser.goto(url).await;
-    browser
-        .until(
-            "the page to load",
-            "return document.readyState === 'complete';",
-        )
-        .await;
 }
 
 async fn click(browser: &Browser, css: &str) {

@@ -93,6 +93,16 @@ impl Browser {
             .unwrap_or_else(|e| panic!("opening {url}: {e}"));
     }
 
+    /// Opens `url` and waits until the page has loaded.
+    pub async fn open(&self, url: &str) {
+        self.goto(url).await;
+        self.until(
+            "the page to load",
+            "return document.readyState === 'complete';",
+        )
+        .await;
+    }
+
     /// Runs `script` (a function body: `return …;`) in the page.
     pub async fn eval(&self, script: &str) -> Value {
         self.eval_with(script, Vec::new()).await
