@@ -437,6 +437,25 @@ impl Store {
             .await
     }
 
+    /// How many of a bin's requests match `filter`, counting no further
+    /// than `limit`. An unfiltered count is always exact: every backend
+    /// keeps each bin's count.
+    pub async fn count_matching(
+        &self,
+        bin: Uuid,
+        filter: RequestFilter,
+        limit: u64,
+    ) -> Result<Count, StoreError> {
+        if filter.is_everything() {
+            let n = self.count_requests(bin).await?;
+            return Ok(Count { n, exact: true });
+        }
+        match &self.0 {
+            Backend::Sqlite(s) => s.count_matching(bin, filter, limit).await,
+            Backend::Postgres(p) => p.count_matching(bin, filter, limit).await,
+        }
+    }
+
     /// "Verify again": checks every request of `bin` stored so far against
     /// `verifiers` (the bin's, usually just changed) and stores the new
     /// verdicts. Works in batches, each one short write, so captures keep
@@ -615,14 +634,6 @@ pass_on! {
         filter: RequestFilter,
         page: Page
     ) -> Result<Vec<RequestSummary>, StoreError>;
-    /// How many of a bin's requests match `filter`, counting no further
-    /// than `limit`. An unfiltered count is always exact.
-    fn count_matching(
-        &self,
-        bin: Uuid,
-        filter: RequestFilter,
-        limit: u64
-    ) -> Result<Count, StoreError>;
     /// Deletes one request of a bin; `false` when there was none.
     fn delete_request(&self, bin: Uuid, id: Uuid) -> Result<bool, StoreError>;
     /// Deletes the requests of a bin that match `filter` (all of them when
