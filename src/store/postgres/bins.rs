@@ -269,14 +269,7 @@ async fn retention(
     for bin in bins {
         loop {
             let tx = client.transaction().await.map_err(pg_error)?;
-            let locked = tx
-                .query_opt(
-                    "SELECT 1 FROM bins WHERE id = $1 FOR NO KEY UPDATE",
-                    &[&bin],
-                )
-                .await
-                .map_err(pg_error)?;
-            if locked.is_none() {
+            if !super::requests::lock_bin(&*tx, bin).await? {
                 break;
             }
             let n =

@@ -299,14 +299,7 @@ impl PgStore {
     ) -> Result<u64, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        let locked = tx
-            .query_opt(
-                "SELECT 1 FROM bins WHERE id = $1 FOR NO KEY UPDATE",
-                &[&bin],
-            )
-            .await
-            .map_err(pg_error)?;
-        if locked.is_none() {
+        if !lock_bin(&*tx, bin).await? {
             return Ok(0);
         }
         let deleted = tx.execute(&sql, &refs(&params)).await.map_err(pg_error)?;
@@ -376,6 +369,19 @@ impl PgStore {
             body: body.into(),
         }))
     }
+}
+
+/// Locks `bin`'s row until the transaction ends, so deletions and its
+/// count change together; `false` when the bin is gone.
+pub(super) async fn lock_bin(client: &impl GenericClient, bin: Uuid) -> Result<bool, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT 1 FROM bins WHERE id = $1 FOR NO KEY UPDATE",
+            &[&bin],
+        )
+        .await
+        .map_err(pg_error)?;
+    Ok(row.is_some())
 }
 
 /// Deletes up to `n` of the oldest requests of `bin` (only those with an
