@@ -784,7 +784,6 @@ async fn ticking_two_requests_and_comparing_shows_the_changed_json_path() {
         "one\n2\nthree\nfour\n",
     )
     .await;
-    let axe = std::fs::read_to_string(support::browser::axe_js().await).expect("axe.min.js");
     browser.set_viewport_width(Some(400)).await;
     let mut found = Vec::new();
     for scheme in ["light", "dark"] {
@@ -798,7 +797,6 @@ async fn ticking_two_requests_and_comparing_shows_the_changed_json_path() {
                 .await;
             let [scroll, inner]: [u64; 2] = serde_json::from_value(sizes).expect("two widths");
             assert!(scroll <= inner, "{scheme}: {scroll} > {inner} px");
-            browser.eval_with(&axe, Vec::new()).await;
             let violations = support::browser::serious_violations(&browser).await;
             found.extend(violations.into_iter().map(|v| format!("{scheme}: {v}")));
         }

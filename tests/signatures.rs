@@ -15,7 +15,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use support::browser::{axe_js, serious_violations, Browser};
+use support::browser::{serious_violations, Browser};
 use support::feed::{next_message, open_feed};
 use support::TestApp;
 use uuid::Uuid;
@@ -608,13 +608,6 @@ async fn the_settings_page_edits_verifiers_without_javascript(app: TestApp) {
     assert_eq!(shown["verifiers"][0]["provider"], "hmac", "{shown}");
 }
 
-/// axe-core's serious findings on the page the browser shows.
-async fn axe_findings(browser: &Browser) -> Vec<String> {
-    let axe = std::fs::read_to_string(axe_js().await).expect("axe.min.js");
-    browser.eval_with(&axe, Vec::new()).await;
-    serious_violations(browser).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_each_verdict_live_and_after_a_reload() {
     let app = TestApp::spawn().await;
@@ -677,7 +670,7 @@ async fn the_dashboard_shows_each_verdict_live_and_after_a_reload() {
         .await;
     let api = verdict(&app, bin, bad).await;
     assert_eq!(reason, api["reason"]);
-    let violations = axe_findings(&browser).await;
+    let violations = serious_violations(&browser).await;
     assert!(violations.is_empty(), "{violations:#?}");
 
     // The settings page with verifiers listed reads as well.
@@ -687,7 +680,7 @@ async fn the_dashboard_shows_each_verdict_live_and_after_a_reload() {
     browser
         .wait_for("the verifier list", ".verifier-list")
         .await;
-    let violations = axe_findings(&browser).await;
+    let violations = serious_violations(&browser).await;
     assert!(violations.is_empty(), "{violations:#?}");
     browser.quit().await;
 }

@@ -497,8 +497,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// axe-core's serious and critical findings on the page (axe injected).
+/// axe-core's serious and critical findings on the page the browser shows
+/// (axe-core is injected into it first).
 pub async fn serious_violations(browser: &Browser) -> Vec<String> {
+    let axe = std::fs::read_to_string(axe_js().await).expect("axe.min.js");
+    browser.eval_with(&axe, Vec::new()).await;
     let violations = browser
         .eval_async(
             "const done = arguments[arguments.length - 1];
