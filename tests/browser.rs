@@ -31,7 +31,7 @@ async fn a_visitor_watches_requests_arrive_live_and_opens_one() {
         .eval("return document.getElementById('capture-url').value;")
         .await;
     assert_eq!(capture_url, json!(format!("{site}/{bin}")));
-    wait_live(&browser).await;
+    browser.until_live().await;
     assert_eq!(text_of(&browser, "#request-count").await, "0");
 
     // The copy buttons put the capture URL and the curl line on the clipboard.
@@ -156,7 +156,7 @@ async fn a_visitor_watches_requests_arrive_live_and_opens_one() {
     // page reconnects by itself, still without a reload.
     let missed =
         send_while_disconnected(&app, &browser, &relay, 2, bin, "/while-away", "missed me?").await;
-    wait_live(&browser).await;
+    browser.until_live().await;
     assert_eq!(listed_ids(&browser).await, [missed, second, first]);
     assert_eq!(text_of(&browser, "#request-count").await, "3");
     assert_eq!(
@@ -214,7 +214,7 @@ async fn a_viewer_that_falls_behind_reloads_and_misses_nothing() {
     browser
         .goto(&format!("http://{}/view/{bin}", relay.addr))
         .await;
-    wait_live(&browser).await;
+    browser.until_live().await;
     browser.eval("window.__marker = 1; return true;").await;
 
     // The network stalls. Big requests fill the socket buffers between
@@ -238,7 +238,7 @@ async fn a_viewer_that_falls_behind_reloads_and_misses_nothing() {
             "return window.__marker === undefined && document.readyState === 'complete';",
         )
         .await;
-    wait_live(&browser).await;
+    browser.until_live().await;
     assert_eq!(text_of(&browser, "#request-count").await, "303");
     let top = listed_ids(&browser).await.first().copied();
     assert_eq!(top, newest, "the newest request is at the top");
@@ -346,7 +346,7 @@ async fn send_while_disconnected(
     sub_path: &str,
     body: &'static str,
 ) -> Uuid {
-    wait_live(browser).await;
+    browser.until_live().await;
     browser
         .eval(&format!("window.__marker = {marker}; return true;"))
         .await;
@@ -364,16 +364,6 @@ async fn send_while_disconnected(
         .wait_for("the request sent while disconnected", &row_css(missed))
         .await;
     missed
-}
-
-async fn wait_live(browser: &Browser) {
-    browser
-        .until(
-            "the live indicator",
-            "const s = document.getElementById('live-status');
-             return s.textContent === 'live' && s.classList.contains('on');",
-        )
-        .await;
 }
 
 fn row_css(id: Uuid) -> String {

@@ -712,12 +712,7 @@ async fn ticking_two_requests_and_comparing_shows_the_changed_json_path() {
     let (a, b) = two_events(&app, bin).await;
     let browser = Browser::start().await;
     browser.open(&app.url(&format!("/view/{bin}"))).await;
-    browser
-        .until(
-            "the live feed",
-            "return document.getElementById('live-status').textContent === 'live';",
-        )
-        .await;
+    browser.until_live().await;
     assert_eq!(browser.eval(compare_enabled()).await, json!(false));
     tick(&browser, a).await;
     assert_eq!(browser.eval(compare_enabled()).await, json!(false));

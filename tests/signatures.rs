@@ -614,13 +614,7 @@ async fn the_dashboard_shows_each_verdict_live_and_after_a_reload() {
     let bin = checking_bin(&app).await;
     let browser = Browser::start().await;
     browser.goto(&app.url(&format!("/view/{bin}"))).await;
-    browser
-        .until(
-            "the live indicator",
-            "const s = document.getElementById('live-status');
-             return s.textContent === 'live' && s.classList.contains('on');",
-        )
-        .await;
+    browser.until_live().await;
 
     let body = br#"{"action":"closed"}"#;
     let good = send(&app, bin, &github(body)).await;

@@ -139,7 +139,7 @@ async fn rows_read_at_a_glance_and_the_count_speaks_proper_english() {
     let bin = app.new_bin().await;
     let browser = Browser::start().await;
     browser.open(&app.url(&format!("/view/{bin}"))).await;
-    wait_live(&browser).await;
+    browser.until_live().await;
     assert_eq!(text_of(&browser, "#list-title").await, "0 requests");
 
     let get = app
@@ -211,7 +211,7 @@ async fn rows_read_at_a_glance_and_the_count_speaks_proper_english() {
             )
             .await;
         browser.client.refresh().await.expect("reload");
-        wait_live(&browser).await;
+        browser.until_live().await;
     }
     browser.quit().await;
     app.stop().await;
@@ -359,7 +359,7 @@ async fn follow_newest_opens_each_arriving_request_and_is_remembered() {
     let dashboard = app.url(&format!("/view/{bin}"));
     let browser = Browser::start().await;
     browser.open(&dashboard).await;
-    wait_live(&browser).await;
+    browser.until_live().await;
     browser.eval("window.__marker = 1; return true;").await;
     assert_eq!(
         browser
@@ -406,7 +406,7 @@ async fn follow_newest_opens_each_arriving_request_and_is_remembered() {
 
     // Remembered: still on after a reload.
     browser.open(&dashboard).await;
-    wait_live(&browser).await;
+    browser.until_live().await;
     assert_eq!(
         browser
             .eval("return document.getElementById('follow').checked;")
@@ -885,15 +885,6 @@ async fn press(browser: &Browser, keys: &str) {
         .send_keys(keys)
         .await
         .unwrap_or_else(|e| panic!("pressing {keys:?}: {e}"));
-}
-
-async fn wait_live(browser: &Browser) {
-    browser
-        .until(
-            "the live indicator",
-            "return document.getElementById('live-status').textContent === 'live';",
-        )
-        .await;
 }
 
 async fn wait_detail(browser: &Browser, id: Uuid) {

@@ -127,12 +127,7 @@ async fn hostile_requests_stay_inert_on_page_load_and_live() {
     let live = app.new_bin().await;
     let dashboard = app.url(&format!("/view/{live}"));
     browser.goto(&dashboard).await;
-    browser
-        .until(
-            "the live indicator",
-            "return document.getElementById('live-status').textContent === 'live';",
-        )
-        .await;
+    browser.until_live().await;
     browser
         .eval("window.__marker = 'same page'; return true;")
         .await;

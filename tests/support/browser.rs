@@ -93,6 +93,17 @@ impl Browser {
             .unwrap_or_else(|e| panic!("opening {url}: {e}"));
     }
 
+    /// Waits until the dashboard's live feed is connected (its indicator
+    /// says so).
+    pub async fn until_live(&self) {
+        self.until(
+            "the live indicator",
+            "const s = document.getElementById('live-status');
+             return s.textContent === 'live' && s.classList.contains('on');",
+        )
+        .await;
+    }
+
     /// Opens `url` and waits until the page has loaded.
     pub async fn open(&self, url: &str) {
         self.goto(url).await;
