@@ -162,15 +162,11 @@ async fn first_match(
 
 /// The id of the newest request of `bin` (in commit order), if any.
 async fn newest(store: &Store, bin: Uuid) -> Result<Option<Uuid>, StoreError> {
-    let newest_first = RequestFilter {
-        oldest_first: false,
-        ..RequestFilter::default()
-    };
     let first = Page {
         offset: 0,
         limit: 1,
     };
-    let found = store.find_summaries(bin, newest_first, first).await?;
+    let found = store.list_requests(bin, first).await?;
     Ok(found.first().map(|summary| summary.id))
 }
 
